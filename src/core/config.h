@@ -1,0 +1,173 @@
+// The configuration file (TOML): where data lives, how the edge listens, the limits, and the
+// partners with their credentials and payload mappings. See README "Configuration".
+//
+// Loading never stops at the first problem: every problem is collected with the key it is
+// about, so that `firehose config check` can explain all of them at once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/limits.h"
+#include "core/secret.h"
+#include "core/status.h"
+#include "core/time.h"
+#include "core/types.h"
+
+namespace firehose {
+
+enum class PartnerMode : std::uint8_t { kWebhook, kPoll };
+enum class SignatureScheme : std::uint8_t {
+  kStripe,            // Stripe-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "t.body">
+  kStandardWebhooks,  // webhook-id / webhook-timestamp / webhook-signature: v1,<base64>
+};
+enum class AmountFormat : std::uint8_t { kDecimal, kMinorUnits };
+enum class TimeFormat : std::uint8_t { kRfc3339, kUnixSeconds, kUnixMillis };
+// How the optional `updated_at`/`version` field orders versions of one transaction.
+enum class VersionFormat : std::uint8_t { kNone, kRfc3339, kUnixSeconds, kUnixMillis, kInteger };
+
+std::string_view SignatureSchemeName(SignatureScheme scheme);
+std::string_view AmountFormatName(AmountFormat format);
+std::string_view TimeFormatName(TimeFormat format);
+std::string_view VersionFormatName(VersionFormat format);
+
+// Where each canonical field lives in a partner's JSON (RFC 6901 pointers) and how to read it.
+struct Mapping {
+  std::string name;            // the [mappings.<name>] it came from, or "<partner>.mapping"
+  std::string batch_pointer;   // empty: the body is one event; else the array of events
+  std::string txn_id_pointer;  // string (or integer, taken as its decimal text)
+  std::string amount_pointer;
+  AmountFormat amount_format = AmountFormat::kDecimal;
+  std::string currency_pointer;
+  std::string status_pointer;
+  std::map<std::string, TxnStatus, std::less<>> status_table;  // partner value -> canonical
+  std::string event_time_pointer;
+  TimeFormat event_time_format = TimeFormat::kRfc3339;
+  std::string version_pointer;  // optional: updated_at or a version counter
+  VersionFormat version_format = VersionFormat::kNone;
+  std::string error_code_pointer;  // optional
+};
+
+struct SignatureConfig {
+  SignatureScheme scheme = SignatureScheme::kStripe;
+  std::vector<Secret> secrets;  // every one is accepted: several during a rotation
+  std::int64_t tolerance_s = 300;
+};
+
+struct RateLimitConfig {
+  double requests_per_second = 5000;  // sustained; 0 means unlimited
+  double burst = 10000;               // bucket size
+};
+
+// How the poller authenticates to a polled partner's API.
+enum class PollAuthKind : std::uint8_t { kNone, kBearer, kBasic, kHeader };
+// How a polled API pages: an opaque cursor from the previous page, or a since-time.
+enum class PollPagination : std::uint8_t { kCursor, kSince };
+
+struct PollConfig {
+  std::string url;  // http://host:port/path
+  std::int64_t interval_ms = 5000;
+  std::int64_t page_size = 100;
+  PollAuthKind auth = PollAuthKind::kNone;
+  std::string auth_header;  // for kHeader: the header name (e.g. X-Api-Key)
+  std::string basic_user;   // for kBasic
+  Secret auth_secret;       // token, password or header value
+  PollPagination pagination = PollPagination::kCursor;
+  std::string cursor_param = "cursor";      // query parameter carrying the cursor / since
+  std::string limit_param = "limit";        // query parameter carrying the page size
+  std::string items_pointer = "/data";      // array of events in a page
+  std::string next_cursor_pointer = "/next_cursor";  // cursor for the next page (cursor mode)
+  std::string has_more_pointer = "/has_more";        // optional boolean
+  std::int64_t backoff_initial_ms = 200;
+  std::int64_t backoff_max_ms = 30000;
+  std::int64_t breaker_failures = 5;     // consecutive failures that open the breaker
+  std::int64_t breaker_open_ms = 30000;  // time open before one half-open probe
+};
+
+struct PartnerConfig {
+  PartnerId id;
+  PartnerMode mode = PartnerMode::kWebhook;
+  std::shared_ptr<const Mapping> mapping;
+  SignatureConfig signature;  // webhook partners
+  RateLimitConfig rate_limit;
+  std::optional<PollConfig> poll;  // poll partners
+  // Ops raises a "silent" alert when a partner expected to be active sends nothing for
+  // this long; 0 disables it for the partner.
+  std::int64_t silence_alert_s = 0;
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  int io_threads = 0;  // 0: one per core
+  Secret ops_token;    // when set, /api and /metrics require "Authorization: Bearer <token>"
+};
+
+enum class QueueBackend : std::uint8_t { kEmbedded, kJetStream };
+
+struct QueueConfig {
+  QueueBackend backend = QueueBackend::kEmbedded;
+  std::vector<std::string> nats_urls;  // jetstream
+  std::string stream = "FIREHOSE";    // jetstream
+  int replicas = 3;                    // jetstream
+};
+
+struct LakeConfig {
+  std::string writer_id = "w0";  // [a-z0-9]{1,16}; unique per lake writer process
+  BusinessCalendar calendar;     // business dates are days in this zone
+};
+
+struct LedgerConfig {
+  int threads = 0;          // 0: one per core
+  int partitions = 64;      // hash partitions of the dedup key
+  std::int64_t close_delay_s = 1800;  // the daily run starts this long after the day closes
+  std::string warehouse_url;          // empty: SQLite in <data_dir>/warehouse.sqlite
+};
+
+struct Config {
+  std::filesystem::path source_path;  // the file this was loaded from (empty when built in code)
+  std::filesystem::path data_dir = "firehose-data";
+  ServerConfig server;
+  QueueConfig queue;
+  LakeConfig lake;
+  LedgerConfig ledger;
+  Limits limits;
+  std::vector<PartnerConfig> partners;
+
+  const PartnerConfig* FindPartner(std::string_view id) const;
+};
+
+struct ConfigProblem {
+  std::string key;      // e.g. "partners[2].mapping.amount"
+  std::string message;  // what is wrong and what would be right
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set when there are no problems
+  std::vector<ConfigProblem> problems;
+};
+
+// Parses TOML text. `base_dir` resolves relative paths (data_dir, file: secrets).
+// `world_readable` says whether the file holding `text` is readable by anyone: if it is and it
+// holds a literal secret, that is a problem.
+ConfigLoad ParseConfig(std::string_view text, const std::filesystem::path& base_dir,
+                       bool world_readable = false);
+ConfigLoad LoadConfigFile(const std::filesystem::path& path);
+
+// Loads and returns the config, or one Status listing every problem.
+Result<Config> LoadConfigOrStatus(const std::filesystem::path& path);
+
+// Text for `config check` and for logs: every partner, mapping and limit, secrets redacted.
+std::string DescribeConfig(const Config& config);
+
+// Builds a Mapping from a TOML table's text (used by the simulator and tests).
+Result<Mapping> ParseMappingToml(std::string_view toml_table_text, std::string name);
+
+}  // namespace firehose

@@ -1,0 +1,138 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+
+namespace firehose {
+namespace {
+
+constexpr std::string_view kValid = R"(
+data_dir = "/var/lib/firehose"
+
+[server]
+listen = "0.0.0.0:9000"
+
+[lake]
+timezone = "Europe/Berlin"
+
+[limits]
+body_bytes_max = 2097152
+
+[mappings.stripe_like]
+txn_id = "/data/object/id"
+amount = "/data/object/amount"
+amount_format = "minor_units"
+currency = "/data/object/currency"
+status = "/data/object/status"
+event_time = "/created"
+event_time_format = "unix_s"
+[mappings.stripe_like.status_map]
+succeeded = "succeeded"
+failed = "failed"
+
+[[partners]]
+id = "acme"
+mode = "webhook"
+mapping = "stripe_like"
+signature = "stripe"
+secrets = ["env:FIREHOSE_TEST_SECRET_A", "env:FIREHOSE_TEST_SECRET_B"]
+
+[[partners]]
+id = "globex"
+mode = "poll"
+mapping = "stripe_like"
+[partners.poll]
+url = "http://127.0.0.1:9999/v1/transactions"
+auth = "bearer"
+auth_secret = "env:FIREHOSE_TEST_SECRET_A"
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("FIREHOSE_TEST_SECRET_A", "whsec_alpha_value", 1);
+    setenv("FIREHOSE_TEST_SECRET_B", "whsec_beta_value", 1);
+  }
+  static bool HasProblem(const ConfigLoad& load, std::string_view key, std::string_view words) {
+    return std::any_of(load.problems.begin(), load.problems.end(), [&](const ConfigProblem& p) {
+      return p.key == key && p.message.find(words) != std::string::npos;
+    });
+  }
+};
+
+TEST_F(ConfigTest, LoadsAValidConfig) {
+  const ConfigLoad load = ParseConfig(kValid, "/etc/firehose");
+  ASSERT_TRUE(load.config) << load.problems.front().key << ": " << load.problems.front().message;
+  const Config& config = *load.config;
+  EXPECT_EQ(config.data_dir, "/var/lib/firehose");
+  EXPECT_EQ(config.server.listen_port, 9000);
+  EXPECT_EQ(config.limits.body_bytes_max, 2097152);
+  EXPECT_EQ(config.limits.batch_events_max, 1000);  // default
+  EXPECT_EQ(config.lake.calendar.zone_name(), "Europe/Berlin");
+  ASSERT_EQ(config.partners.size(), 2u);
+  const PartnerConfig* acme = config.FindPartner("acme");
+  ASSERT_NE(acme, nullptr);
+  ASSERT_EQ(acme->signature.secrets.size(), 2u);
+  EXPECT_EQ(acme->signature.secrets[1].Reveal(), "whsec_beta_value");
+  EXPECT_EQ(acme->mapping->amount_format, AmountFormat::kMinorUnits);
+  EXPECT_EQ(config.FindPartner("globex")->poll->url, "http://127.0.0.1:9999/v1/transactions");
+  EXPECT_EQ(config.FindPartner("acm"), nullptr);
+}
+
+TEST_F(ConfigTest, DescribeNeverPrintsSecrets) {
+  const ConfigLoad load = ParseConfig(kValid, "/etc/firehose");
+  ASSERT_TRUE(load.config);
+  const std::string text = DescribeConfig(*load.config);
+  EXPECT_EQ(text.find("whsec_alpha_value"), std::string::npos);
+  EXPECT_EQ(text.find("whsec_beta_value"), std::string::npos);
+  EXPECT_NE(text.find("<redacted from env:FIREHOSE_TEST_SECRET_A>"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ExplainsEveryProblemAtOnce) {
+  std::string text(kValid);
+  text += R"(
+[[partners]]
+id = "Bad Id"
+mapping = "nope"
+signature = "hmac"
+secrets = ["env:FIREHOSE_TEST_UNSET"]
+rate_limt_rps = 5
+)";
+  text.replace(text.find("body_bytes_max = 2097152"), 24, "body_bytes_max = 1");
+  unsetenv("FIREHOSE_TEST_UNSET");
+  const ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "limits.body_bytes_max", "outside"));
+  EXPECT_TRUE(HasProblem(load, "partners[2].id", "[a-z0-9_-]"));
+  EXPECT_TRUE(HasProblem(load, "partners[2].mapping", "no [mappings.nope]"));
+  EXPECT_TRUE(HasProblem(load, "partners[2].signature", "expected one of"));
+  EXPECT_TRUE(HasProblem(load, "partners[2].secrets", "FIREHOSE_TEST_UNSET is not set"));
+  EXPECT_TRUE(HasProblem(load, "partners[2].rate_limt_rps", "did you mean 'rate_limit_rps'"));
+}
+
+TEST_F(ConfigTest, RefusesLiteralSecretsInAWorldReadableFile) {
+  std::string text(kValid);
+  text.replace(text.find("\"env:FIREHOSE_TEST_SECRET_A\", "), 29, "\"whsec_literal\", ");
+  EXPECT_TRUE(ParseConfig(text, "/etc", /*world_readable=*/false).config);
+  const ConfigLoad load = ParseConfig(text, "/etc", /*world_readable=*/true);
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "partners[0].secrets", "readable by others"));
+}
+
+TEST_F(ConfigTest, SyntaxErrorsNameTheLine) {
+  const ConfigLoad load = ParseConfig("a = \n[x", "/etc");
+  ASSERT_EQ(load.problems.size(), 1u);
+  EXPECT_NE(load.problems[0].key.find("line 1"), std::string::npos);
+}
+
+TEST_F(ConfigTest, MappingRequiresTheCanonicalFields) {
+  auto mapping = ParseMappingToml("txn_id = \"/id\"\n", "m");
+  ASSERT_FALSE(mapping.ok());
+  EXPECT_NE(mapping.status().message().find("amount is required"), std::string::npos);
+  EXPECT_NE(mapping.status().message().find("status_map"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firehose

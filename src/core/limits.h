@@ -1,0 +1,102 @@
+// Every limit Firehose enforces, in one place: its name (which is also its config key under
+// [limits]), its default, the range the config may set it to, its unit, and why it exists.
+//
+// A limit protects something specific: memory, a file descriptor budget, the disk, a worker
+// thread, or the partners sharing a server. When a limit is hit the caller gets a Status naming
+// it, a counter moves, and nothing already accepted is lost.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace firehose {
+
+// X(name, default, min, max, unit, reason)
+#define FIREHOSE_LIMITS(X)                                                                        \
+  /* --- the HTTP edge --- */                                                                     \
+  X(body_bytes_max, 1 << 20, 1024, 64 << 20, "bytes",                                             \
+    "largest webhook body read into memory; larger bodies get 413 before they are buffered")      \
+  X(header_bytes_max, 16 << 10, 1024, 1 << 20, "bytes",                                           \
+    "largest request line + header section; bounds per-connection memory")                        \
+  X(batch_events_max, 1000, 1, 100000, "events",                                                  \
+    "most events in one webhook body; a bigger batch gets 413 and must be split")                 \
+  X(json_depth_max, 64, 4, 1024, "levels",                                                        \
+    "deepest JSON nesting accepted in a body; deeper is quarantined (no stack exhaustion)")       \
+  X(connections_max, 10000, 16, 1000000, "connections",                                           \
+    "open client connections; beyond it new connections are closed at accept")                   \
+  X(connections_per_address_max, 1000, 1, 1000000, "connections",                                 \
+    "open connections from one remote address, so one client cannot take every slot")            \
+  X(header_timeout_ms, 10000, 100, 600000, "ms",                                                  \
+    "time to receive a request's header section once its first byte arrived (slowloris)")         \
+  X(body_timeout_ms, 30000, 100, 600000, "ms",                                                    \
+    "time to receive a whole request body once its header section arrived")                      \
+  X(idle_timeout_ms, 60000, 100, 3600000, "ms",                                                   \
+    "time a keep-alive connection may sit with no request before it is closed")                   \
+  X(write_timeout_ms, 10000, 100, 600000, "ms",                                                   \
+    "time to write a response to a client that does not read; then the connection is dropped")   \
+  X(in_flight_appends_max, 65536, 16, 10000000, "requests",                                       \
+    "webhook requests waiting for their durable append; beyond it the edge answers 503")         \
+  X(retry_after_s, 1, 1, 3600, "seconds", "Retry-After sent with 503 answers")                    \
+  /* --- the embedded log --- */                                                                  \
+  X(queue_bytes_max, 8LL << 30, 1 << 20, 1LL << 50, "bytes",                                      \
+    "log bytes kept on disk; at the limit the edge answers 503 instead of acknowledging")         \
+  X(segment_bytes_max, 128 << 20, 64 << 10, 4LL << 30, "bytes",                                   \
+    "size at which the log rolls to a new segment file; the unit of deletion")                    \
+  X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
+    "most bytes written by one group commit before its fsync")                                    \
+  X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \
+    "largest queue record (raw body + envelope); a frame claiming more is corruption")           \
+  X(retention_s, 86400, 0, 365LL * 86400, "seconds",                                              \
+    "how long a fully consumed segment is kept for inspection before deletion")                   \
+  X(consumer_fetch_bytes_max, 8 << 20, 4096, 1LL << 30, "bytes",                                  \
+    "most record bytes one consumer fetch returns")                                               \
+  /* --- the lake --- */                                                                          \
+  X(lake_file_bytes_max, 128 << 20, 4096, 16LL << 30, "bytes",                                    \
+    "uncompressed bytes in one lake file before the writer rolls (no single huge file)")          \
+  X(lake_roll_age_ms, 60000, 10, 86400000, "ms",                                                  \
+    "age of the oldest unpublished record before the writer rolls (no waiting forever)")          \
+  X(lake_open_files_max, 64, 2, 4096, "files",                                                    \
+    "partition files one lake writer keeps open; a range touching more is rolled early")          \
+  X(lake_zstd_level, 1, 1, 19, "level", "zstd compression level of lake files")                   \
+  /* --- the ledger --- */                                                                        \
+  X(ledger_memory_bytes_max, 2LL << 30, 16 << 20, 1LL << 40, "bytes",                             \
+    "memory the ledger job may use for its partitions; beyond it partitions spill to disk")       \
+  X(ledger_dedup_window_days, 1, 0, 31, "days",                                                   \
+    "days read either side of the booked day so a resend across midnight is still one txn")      \
+  /* --- the ops path --- */                                                                      \
+  X(ops_partners_max, 10000, 1, 1000000, "partners",                                              \
+    "partners the ops aggregator tracks; bounds its memory (partners x buckets)")                 \
+  X(alert_queue_max, 1000, 1, 1000000, "notifications",                                           \
+    "alert notifications waiting for a webhook destination; the oldest are dropped beyond it")    \
+  X(sse_clients_max, 256, 1, 100000, "clients", "concurrent /api/ops/stream subscribers")         \
+  /* --- polling --- */                                                                           \
+  X(poll_concurrency_max, 32, 1, 10000, "requests", "poll requests in flight at once")            \
+  X(poll_response_bytes_max, 16 << 20, 1024, 1LL << 30, "bytes",                                  \
+    "largest poll response body read; larger is a poll failure")                                  \
+  X(poll_timeout_ms, 10000, 100, 600000, "ms", "time one poll request may take")
+
+struct Limits {
+#define FIREHOSE_DECLARE_LIMIT(name, default_value, min, max, unit, reason) \
+  std::int64_t name = default_value;
+  FIREHOSE_LIMITS(FIREHOSE_DECLARE_LIMIT)
+#undef FIREHOSE_DECLARE_LIMIT
+};
+
+struct LimitSpec {
+  std::string_view name;
+  std::int64_t default_value;
+  std::int64_t min;
+  std::int64_t max;
+  std::string_view unit;
+  std::string_view reason;
+  std::int64_t Limits::*field;
+};
+
+inline constexpr LimitSpec kLimitSpecs[] = {
+#define FIREHOSE_LIMIT_SPEC(name, default_value, min, max, unit, reason) \
+  {#name, default_value, min, max, unit, reason, &Limits::name},
+    FIREHOSE_LIMITS(FIREHOSE_LIMIT_SPEC)
+#undef FIREHOSE_LIMIT_SPEC
+};
+
+}  // namespace firehose
