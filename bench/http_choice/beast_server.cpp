@@ -93,7 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  beast::flat_buffer buf_{16 * 1024};
+  beast::flat_buffer buf_{16 * 1024};  // MAX raw bytes buffered; body bytes move into the string
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
 };

@@ -103,6 +103,7 @@ start_candidate() {
     beast-shared)       "$BUILD/beast_server" "$PORT" $THREADS shared sync "$to" > "$BUILD/$name.out" 2>&1 & ;;
     beast-perthread)    "$BUILD/beast_server" "$PORT" $THREADS perthread sync "$to" > "$BUILD/$name.out" 2>&1 & ;;
     beast-shared-defer) "$BUILD/beast_server" "$PORT" $THREADS shared deferred "$to" > "$BUILD/$name.out" 2>&1 & ;;
+    beast-perthread-defer) "$BUILD/beast_server" "$PORT" $THREADS perthread deferred "$to" > "$BUILD/$name.out" 2>&1 & ;;
     mhd)                "$BUILD/mhd_server" "$PORT" $THREADS sync "$to" > "$BUILD/$name.out" 2>&1 & ;;
     mhd-defer)          "$BUILD/mhd_server" "$PORT" $THREADS deferred "$to" > "$BUILD/$name.out" 2>&1 & ;;
     *) echo "unknown candidate $name" >&2; return 1 ;;
@@ -142,7 +143,7 @@ sum_cpu_ticks() {
 }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-CANDIDATES=(nginx-1w nginx-2w beast-shared beast-perthread beast-shared-defer mhd mhd-defer)
+CANDIDATES=(nginx-1w nginx-2w beast-shared beast-perthread beast-shared-defer beast-perthread-defer mhd mhd-defer)
 TSV="$BUILD/results.tsv"
 TICK=$(getconf CLK_TCK)
 WRK_CMD="wrk -t2 -c64 -d$DURATION --latency -s post.lua http://127.0.0.1:<port>/v1/webhooks/acme"
@@ -168,7 +169,7 @@ for run in $(seq 1 "$RUNS"); do
              $(field err_status "$r") + $(field err_timeout "$r") ))
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$(field rps "$r")" \
       "$(field p50_us "$r")" "$(field p99_us "$r")" "$(field max_us "$r")" "$rss" "$cpu" "$errs" >> "$TSV"
-    printf 'run %s %-18s rps=%-9s p50=%sus p99=%sus rss=%skB cpu=%s%% errors=%s\n' "$run" "$name" \
+    printf 'run %s %-21s rps=%-9s p50=%sus p99=%sus rss=%skB cpu=%s%% errors=%s\n' "$run" "$name" \
       "$(field rps "$r")" "$(field p50_us "$r")" "$(field p99_us "$r")" "$rss" "$cpu" "$errs"
   done
 done
