@@ -44,6 +44,8 @@ namespace firehose {
     "size at which the log rolls to a new segment file; the unit of deletion")                    \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
+  X(queue_pending_bytes_max, 64 << 20, 1 << 20, 16LL << 30, "bytes",                              \
+    "frame bytes accepted by Append but not yet durable (writer memory when the disk lags)")      \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \
     "largest queue record (raw body + envelope); a frame claiming more is corruption")           \
   X(retention_s, 86400, 0, 365LL * 86400, "seconds",                                              \

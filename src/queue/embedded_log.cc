@@ -1,0 +1,1459 @@
+#include "queue/embedded_log.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "core/crc32c.h"
+#include "core/fault.h"
+#include "core/file.h"
+#include "core/metrics.h"
+#include "queue/log_format.h"
+
+namespace firehose {
+
+namespace {
+
+using log_format::Frame;
+using log_format::FrameCheck;
+using log_format::kFrameHeaderBytes;
+using log_format::kSegmentHeaderBytes;
+using SteadyClock = std::chrono::steady_clock;
+
+// A sparse index entry every this many bytes of a segment: positioning a consumer reads at most
+// this much, and the index costs 16 bytes per 64 KiB (2 MiB for an 8 GiB log).
+constexpr std::uint64_t kIndexIntervalBytes = 64 << 10;
+// Consumers and recovery read segments in chunks of this size (or one frame, if larger).
+constexpr std::uint64_t kReadChunkBytes = 256 << 10;
+// How often the maintenance thread applies retention and refreshes the gauges.
+constexpr auto kMaintenanceInterval = std::chrono::seconds(1);
+// After a write fails for lack of space, Full() says so for this long; then an append probes.
+constexpr auto kDiskFullBackoff = std::chrono::seconds(1);
+// At the size limit, consumed segments are deleted until this fraction of queue_bytes_max is
+// free (or nothing consumed is left), so that the edge does not flap at the limit.
+constexpr std::uint64_t kPressureFreeDivisor = 4;
+// Failure log lines of the writer are rate-limited to one per this interval.
+constexpr auto kFailureLogInterval = std::chrono::seconds(1);
+constexpr std::uint64_t kCursorFileBytesMax = 4096;
+constexpr std::size_t kConsumerNameBytesMax = 64;
+constexpr std::string_view kLockFileName = "LOCK";
+constexpr std::string_view kCursorDirectory = "cursors";
+constexpr std::string_view kTempSuffix = ".tmp";
+
+bool IsValidConsumerName(std::string_view name) {
+  if (name.empty() || name.size() > kConsumerNameBytesMax) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+Status CheckLimits(const Limits& limits) {
+  for (const LimitSpec& spec : kLimitSpecs) {
+    const std::int64_t value = limits.*spec.field;
+    if (value < spec.min || value > spec.max) {
+      return InvalidArgument("limits." + std::string(spec.name) + " = " + std::to_string(value) +
+                             " is outside [" + std::to_string(spec.min) + ", " +
+                             std::to_string(spec.max) + "]");
+    }
+  }
+  // Retention never deletes the active segment, so the log must hold a full active segment and
+  // one more largest frame, or it could stay full for ever once consumers have caught up.
+  const std::int64_t needed = limits.segment_bytes_max +
+                              static_cast<std::int64_t>(log_format::FrameBytes(
+                                  static_cast<std::uint64_t>(limits.record_bytes_max))) +
+                              static_cast<std::int64_t>(kSegmentHeaderBytes);
+  if (limits.queue_bytes_max < needed) {
+    return InvalidArgument("limits.queue_bytes_max = " + std::to_string(limits.queue_bytes_max) +
+                           " must be at least segment_bytes_max + record_bytes_max + " +
+                           std::to_string(kFrameHeaderBytes + kSegmentHeaderBytes) + " = " +
+                           std::to_string(needed));
+  }
+  return Status::Ok();
+}
+
+// Reads up to `size` bytes at `position`; fewer only at end of file.
+Result<std::size_t> PreadFull(int fd, char* out, std::size_t size, std::uint64_t position) {
+  std::size_t filled = 0;
+  while (filled < size) {
+    const ssize_t got =
+        ::pread(fd, out + filled, size - filled, static_cast<off_t>(position + filled));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("pread", errno);
+    }
+    if (got == 0) break;
+    filled += static_cast<std::size_t>(got);
+  }
+  return filled;
+}
+
+Result<struct stat> StatFd(int fd, const std::filesystem::path& path) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return ErrnoStatus("fstat " + path.string(), errno);
+  return info;
+}
+
+TimestampUs ModificationTime(const struct stat& info) {
+  return TimestampUs(static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000 +
+                     info.st_mtim.tv_nsec / 1000);
+}
+
+// Reads frames in sequence from one segment file through a buffer, never past `end` (the
+// segment's durable size for consumers, its file size for recovery). Not thread-safe.
+class FrameReader {
+ public:
+  FrameReader(int fd, std::uint64_t position, std::uint64_t end, std::uint64_t record_bytes_max)
+      : fd_(fd), position_(position), end_(end), record_bytes_max_(record_bytes_max) {}
+
+  std::uint64_t position() const { return position_; }
+  bool AtEnd() const { return position_ >= end_; }
+  void ExtendEnd(std::uint64_t end) { end_ = std::max(end_, end); }
+
+  // Parses the frame at position() without consuming it. kTruncated means the bytes up to the
+  // end end inside a frame (or there are none left).
+  Result<FrameCheck> Peek(Frame* frame) {
+    std::uint64_t needed = kFrameHeaderBytes;
+    while (true) {
+      FH_RETURN_IF_ERROR(Fill(needed));
+      const std::string_view available = Available();
+      std::uint64_t frame_bytes = 0;
+      const FrameCheck check =
+          log_format::ParseFrame(available, record_bytes_max_, frame, &frame_bytes);
+      if (check != FrameCheck::kTruncated) return check;
+      if (BufferEnd() >= end_ || frame_bytes <= available.size()) return check;
+      needed = frame_bytes;
+    }
+  }
+
+  void Consume(const Frame& frame) { position_ += frame.bytes; }
+
+ private:
+  std::uint64_t BufferEnd() const { return buffer_start_ + buffer_.size(); }
+
+  std::string_view Available() const {
+    if (position_ < buffer_start_ || position_ >= BufferEnd()) return {};
+    const std::uint64_t stop = std::min(BufferEnd(), end_);
+    return std::string_view(buffer_).substr(position_ - buffer_start_, stop - position_);
+  }
+
+  // Makes [position_, position_ + needed) buffered, or as much of it as lies before end_.
+  Status Fill(std::uint64_t needed) {
+    const std::uint64_t wanted_end = std::min(end_, position_ + needed);
+    if (position_ >= buffer_start_ && BufferEnd() >= wanted_end) return Status::Ok();
+    if (position_ >= buffer_start_ && position_ <= BufferEnd()) {
+      buffer_.erase(0, position_ - buffer_start_);
+    } else {
+      buffer_.clear();
+    }
+    buffer_start_ = position_;
+    const std::uint64_t read_end = std::min(end_, position_ + std::max(needed, kReadChunkBytes));
+    const std::uint64_t read_from = BufferEnd();
+    const std::size_t kept = buffer_.size();
+    buffer_.resize(read_end - buffer_start_);
+    FH_ASSIGN_OR_RETURN(const std::size_t got,
+                        PreadFull(fd_, buffer_.data() + kept, read_end - read_from, read_from));
+    buffer_.resize(kept + got);
+    if (BufferEnd() < wanted_end) {
+      return DataLoss("segment file ends at byte " + std::to_string(BufferEnd()) +
+                      ", before its durable size " + std::to_string(end_));
+    }
+    return Status::Ok();
+  }
+
+  int fd_;
+  std::uint64_t position_;
+  std::uint64_t end_;
+  std::uint64_t record_bytes_max_;
+  std::string buffer_;  // the file's bytes [buffer_start_, buffer_start_ + buffer_.size())
+  std::uint64_t buffer_start_ = 0;
+};
+
+struct PartnerCounters {
+  PartnerId partner;
+  Counter* received = nullptr;
+  Counter* accepted = nullptr;
+};
+
+struct PendingAppend {
+  std::string frame;  // kFrameHeaderBytes reserved for the header (filled by the writer), payload
+  std::uint32_t payload_crc = 0;
+  Queue::AppendCallback done;
+  const PartnerCounters* partner = nullptr;  // lives as long as the log
+};
+
+struct IndexEntry {
+  std::uint64_t offset;
+  std::uint64_t position;
+};
+
+struct Segment {
+  QueueOffset base;
+  std::filesystem::path path;
+  std::uint64_t durable_bytes = 0;  // bytes holding the header and durable frames
+  TimestampUs last_write;           // when its last durable frame was written (retention age)
+  std::vector<IndexEntry> index;    // sparse, by increasing offset
+};
+
+struct CursorState {
+  QueueOffset committed_next;    // the durable value
+  QueueOffset retention_floor;   // <= committed_next; lowered before a backward Seek is written
+  bool open = false;             // a consumer object holds it
+  std::optional<Status> broken;  // the cursor file could not be read at Open
+};
+
+Counter& RejectedCounter(const PartnerId& partner, std::string_view reason) {
+  return Metrics().CounterFor(
+      "firehose_rejected_total",
+      {{"stage", "queue"}, {"partner", partner.str()}, {"reason", std::string(reason)}});
+}
+
+Counter& ErrorCounter(std::string_view kind) {
+  return Metrics().CounterFor("firehose_errors_total",
+                              {{"stage", "queue"}, {"kind", std::string(kind)}});
+}
+
+Gauge& LagGauge(const std::string& consumer) {
+  return Metrics().GaugeFor("firehose_queue_consumer_lag_records", {{"consumer", consumer}});
+}
+
+// pwritev of every frame of `batch` at `position`, in IOV_MAX-sized calls.
+Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppend>& batch) {
+  if (const int injected = fault::Check("log.write"))
+    return ErrnoStatus("write (injected)", injected);
+  std::size_t next_frame = 0;
+  std::size_t frame_done = 0;  // bytes of batch[next_frame] already written
+  std::vector<iovec> vectors;
+  vectors.reserve(std::min<std::size_t>(batch.size(), IOV_MAX));
+  while (next_frame < batch.size()) {
+    vectors.clear();
+    for (std::size_t i = next_frame; i < batch.size() && vectors.size() < IOV_MAX; ++i) {
+      const std::size_t skip = i == next_frame ? frame_done : 0;
+      vectors.push_back(
+          {const_cast<char*>(batch[i].frame.data()) + skip, batch[i].frame.size() - skip});
+    }
+    const ssize_t written = ::pwritev(fd, vectors.data(), static_cast<int>(vectors.size()),
+                                      static_cast<off_t>(position));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("pwritev", errno);
+    }
+    position += static_cast<std::uint64_t>(written);
+    std::size_t remaining = static_cast<std::size_t>(written);
+    while (remaining > 0) {
+      const std::size_t left = batch[next_frame].frame.size() - frame_done;
+      if (remaining < left) {
+        frame_done += remaining;
+        break;
+      }
+      remaining -= left;
+      ++next_frame;
+      frame_done = 0;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The log's state, shared by the EmbeddedLog facade, its two threads and its consumers.
+//
+// Locking: mutex_ guards everything marked "guarded"; the writer-owned fields are touched only
+// by the writer thread (and by Recover, before it starts). No I/O happens under mutex_ except
+// on the rare consumer paths documented at each method.
+class EmbeddedLog::Core {
+ public:
+  Core(std::filesystem::path dir, const Limits& limits, Clock clock)
+      : dir_(std::move(dir)), limits_(limits), clock_(std::move(clock)) {
+    Metrics().Describe("firehose_queue_appends_total", "Records made durable by the embedded log.");
+    Metrics().Describe("firehose_queue_fsyncs_total",
+                       "fdatasync calls of the embedded log's writer.");
+    Metrics().Describe("firehose_queue_fsync_seconds", "Latency of the writer's fdatasync.");
+    Metrics().Describe("firehose_queue_bytes", "Bytes stored in the embedded log's segments.");
+    Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
+    Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");
+    Metrics().Describe("firehose_queue_consumer_lag_records", "Durable records not yet committed.");
+  }
+
+  const Limits& limits() const { return limits_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  Status Recover();
+  void Start();
+  void Shutdown();
+  void ReleaseDirectory();
+
+  void Append(QueueRecord record, AppendCallback done);
+  QueueStats Stats() const;
+  bool Full() const;
+  std::size_t EnforceRetention();
+  std::vector<QueueOffset> SegmentBaseOffsets() const;
+
+  // ---- for consumers ----
+
+  struct SegmentLocation {
+    QueueOffset base;
+    std::filesystem::path path;
+    std::uint64_t durable_bytes = 0;
+    QueueOffset hint_offset;  // a frame at or before the wanted offset, and its position
+    std::uint64_t hint_position = 0;
+  };
+
+  // Waits up to `wait` until a record at `next` is durable (or the log shut down); returns the
+  // durable high-watermark.
+  QueueOffset WaitForDurable(QueueOffset next, std::chrono::milliseconds wait);
+  // The segment holding `offset` (OutOfRange if retention deleted it).
+  Result<SegmentLocation> Locate(QueueOffset offset) const;
+  // Marks `name` open and returns its durable position, or nullopt for a consumer that has no
+  // cursor yet (it is then registered at the oldest stored record, returned in `*start`).
+  Result<std::optional<QueueOffset>> AcquireConsumer(const std::string& name, QueueOffset* start);
+  void ForgetConsumer(const std::string& name);  // its cursor file could not be created
+  void ReleaseConsumer(const std::string& name);
+  // Validates a seek target and lowers the consumer's retention floor to it before the cursor
+  // is written, so retention cannot delete what the consumer is about to read again.
+  Status PrepareSeek(const std::string& name, QueueOffset next);
+  // Publishes a durably written cursor value.
+  void CursorWritten(const std::string& name, QueueOffset committed_next);
+
+ private:
+  // Recovery.
+  Status LockDirectory();
+  Result<std::vector<QueueOffset>> ListSegments();
+  Status RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base, bool check_base);
+  Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
+                         std::uint64_t file_bytes, QueueOffset expected, FrameCheck check);
+  Status LoadCursors();
+  Result<Segment> CreateSegment(QueueOffset base);
+
+  // The writer thread.
+  void WriterLoop();
+  Status PrepareActiveSegment(std::uint64_t first_frame_bytes);
+  void TakeBatchLocked(bool segment_ready, std::vector<PendingAppend>* batch);
+  Status WriteBatch(std::vector<PendingAppend>& batch);
+  void FailBatch(std::vector<PendingAppend>& batch, const Status& status);
+  Status RepairActiveSegment();
+  Status Roll();
+  void LogWriterFailure(const Status& status, std::size_t records);
+
+  // The maintenance thread.
+  void MaintenanceLoop();
+  void UpdateGauges();
+
+  PartnerCounters& CountersFor(const PartnerId& partner);
+  bool SpaceFullLocked() const;
+  std::uint64_t UsedBytesLocked() const { return stored_bytes_ + in_flight_bytes_; }
+
+  const std::filesystem::path dir_;
+  const Limits limits_;
+  const Clock clock_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable writer_cv_;           // pending_ grew, or stop
+  std::condition_variable durable_cv_;          // durable_next_ moved, or closed
+  std::condition_variable maintenance_cv_;      // retention wanted, or stop
+  std::deque<PendingAppend> pending_;           // guarded
+  std::uint64_t in_flight_records_ = 0;         // guarded: pending + being written
+  std::uint64_t in_flight_bytes_ = 0;           // guarded
+  std::uint64_t stored_bytes_ = 0;              // guarded: sum of durable_bytes
+  std::deque<Segment> segments_;                // guarded: oldest first; back() is active
+  QueueOffset durable_next_;                    // guarded
+  std::map<std::string, CursorState> cursors_;  // guarded
+  SteadyClock::time_point disk_full_until_{};   // guarded
+  bool accepting_ = true;                       // guarded
+  bool writer_stop_ = false;                    // guarded
+  bool maintenance_stop_ = false;               // guarded
+  bool retention_wanted_ = false;               // guarded
+  bool closed_ = false;                         // guarded
+
+  // Writer-owned.
+  FileDescriptor active_fd_;
+  std::filesystem::path active_path_;
+  std::uint64_t active_bytes_ = 0;  // durable bytes of the active segment
+  QueueOffset next_offset_;         // equals durable_next_ between batches
+  std::uint64_t last_index_position_ = 0;
+  bool needs_repair_ = false;  // a failed batch may have left bytes past active_bytes_
+  SteadyClock::time_point last_failure_log_{};
+  std::size_t suppressed_failure_logs_ = 0;
+
+  FileDescriptor lock_fd_;
+  std::mutex shutdown_mutex_;
+  std::thread writer_thread_;
+  std::thread maintenance_thread_;
+
+  std::mutex partner_mutex_;
+  std::map<std::string, PartnerCounters, std::less<>>
+      partner_counters_;  // guarded by partner_mutex_
+
+  Counter& appends_ = Metrics().CounterFor("firehose_queue_appends_total");
+  Counter& fsyncs_ = Metrics().CounterFor("firehose_queue_fsyncs_total");
+  Histogram& fsync_seconds_ = Metrics().HistogramFor("firehose_queue_fsync_seconds");
+  Counter& written_events_ =
+      Metrics().CounterFor("firehose_written_events_total", {{"stage", "queue"}});
+  Counter& written_bytes_ =
+      Metrics().CounterFor("firehose_written_bytes_total", {{"stage", "queue"}});
+  Gauge& bytes_gauge_ = Metrics().GaugeFor("firehose_queue_bytes");
+  Gauge& records_gauge_ = Metrics().GaugeFor("firehose_queue_records");
+  Gauge& durable_offset_gauge_ = Metrics().GaugeFor("firehose_queue_durable_offset");
+  Gauge& segments_gauge_ = Metrics().GaugeFor("firehose_queue_segments");
+};
+
+// ---------------------------------------------------------------------------------------------
+// Recovery
+
+Status EmbeddedLog::Core::Recover() {
+  FH_RETURN_IF_ERROR(CheckLimits(limits_));
+  FH_RETURN_IF_ERROR(EnsureDirectory(dir_));
+  FH_RETURN_IF_ERROR(EnsureDirectory(dir_ / kCursorDirectory));
+  FH_RETURN_IF_ERROR(LockDirectory());
+  FH_ASSIGN_OR_RETURN(const std::vector<QueueOffset> bases, ListSegments());
+  if (bases.empty()) {
+    FH_ASSIGN_OR_RETURN(Segment first, CreateSegment(QueueOffset(0)));
+    segments_.push_back(std::move(first));
+  }
+  for (std::size_t i = 0; i < bases.size(); ++i) {
+    FH_RETURN_IF_ERROR(RecoverSegment(bases[i], i + 1 == bases.size(), next_offset_, i > 0));
+  }
+  const Segment& active = segments_.back();
+  FH_ASSIGN_OR_RETURN(active_fd_, OpenFile(active.path, O_WRONLY));
+  active_path_ = active.path;
+  active_bytes_ = active.durable_bytes;
+  last_index_position_ = active.index.empty() ? kSegmentHeaderBytes : active.index.back().position;
+  durable_next_ = next_offset_;
+  stored_bytes_ = 0;
+  for (const Segment& segment : segments_) stored_bytes_ += segment.durable_bytes;
+  FH_RETURN_IF_ERROR(LoadCursors());
+  spdlog::info("queue: opened {} with {} segment(s), records [{}, {}), {} bytes", dir_.string(),
+               segments_.size(), segments_.front().base.value(), durable_next_.value(),
+               stored_bytes_);
+  UpdateGauges();
+  return Status::Ok();
+}
+
+Status EmbeddedLog::Core::LockDirectory() {
+  FH_ASSIGN_OR_RETURN(lock_fd_, OpenFile(dir_ / kLockFileName, O_RDWR | O_CREAT, 0644));
+  if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return FailedPrecondition("queue directory " + dir_.string() +
+                                " is in use by another process");
+    }
+    return ErrnoStatus("flock " + (dir_ / kLockFileName).string(), errno);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<QueueOffset>> EmbeddedLog::Core::ListSegments() {
+  std::vector<QueueOffset> bases;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
+    const std::string name = entry.path().filename().string();
+    if (EndsWith(name, std::string(log_format::kSegmentSuffix) + std::string(kTempSuffix))) {
+      // A roll that crashed before its rename: the segment never existed.
+      std::filesystem::remove(entry.path(), error);
+      continue;
+    }
+    if (const auto base = log_format::ParseSegmentFileName(name)) bases.push_back(*base);
+  }
+  if (error) return Internal("listing " + dir_.string() + ": " + error.message());
+  std::sort(bases.begin(), bases.end());
+  return bases;
+}
+
+// Verifies one segment and appends it to segments_. `expected_base` is where the previous
+// segment ended (checked when `check_base`). In the last segment the first bad frame is a torn
+// tail and is truncated, unless valid frames of a later group commit follow it.
+Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base,
+                                         bool check_base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  const std::string where = "segment " + path.string();
+  if (check_base && base != expected_base) {
+    return DataLoss(where + " starts at offset " + std::to_string(base.value()) +
+                    " but the previous segment ends at offset " +
+                    std::to_string(expected_base.value()) + ": the log is not contiguous");
+  }
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, is_last ? O_RDWR : O_RDONLY));
+  FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
+  const auto file_bytes = static_cast<std::uint64_t>(info.st_size);
+  std::string header_bytes(kSegmentHeaderBytes, '\0');
+  FH_ASSIGN_OR_RETURN(const std::size_t header_got,
+                      PreadFull(fd.get(), header_bytes.data(), header_bytes.size(), 0));
+  header_bytes.resize(header_got);
+  auto header = log_format::DecodeSegmentHeader(header_bytes);
+  if (!header.ok()) return DataLoss(where + ": " + header.status().message() + " at byte 0");
+  if (header->base_offset != base) {
+    return DataLoss(where + ": header says base offset " +
+                    std::to_string(header->base_offset.value()));
+  }
+
+  Segment segment{base, path, kSegmentHeaderBytes, ModificationTime(info), {}};
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes,
+                     static_cast<std::uint64_t>(limits_.record_bytes_max));
+  QueueOffset next = base;
+  std::uint64_t last_indexed = kSegmentHeaderBytes;
+  while (!reader.AtEnd()) {
+    Frame frame;
+    FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
+    const std::uint64_t position = reader.position();
+    if (check != FrameCheck::kOk) {
+      if (!is_last) {
+        return DataLoss(where + " (sealed): " + std::string(log_format::FrameCheckName(check)) +
+                        " at byte " + std::to_string(position));
+      }
+      FH_RETURN_IF_ERROR(CheckTailIsTorn(fd.get(), path, position, file_bytes, next, check));
+      if (const int injected = fault::Check("log.truncate")) {
+        return ErrnoStatus("truncating torn tail (injected)", injected);
+      }
+      if (::ftruncate(fd.get(), static_cast<off_t>(position)) != 0) {
+        return ErrnoStatus("ftruncate " + path.string(), errno);
+      }
+      FH_RETURN_IF_ERROR(SyncData(fd.get(), "log.truncate_fsync"));
+      ErrorCounter("torn_tail").Add();
+      spdlog::warn(
+          "queue: {}: truncated a torn tail of {} bytes at byte {} ({}); records below "
+          "offset {} are intact",
+          where, file_bytes - position, position, log_format::FrameCheckName(check), next.value());
+      break;
+    }
+    if (frame.offset != next) {
+      return DataLoss(where + ": frame at byte " + std::to_string(position) + " has offset " +
+                      std::to_string(frame.offset.value()) + ", expected " +
+                      std::to_string(next.value()));
+    }
+    if (position - last_indexed >= kIndexIntervalBytes) {
+      segment.index.push_back({next.value(), position});
+      last_indexed = position;
+    }
+    reader.Consume(frame);
+    next = QueueOffset(next.value() + 1);
+    segment.durable_bytes = reader.position();
+  }
+  next_offset_ = next;
+  segments_.push_back(std::move(segment));
+  return Status::Ok();
+}
+
+// A bad frame at `bad_position` of the last segment is a torn tail unless a valid frame of a
+// later group commit follows it. The writer starts a group only after the previous one is
+// durable, so such a frame proves that the bad frame was acknowledged: refusing to open is then
+// the only way not to drop acknowledged records. Frames of the bad frame's own group may follow
+// it after a power loss (a group's pages can reach the disk out of order), and none of that
+// group was acknowledged.
+Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& path,
+                                          std::uint64_t bad_position, std::uint64_t file_bytes,
+                                          QueueOffset expected, FrameCheck check) {
+  char magic_bytes[kFrameHeaderBytes];
+  log_format::EncodeFrameHeader(0, QueueOffset(0), 0, 0, magic_bytes);
+  const std::string_view magic(magic_bytes, 4);
+  const auto record_bytes_max = static_cast<std::uint64_t>(limits_.record_bytes_max);
+  std::string chunk;
+  std::string candidate;
+  std::uint64_t chunk_start = bad_position + 1;
+  while (chunk_start + kFrameHeaderBytes <= file_bytes) {
+    chunk.resize(std::min(kReadChunkBytes, file_bytes - chunk_start));
+    FH_ASSIGN_OR_RETURN(const std::size_t got,
+                        PreadFull(fd, chunk.data(), chunk.size(), chunk_start));
+    chunk.resize(got);
+    for (std::size_t found = chunk.find(magic); found != std::string::npos;
+         found = chunk.find(magic, found + 1)) {
+      const std::uint64_t position = chunk_start + found;
+      candidate.resize(std::min(file_bytes - position, kFrameHeaderBytes + record_bytes_max));
+      FH_ASSIGN_OR_RETURN(const std::size_t header_got,
+                          PreadFull(fd, candidate.data(), kFrameHeaderBytes, position));
+      if (header_got < kFrameHeaderBytes) continue;
+      Frame frame;
+      std::uint64_t frame_bytes = 0;
+      if (log_format::ParseFrame(std::string_view(candidate.data(), kFrameHeaderBytes),
+                                 record_bytes_max, &frame,
+                                 &frame_bytes) != FrameCheck::kTruncated ||
+          frame_bytes > candidate.size()) {
+        continue;
+      }
+      FH_ASSIGN_OR_RETURN(const std::size_t frame_got,
+                          PreadFull(fd, candidate.data(), frame_bytes, position));
+      if (frame_got < frame_bytes ||
+          log_format::ParseFrame(std::string_view(candidate.data(), frame_bytes), record_bytes_max,
+                                 &frame) != FrameCheck::kOk) {
+        continue;
+      }
+      if (frame.group_first_offset() > expected.value()) {
+        return DataLoss(
+            "segment " + path.string() + ": " + std::string(log_format::FrameCheckName(check)) +
+            " at byte " + std::to_string(bad_position) + " (where offset " +
+            std::to_string(expected.value()) + " belongs), followed by the valid frame of offset " +
+            std::to_string(frame.offset.value()) + " at byte " + std::to_string(position) +
+            " from a later group commit: acknowledged records are damaged; refusing to "
+            "drop them");
+      }
+    }
+    if (chunk.size() < kFrameHeaderBytes) break;
+    chunk_start += chunk.size() - (magic.size() - 1);
+  }
+  return Status::Ok();
+}
+
+Status EmbeddedLog::Core::LoadCursors() {
+  const std::filesystem::path directory = dir_ / kCursorDirectory;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    if (EndsWith(name, kTempSuffix)) {
+      std::filesystem::remove(entry.path(), error);  // a cursor creation that never completed
+      continue;
+    }
+    if (!IsValidConsumerName(name)) {
+      spdlog::warn("queue: ignoring {}: not a consumer name", entry.path().string());
+      continue;
+    }
+    CursorState state;
+    auto bytes = ReadFile(entry.path(), kCursorFileBytesMax);
+    auto slot = bytes.ok() ? log_format::DecodeCursorFile(*bytes)
+                           : Result<log_format::CursorSlot>(bytes.status());
+    if (!slot.ok()) {
+      // Not fatal for the log: the edge keeps ingesting, retention keeps everything for this
+      // consumer, and OpenConsumer reports the problem.
+      state.broken = DataLoss("cursor " + entry.path().string() + ": " + slot.status().message());
+      spdlog::error("queue: {}", state.broken->message());
+    } else {
+      state.committed_next = slot->committed_next;
+      state.retention_floor = slot->committed_next;
+    }
+    cursors_.emplace(name, std::move(state));
+  }
+  if (error) return Internal("listing " + directory.string() + ": " + error.message());
+  return Status::Ok();
+}
+
+// Creates a segment file whole: header into a temporary file, fdatasync, rename, directory
+// fsync. A crash leaves either no segment or a complete header.
+Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  const std::filesystem::path temp = path.string() + std::string(kTempSuffix);
+  const TimestampUs now = clock_();
+  const std::string header = log_format::EncodeSegmentHeader({base, now});
+  Status status = [&]() -> Status {
+    FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(temp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    FH_RETURN_IF_ERROR(WriteAll(fd.get(), header));
+    FH_RETURN_IF_ERROR(SyncData(fd.get()));
+    FH_RETURN_IF_ERROR(fd.Close());
+    return RenameDurably(temp, path);
+  }();
+  if (!status.ok()) {
+    ::unlink(temp.c_str());
+    return status.WithContext("creating " + path.string());
+  }
+  return Segment{base, path, kSegmentHeaderBytes, now, {}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+void EmbeddedLog::Core::Start() {
+  writer_thread_ = std::thread([this] { WriterLoop(); });
+  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+}
+
+void EmbeddedLog::Core::Shutdown() {
+  std::lock_guard shutdown_lock(shutdown_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;
+    writer_stop_ = true;
+    maintenance_stop_ = true;
+  }
+  writer_cv_.notify_all();
+  maintenance_cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  durable_cv_.notify_all();
+}
+
+void EmbeddedLog::Core::ReleaseDirectory() {
+  std::lock_guard shutdown_lock(shutdown_mutex_);
+  FH_CHECK(!writer_thread_.joinable(), "releasing the queue directory while the writer runs");
+  active_fd_ = FileDescriptor();
+  lock_fd_ = FileDescriptor();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Appending
+
+PartnerCounters& EmbeddedLog::Core::CountersFor(const PartnerId& partner) {
+  std::lock_guard lock(partner_mutex_);
+  auto found = partner_counters_.find(partner.view());
+  if (found != partner_counters_.end()) return found->second;
+  const Labels labels = {{"stage", "queue"}, {"partner", partner.str()}};
+  PartnerCounters counters{partner, &Metrics().CounterFor("firehose_received_total", labels),
+                           &Metrics().CounterFor("firehose_accepted_total", labels)};
+  return partner_counters_.emplace(partner.str(), counters).first->second;
+}
+
+bool EmbeddedLog::Core::SpaceFullLocked() const {
+  const auto largest_frame =
+      log_format::FrameBytes(static_cast<std::uint64_t>(limits_.record_bytes_max));
+  return UsedBytesLocked() + largest_frame > static_cast<std::uint64_t>(limits_.queue_bytes_max);
+}
+
+void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
+  const PartnerCounters& partner = CountersFor(record.partner_id);
+  partner.received->Add();
+  auto refuse = [&](std::string_view reason, const Status& status) {
+    RejectedCounter(record.partner_id, reason).Add();
+    done(status);
+  };
+  if (record.arrival_id.str().size() != ArrivalId::kChars || record.partner_id.empty()) {
+    return refuse("invalid_record",
+                  InvalidArgument("queue record without an arrival id or partner id"));
+  }
+  const std::size_t payload_bytes = EncodedRecordSize(record);
+  if (payload_bytes > static_cast<std::uint64_t>(limits_.record_bytes_max)) {
+    return refuse("record_too_large",
+                  InvalidArgument("queue record of " + std::to_string(payload_bytes) +
+                                  " bytes is over record_bytes_max (" +
+                                  std::to_string(limits_.record_bytes_max) + ")"));
+  }
+  // Encoding and checksumming happen here, on the producer's thread, so that the writer thread
+  // only fills in headers and does I/O.
+  PendingAppend item;
+  item.frame.reserve(log_format::FrameBytes(payload_bytes));
+  item.frame.resize(kFrameHeaderBytes);
+  EncodeRecord(record, &item.frame);
+  item.payload_crc = crc32c::Value(item.frame.data() + kFrameHeaderBytes, payload_bytes);
+  item.partner = &partner;
+  const std::uint64_t frame_bytes = item.frame.size();
+
+  std::string_view reason;
+  Status refusal;
+  {
+    std::lock_guard lock(mutex_);
+    const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
+    if (!accepting_) {
+      reason = "shutting_down";
+      refusal = Unavailable("queue is shutting down");
+    } else if (in_flight_records_ >= static_cast<std::uint64_t>(limits_.in_flight_appends_max)) {
+      reason = "in_flight_full";
+      refusal = ResourceExhausted("too many appends in flight (in_flight_appends_max = " +
+                                  std::to_string(limits_.in_flight_appends_max) + ")");
+    } else if (in_flight_bytes_ > 0 &&
+               in_flight_bytes_ + frame_bytes >
+                   static_cast<std::uint64_t>(limits_.queue_pending_bytes_max)) {
+      reason = "pending_bytes_full";
+      refusal = ResourceExhausted(
+          "appends waiting for the disk hold " + std::to_string(in_flight_bytes_) +
+          " bytes (queue_pending_bytes_max = " + std::to_string(limits_.queue_pending_bytes_max) +
+          ")");
+    } else if (UsedBytesLocked() + frame_bytes > queue_max) {
+      reason = "queue_full";
+      refusal = ResourceExhausted("queue full: " + std::to_string(UsedBytesLocked()) + " of " +
+                                  std::to_string(queue_max) + " bytes used (queue_bytes_max)");
+      retention_wanted_ = true;
+      maintenance_cv_.notify_one();
+    } else {
+      item.done = std::move(done);
+      pending_.push_back(std::move(item));
+      ++in_flight_records_;
+      in_flight_bytes_ += frame_bytes;
+    }
+  }
+  if (!refusal.ok()) return refuse(reason, refusal);
+  writer_cv_.notify_one();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread
+
+void EmbeddedLog::Core::WriterLoop() {
+  std::vector<PendingAppend> batch;
+  while (true) {
+    std::uint64_t first_frame_bytes = 0;
+    {
+      std::unique_lock lock(mutex_);
+      writer_cv_.wait(lock, [this] { return !pending_.empty() || writer_stop_; });
+      if (pending_.empty()) return;  // stopping, and everything accepted is done
+      first_frame_bytes = pending_.front().frame.size();
+    }
+    Status status = PrepareActiveSegment(first_frame_bytes);
+    {
+      std::lock_guard lock(mutex_);
+      TakeBatchLocked(status.ok(), &batch);
+    }
+    if (status.ok()) status = WriteBatch(batch);
+    if (!status.ok()) FailBatch(batch, status);
+    batch.clear();
+  }
+}
+
+Status EmbeddedLog::Core::PrepareActiveSegment(std::uint64_t first_frame_bytes) {
+  if (needs_repair_) FH_RETURN_IF_ERROR(RepairActiveSegment());
+  const bool has_frames = active_bytes_ > kSegmentHeaderBytes;
+  if (has_frames &&
+      active_bytes_ + first_frame_bytes > static_cast<std::uint64_t>(limits_.segment_bytes_max)) {
+    return Roll();
+  }
+  return Status::Ok();
+}
+
+// Takes the oldest pending appends: at least one, then as many as fit in group_commit_bytes_max
+// and in what is left of the active segment.
+void EmbeddedLog::Core::TakeBatchLocked(bool segment_ready, std::vector<PendingAppend>* batch) {
+  std::uint64_t budget = static_cast<std::uint64_t>(limits_.group_commit_bytes_max);
+  const auto segment_max = static_cast<std::uint64_t>(limits_.segment_bytes_max);
+  if (segment_ready)
+    budget = std::min(budget, segment_max > active_bytes_ ? segment_max - active_bytes_ : 0);
+  std::uint64_t taken = 0;
+  while (!pending_.empty()) {
+    const std::uint64_t size = pending_.front().frame.size();
+    if (!batch->empty() && taken + size > budget) break;
+    taken += size;
+    batch->push_back(std::move(pending_.front()));
+    pending_.pop_front();
+  }
+}
+
+Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
+  const QueueOffset first = next_offset_;
+  std::uint64_t position = active_bytes_;
+  std::uint64_t last_indexed = last_index_position_;
+  std::vector<IndexEntry> new_index;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::string& frame = batch[i].frame;
+    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(frame.size() - kFrameHeaderBytes),
+                                  QueueOffset(first.value() + i), static_cast<std::uint32_t>(i),
+                                  batch[i].payload_crc, frame.data());
+    if (position - last_indexed >= kIndexIntervalBytes) {
+      new_index.push_back({first.value() + i, position});
+      last_indexed = position;
+    }
+    position += frame.size();
+  }
+  const std::uint64_t bytes = position - active_bytes_;
+  const std::string segment_name = active_path_.filename().string();
+
+  Status status = WriteFrames(active_fd_.get(), active_bytes_, batch);
+  if (!status.ok()) {
+    ErrorCounter(status.code() == StatusCode::kResourceExhausted ? "disk_full" : "write").Add();
+    needs_repair_ = true;
+    (void)RepairActiveSegment();
+    return status.WithContext("writing " + std::to_string(bytes) + " bytes to " + segment_name);
+  }
+  const auto sync_start = SteadyClock::now();
+  status = SyncData(active_fd_.get(), "log.fsync");
+  fsync_seconds_.Observe(std::chrono::duration<double>(SteadyClock::now() - sync_start).count());
+  fsyncs_.Add();
+  if (!status.ok()) {
+    ErrorCounter("fsync").Add();
+    needs_repair_ = true;
+    (void)RepairActiveSegment();
+    return status.WithContext("fdatasync of " + segment_name);
+  }
+
+  // Durable: publish, then acknowledge.
+  active_bytes_ = position;
+  last_index_position_ = last_indexed;
+  next_offset_ = QueueOffset(first.value() + batch.size());
+  const TimestampUs now = clock_();
+  {
+    std::lock_guard lock(mutex_);
+    Segment& active = segments_.back();
+    active.durable_bytes = position;
+    active.last_write = now;
+    active.index.insert(active.index.end(), new_index.begin(), new_index.end());
+    stored_bytes_ += bytes;
+    durable_next_ = next_offset_;
+    in_flight_records_ -= batch.size();
+    in_flight_bytes_ -= bytes;
+    disk_full_until_ = {};
+    bytes_gauge_.Set(static_cast<double>(stored_bytes_));
+    records_gauge_.Set(static_cast<double>(durable_next_.value() - segments_.front().base.value()));
+  }
+  durable_cv_.notify_all();
+  appends_.Add(batch.size());
+  written_events_.Add(batch.size());
+  written_bytes_.Add(bytes);
+  durable_offset_gauge_.Set(static_cast<double>(next_offset_.value()));
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i].partner->accepted->Add();
+    batch[i].done(QueueOffset(first.value() + i));
+  }
+  return Status::Ok();
+}
+
+// Completes a batch that is not durable. WriteBatch has already cut the segment back to its
+// durable size (made durable too) where it could.
+void EmbeddedLog::Core::FailBatch(std::vector<PendingAppend>& batch, const Status& status) {
+  const bool disk_full = status.code() == StatusCode::kResourceExhausted;
+  std::uint64_t bytes = 0;
+  for (const PendingAppend& item : batch) bytes += item.frame.size();
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_records_ -= batch.size();
+    in_flight_bytes_ -= bytes;
+    if (disk_full) disk_full_until_ = SteadyClock::now() + kDiskFullBackoff;
+  }
+  LogWriterFailure(status, batch.size());
+  const std::string_view reason = disk_full ? "disk_full" : "io_error";
+  for (PendingAppend& item : batch) {
+    RejectedCounter(item.partner->partner, reason).Add();
+    item.done(status);
+  }
+}
+
+void EmbeddedLog::Core::LogWriterFailure(const Status& status, std::size_t records) {
+  const auto now = SteadyClock::now();
+  if (now - last_failure_log_ < kFailureLogInterval) {
+    ++suppressed_failure_logs_;
+    return;
+  }
+  spdlog::error("queue: group commit of {} record(s) failed, not acknowledged: {}{}", records,
+                status.ToString(),
+                suppressed_failure_logs_ == 0 ? std::string()
+                                              : " (" + std::to_string(suppressed_failure_logs_) +
+                                                    " similar failures not logged)");
+  last_failure_log_ = now;
+  suppressed_failure_logs_ = 0;
+}
+
+// Cuts the active segment back to its durable size and makes the cut durable, so that nothing
+// of a failed batch can be delivered, now or after a crash. The descriptor is reopened: after a
+// failed fsync the kernel may have dropped the dirty pages and reported the error once, so the
+// old descriptor's next fsync could succeed without the data.
+Status EmbeddedLog::Core::RepairActiveSegment() {
+  const std::filesystem::path& path = active_path_;
+  Status status = [&]() -> Status {
+    if (const int injected = fault::Check("log.truncate"))
+      return ErrnoStatus("ftruncate (injected)", injected);
+    if (::ftruncate(active_fd_.get(), static_cast<off_t>(active_bytes_)) != 0) {
+      return ErrnoStatus("ftruncate", errno);
+    }
+    FH_RETURN_IF_ERROR(SyncData(active_fd_.get(), "log.truncate_fsync"));
+    FH_ASSIGN_OR_RETURN(FileDescriptor reopened, OpenFile(path, O_WRONLY));
+    active_fd_ = std::move(reopened);
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    ErrorCounter("repair").Add();
+    return Internal("cutting " + path.string() + " back to its durable size " +
+                    std::to_string(active_bytes_) +
+                    " failed, appends wait for it: " + status.ToString());
+  }
+  needs_repair_ = false;
+  return Status::Ok();
+}
+
+Status EmbeddedLog::Core::Roll() {
+  if (const int injected = fault::Check("log.roll")) {
+    ErrorCounter("roll").Add();
+    return ErrnoStatus("creating a segment (injected)", injected);
+  }
+  auto created = CreateSegment(next_offset_);
+  if (!created.ok()) {
+    ErrorCounter("roll").Add();
+    return created.status();
+  }
+  auto opened = OpenFile(created->path, O_WRONLY);
+  if (!opened.ok()) {
+    ErrorCounter("roll").Add();
+    // The new file stays: it is empty and the next roll (same base) replaces it.
+    return opened.status();
+  }
+  active_fd_ = std::move(opened).value();
+  active_path_ = created->path;
+  active_bytes_ = kSegmentHeaderBytes;
+  last_index_position_ = kSegmentHeaderBytes;
+  spdlog::info("queue: rolled to segment {}", created->path.string());
+  std::lock_guard lock(mutex_);
+  stored_bytes_ += kSegmentHeaderBytes;
+  segments_.push_back(std::move(created).value());
+  segments_gauge_.Set(static_cast<double>(segments_.size()));
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention and gauges
+
+void EmbeddedLog::Core::MaintenanceLoop() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      maintenance_cv_.wait_for(lock, kMaintenanceInterval,
+                               [this] { return maintenance_stop_ || retention_wanted_; });
+      if (maintenance_stop_) return;
+      retention_wanted_ = false;
+    }
+    EnforceRetention();
+    UpdateGauges();
+  }
+}
+
+std::size_t EmbeddedLog::Core::EnforceRetention() {
+  std::vector<Segment> victims;
+  bool pressure = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (cursors_.empty()) return 0;  // nobody has read anything: keep it all
+    QueueOffset floor = durable_next_;
+    for (const auto& [name, cursor] : cursors_) floor = std::min(floor, cursor.retention_floor);
+    pressure = SpaceFullLocked();
+    const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
+    const std::uint64_t pressure_target = queue_max - queue_max / kPressureFreeDivisor;
+    const std::int64_t retention_us = limits_.retention_s * 1'000'000;
+    const TimestampUs now = clock_();
+    // Never the active segment (the last); oldest first, so the first one kept ends the pass.
+    while (segments_.size() > 1) {
+      const Segment& oldest = segments_.front();
+      const QueueOffset end = segments_[1].base;  // one past its last record
+      if (end > floor) break;
+      const bool expired = now.value() - oldest.last_write.value() >= retention_us;
+      const bool needed = pressure && UsedBytesLocked() > pressure_target;
+      if (!expired && !needed) break;
+      stored_bytes_ -= oldest.durable_bytes;
+      victims.push_back(oldest);
+      segments_.pop_front();
+    }
+    if (!victims.empty()) segments_gauge_.Set(static_cast<double>(segments_.size()));
+  }
+  if (victims.empty()) return 0;
+  for (const Segment& victim : victims) {
+    if (::unlink(victim.path.c_str()) != 0) {
+      ErrorCounter("retention").Add();
+      spdlog::error("queue: deleting {}: {}", victim.path.string(), std::strerror(errno));
+      continue;
+    }
+    Metrics()
+        .CounterFor("firehose_queue_segments_deleted_total",
+                    {{"reason", pressure ? "size_limit" : "retention"}})
+        .Add();
+  }
+  if (const Status synced = SyncDirectory(dir_); !synced.ok()) {
+    spdlog::error("queue: syncing {} after retention: {}", dir_.string(), synced.ToString());
+  }
+  if (pressure) {
+    spdlog::warn(
+        "queue: at queue_bytes_max: deleted {} consumed segment(s) [{} .. {}] before their "
+        "retention time to keep accepting appends",
+        victims.size(), victims.front().path.filename().string(),
+        victims.back().path.filename().string());
+  } else {
+    spdlog::info("queue: retention deleted {} consumed segment(s) [{} .. {}]", victims.size(),
+                 victims.front().path.filename().string(), victims.back().path.filename().string());
+  }
+  return victims.size();
+}
+
+void EmbeddedLog::Core::UpdateGauges() {
+  std::lock_guard lock(mutex_);
+  bytes_gauge_.Set(static_cast<double>(stored_bytes_));
+  records_gauge_.Set(static_cast<double>(durable_next_.value() - segments_.front().base.value()));
+  durable_offset_gauge_.Set(static_cast<double>(durable_next_.value()));
+  segments_gauge_.Set(static_cast<double>(segments_.size()));
+  for (const auto& [name, cursor] : cursors_) {
+    const std::uint64_t lag =
+        durable_next_.value() - std::min(durable_next_, cursor.committed_next).value();
+    LagGauge(name).Set(static_cast<double>(lag));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection
+
+QueueStats EmbeddedLog::Core::Stats() const {
+  std::lock_guard lock(mutex_);
+  QueueStats stats;
+  stats.first_offset = segments_.front().base;
+  stats.next_offset = durable_next_;
+  stats.bytes = stored_bytes_;
+  stats.bytes_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
+  for (const auto& [name, cursor] : cursors_) {
+    const std::uint64_t lag =
+        durable_next_.value() - std::min(durable_next_, cursor.committed_next).value();
+    stats.consumers.push_back({name, cursor.committed_next, lag});
+  }
+  return stats;
+}
+
+bool EmbeddedLog::Core::Full() const {
+  std::lock_guard lock(mutex_);
+  return SpaceFullLocked() || SteadyClock::now() < disk_full_until_;
+}
+
+std::vector<QueueOffset> EmbeddedLog::Core::SegmentBaseOffsets() const {
+  std::lock_guard lock(mutex_);
+  std::vector<QueueOffset> bases;
+  for (const Segment& segment : segments_) bases.push_back(segment.base);
+  return bases;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer support
+
+QueueOffset EmbeddedLog::Core::WaitForDurable(QueueOffset next, std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  durable_cv_.wait_for(lock, wait, [&] { return durable_next_ > next || closed_; });
+  return durable_next_;
+}
+
+Result<EmbeddedLog::Core::SegmentLocation> EmbeddedLog::Core::Locate(QueueOffset offset) const {
+  std::lock_guard lock(mutex_);
+  if (offset < segments_.front().base) {
+    return OutOfRange("offset " + std::to_string(offset.value()) +
+                      " is before the oldest stored record " +
+                      std::to_string(segments_.front().base.value()) + " (deleted by retention)");
+  }
+  auto after =
+      std::upper_bound(segments_.begin(), segments_.end(), offset,
+                       [](QueueOffset wanted, const Segment& s) { return wanted < s.base; });
+  const Segment& segment = *std::prev(after);
+  SegmentLocation location{segment.base, segment.path, segment.durable_bytes, segment.base,
+                           kSegmentHeaderBytes};
+  auto entry =
+      std::upper_bound(segment.index.begin(), segment.index.end(), offset.value(),
+                       [](std::uint64_t wanted, const IndexEntry& e) { return wanted < e.offset; });
+  if (entry != segment.index.begin()) {
+    --entry;
+    location.hint_offset = QueueOffset(entry->offset);
+    location.hint_position = entry->position;
+  }
+  return location;
+}
+
+Result<std::optional<QueueOffset>> EmbeddedLog::Core::AcquireConsumer(const std::string& name,
+                                                                      QueueOffset* start) {
+  std::lock_guard lock(mutex_);
+  auto found = cursors_.find(name);
+  if (found == cursors_.end()) {
+    *start = segments_.front().base;
+    CursorState state;
+    state.committed_next = *start;
+    state.retention_floor = *start;
+    state.open = true;
+    cursors_.emplace(name, std::move(state));
+    return std::optional<QueueOffset>();
+  }
+  CursorState& cursor = found->second;
+  if (cursor.open) return FailedPrecondition("consumer " + name + " is already open");
+  if (cursor.broken) return *cursor.broken;
+  const QueueOffset first = segments_.front().base;
+  if (cursor.committed_next < first || cursor.committed_next > durable_next_) {
+    return DataLoss("consumer " + name + " resumes at offset " +
+                    std::to_string(cursor.committed_next.value()) + " but the log holds [" +
+                    std::to_string(first.value()) + ", " + std::to_string(durable_next_.value()) +
+                    ")");
+  }
+  cursor.open = true;
+  *start = cursor.committed_next;
+  return std::optional<QueueOffset>(cursor.committed_next);
+}
+
+void EmbeddedLog::Core::ForgetConsumer(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  cursors_.erase(name);
+}
+
+void EmbeddedLog::Core::ReleaseConsumer(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (auto found = cursors_.find(name); found != cursors_.end()) found->second.open = false;
+}
+
+Status EmbeddedLog::Core::PrepareSeek(const std::string& name, QueueOffset next) {
+  std::lock_guard lock(mutex_);
+  const QueueOffset first = segments_.front().base;
+  if (next < first || next > durable_next_) {
+    return OutOfRange("seek to offset " + std::to_string(next.value()) +
+                      " outside the stored records [" + std::to_string(first.value()) + ", " +
+                      std::to_string(durable_next_.value()) + "]");
+  }
+  CursorState& cursor = cursors_.at(name);
+  cursor.retention_floor = std::min(cursor.retention_floor, next);
+  return Status::Ok();
+}
+
+void EmbeddedLog::Core::CursorWritten(const std::string& name, QueueOffset committed_next) {
+  std::uint64_t lag = 0;
+  bool pressure = false;
+  {
+    std::lock_guard lock(mutex_);
+    CursorState& cursor = cursors_.at(name);
+    cursor.committed_next = committed_next;
+    cursor.retention_floor = committed_next;
+    lag = durable_next_.value() - std::min(durable_next_, committed_next).value();
+    pressure = SpaceFullLocked();
+    if (pressure) retention_wanted_ = true;
+  }
+  if (pressure) maintenance_cv_.notify_one();
+  LagGauge(name).Set(static_cast<double>(lag));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consumer
+
+namespace {
+
+class EmbeddedConsumer final : public QueueConsumer {
+ public:
+  EmbeddedConsumer(std::shared_ptr<EmbeddedLog::Core> core, std::string name,
+                   FileDescriptor cursor_fd, std::uint64_t cursor_sequence,
+                   QueueOffset committed_next)
+      : core_(std::move(core)),
+        name_(std::move(name)),
+        cursor_fd_(std::move(cursor_fd)),
+        cursor_sequence_(cursor_sequence),
+        committed_next_(committed_next),
+        next_(committed_next) {}
+
+  ~EmbeddedConsumer() override { core_->ReleaseConsumer(name_); }
+
+  Result<std::vector<Delivery>> Fetch(std::size_t records_max, std::size_t bytes_max,
+                                      std::chrono::milliseconds wait) override {
+    std::vector<Delivery> deliveries;
+    if (records_max == 0) return deliveries;
+    bytes_max = std::min<std::size_t>(
+        bytes_max, static_cast<std::size_t>(core_->limits().consumer_fetch_bytes_max));
+    const QueueOffset durable = core_->WaitForDurable(next_, wait);
+    std::size_t bytes = 0;
+    while (deliveries.size() < records_max && next_ < durable) {
+      // An error after some records were delivered returns those; the next Fetch meets it again.
+      Status status = PositionReader();
+      Frame frame;
+      if (status.ok()) status = ReadFrame(&frame);
+      if (!status.ok()) {
+        if (deliveries.empty()) return status;
+        break;
+      }
+      if (!deliveries.empty() && bytes + frame.payload.size() > bytes_max) break;
+      auto record = DecodeRecord(frame.payload);
+      if (!record.ok()) {
+        if (deliveries.empty()) return record.status().WithContext(Where());
+        break;
+      }
+      bytes += frame.payload.size();
+      deliveries.push_back({next_, std::move(record).value()});
+      segment_->reader.Consume(frame);
+      next_ = QueueOffset(next_.value() + 1);
+    }
+    return deliveries;
+  }
+
+  Status Commit(QueueOffset offset) override {
+    if (offset >= next_) {
+      return InvalidArgument("consumer " + name_ + ": commit of offset " +
+                             std::to_string(offset.value()) + ", but only offsets below " +
+                             std::to_string(next_.value()) + " were delivered");
+    }
+    const QueueOffset committed_next(offset.value() + 1);
+    if (committed_next < committed_next_) {
+      return InvalidArgument(
+          "consumer " + name_ + ": commit of offset " + std::to_string(offset.value()) +
+          " goes back before its committed position " + std::to_string(committed_next_.value()));
+    }
+    if (committed_next == committed_next_) return Status::Ok();
+    FH_RETURN_IF_ERROR(WriteCursor(committed_next));
+    committed_next_ = committed_next;
+    core_->CursorWritten(name_, committed_next_);
+    return Status::Ok();
+  }
+
+  QueueOffset committed_next() const override { return committed_next_; }
+
+  Status Seek(QueueOffset next) override {
+    FH_RETURN_IF_ERROR(core_->PrepareSeek(name_, next));
+    FH_RETURN_IF_ERROR(WriteCursor(next));
+    committed_next_ = next;
+    next_ = next;
+    segment_.reset();
+    core_->CursorWritten(name_, committed_next_);
+    return Status::Ok();
+  }
+
+ private:
+  struct OpenSegment {
+    QueueOffset base;
+    std::filesystem::path path;
+    FileDescriptor fd;
+    FrameReader reader;
+  };
+
+  std::string Where() const {
+    return "consumer " + name_ + ", " +
+           (segment_ ? segment_->path.string() : std::string("no segment")) + " byte " +
+           std::to_string(segment_ ? segment_->reader.position() : 0);
+  }
+
+  // Makes segment_ hold the record next_ (which is durable): keeps the open segment when next_
+  // is still in it (its durable end may have grown), else opens the segment holding it and
+  // walks from the nearest index entry.
+  Status PositionReader() {
+    if (segment_ && !segment_->reader.AtEnd()) return Status::Ok();
+    FH_ASSIGN_OR_RETURN(const EmbeddedLog::Core::SegmentLocation location, core_->Locate(next_));
+    if (segment_ && segment_->base == location.base) {
+      segment_->reader.ExtendEnd(location.durable_bytes);
+      if (!segment_->reader.AtEnd()) return Status::Ok();
+      return DataLoss(Where() + ": offset " + std::to_string(next_.value()) +
+                      " is durable but beyond the segment's durable bytes");
+    }
+    segment_.reset();
+    FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(location.path, O_RDONLY));
+    const int raw_fd = fd.get();
+    segment_ = std::make_unique<OpenSegment>(
+        OpenSegment{location.base, location.path, std::move(fd),
+                    FrameReader(raw_fd, location.hint_position, location.durable_bytes,
+                                static_cast<std::uint64_t>(core_->limits().record_bytes_max))});
+    while (true) {
+      Frame frame;
+      FH_RETURN_IF_ERROR(ReadFrame(&frame, /*any_offset=*/true));
+      if (frame.offset == next_) return Status::Ok();
+      if (frame.offset > next_) {
+        return DataLoss(Where() + ": frame of offset " + std::to_string(frame.offset.value()) +
+                        " where " + std::to_string(next_.value()) + " was expected");
+      }
+      segment_->reader.Consume(frame);
+    }
+  }
+
+  // Parses the durable frame at the reader's position; anything but a valid frame (of offset
+  // next_, unless `any_offset`) is DataLoss: these bytes were fsync'd and verified before.
+  Status ReadFrame(Frame* frame, bool any_offset = false) {
+    FH_ASSIGN_OR_RETURN(const FrameCheck check, segment_->reader.Peek(frame));
+    if (check != FrameCheck::kOk) {
+      ErrorCounter("corruption").Add();
+      return DataLoss(Where() + ": " + std::string(log_format::FrameCheckName(check)) +
+                      " in durable data");
+    }
+    if (!any_offset && frame->offset != next_) {
+      ErrorCounter("corruption").Add();
+      return DataLoss(Where() + ": frame of offset " + std::to_string(frame->offset.value()) +
+                      " where " + std::to_string(next_.value()) + " was expected");
+    }
+    return Status::Ok();
+  }
+
+  // One pwrite of a 32-byte slot and one fdatasync; the other slot keeps the previous value
+  // should this write be torn.
+  Status WriteCursor(QueueOffset committed_next) {
+    const std::uint64_t sequence = cursor_sequence_ + 1;
+    const std::string slot = log_format::EncodeCursorSlot({sequence, committed_next});
+    Status status = [&]() -> Status {
+      if (const int injected = fault::Check("log.cursor"))
+        return ErrnoStatus("cursor write (injected)", injected);
+      FH_RETURN_IF_ERROR(
+          PwriteAll(cursor_fd_.get(), slot,
+                    log_format::CursorSlotIndex(sequence) * log_format::kCursorSlotBytes));
+      return SyncData(cursor_fd_.get());
+    }();
+    if (!status.ok()) {
+      ErrorCounter("cursor").Add();
+      return status.WithContext("writing the cursor of consumer " + name_);
+    }
+    cursor_sequence_ = sequence;
+    return Status::Ok();
+  }
+
+  std::shared_ptr<EmbeddedLog::Core> core_;
+  const std::string name_;
+  FileDescriptor cursor_fd_;
+  std::uint64_t cursor_sequence_;
+  QueueOffset committed_next_;
+  QueueOffset next_;  // the next offset to deliver
+  std::unique_ptr<OpenSegment> segment_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// EmbeddedLog
+
+EmbeddedLog::EmbeddedLog(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+Result<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(const std::filesystem::path& dir,
+                                                       const Limits& limits, Clock clock) {
+  auto core = std::make_shared<Core>(dir, limits, std::move(clock));
+  if (Status recovered = core->Recover(); !recovered.ok()) {
+    if (recovered.code() == StatusCode::kDataLoss) ErrorCounter("corruption").Add();
+    spdlog::error("queue: cannot open {}: {}", dir.string(), recovered.ToString());
+    return recovered;
+  }
+  core->Start();
+  return std::unique_ptr<EmbeddedLog>(new EmbeddedLog(std::move(core)));
+}
+
+EmbeddedLog::~EmbeddedLog() {
+  core_->Shutdown();
+  core_->ReleaseDirectory();
+}
+
+void EmbeddedLog::Append(QueueRecord record, AppendCallback done) {
+  core_->Append(std::move(record), std::move(done));
+}
+
+Result<std::unique_ptr<QueueConsumer>> EmbeddedLog::OpenConsumer(std::string_view name) {
+  if (!IsValidConsumerName(name)) {
+    return InvalidArgument("consumer name \"" + std::string(name) + "\" is not [a-z0-9_-]{1,64}");
+  }
+  const std::string consumer(name);
+  const std::filesystem::path path = core_->dir() / kCursorDirectory / consumer;
+  QueueOffset start;
+  FH_ASSIGN_OR_RETURN(const std::optional<QueueOffset> existing,
+                      core_->AcquireConsumer(consumer, &start));
+  std::uint64_t sequence = 1;
+  if (!existing) {
+    // Both slots hold the start, so either can be overwritten first.
+    const std::string bytes =
+        log_format::EncodeCursorSlot({0, start}) + log_format::EncodeCursorSlot({1, start});
+    if (Status created = WriteFileAtomically(path, bytes); !created.ok()) {
+      core_->ForgetConsumer(consumer);
+      return created.WithContext("creating consumer " + consumer);
+    }
+  } else {
+    auto cursor = [&]() -> Result<log_format::CursorSlot> {
+      FH_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path, kCursorFileBytesMax));
+      return log_format::DecodeCursorFile(bytes);
+    }();
+    if (!cursor.ok()) {
+      core_->ReleaseConsumer(consumer);
+      return cursor.status().WithContext("reading the cursor of consumer " + consumer);
+    }
+    sequence = cursor->sequence;
+  }
+  auto fd = OpenFile(path, O_RDWR);
+  if (!fd.ok()) {
+    core_->ReleaseConsumer(consumer);
+    return fd.status();
+  }
+  return std::unique_ptr<QueueConsumer>(
+      new EmbeddedConsumer(core_, consumer, std::move(fd).value(), sequence, start));
+}
+
+QueueStats EmbeddedLog::Stats() const { return core_->Stats(); }
+
+bool EmbeddedLog::Full() const { return core_->Full(); }
+
+void EmbeddedLog::Shutdown() { core_->Shutdown(); }
+
+std::size_t EmbeddedLog::EnforceRetention() { return core_->EnforceRetention(); }
+
+std::vector<QueueOffset> EmbeddedLog::SegmentBaseOffsets() const {
+  return core_->SegmentBaseOffsets();
+}
+
+}  // namespace firehose

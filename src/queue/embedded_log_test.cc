@@ -1,0 +1,1083 @@
+#include "queue/embedded_log.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/arrival_id.h"
+#include "core/crc32c.h"
+#include "core/fault.h"
+#include "core/file.h"
+#include "core/metrics.h"
+#include "queue/log_format.h"
+
+namespace firehose {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// A fresh directory per test, removed afterwards: on the disk by default, or in /dev/shm for
+// tests that only exercise recovery logic and would otherwise spend their time in fsync.
+class TempDir {
+ public:
+  explicit TempDir(bool in_memory = false) {
+    const fs::path parent = in_memory && fs::is_directory("/dev/shm") ? fs::path("/dev/shm")
+                                                                      : fs::temp_directory_path();
+    std::string pattern = (parent / "firehose-log-XXXXXX").string();
+    FH_CHECK(::mkdtemp(pattern.data()) != nullptr, "mkdtemp");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code error;
+    fs::remove_all(path_, error);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path operator/(std::string_view name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+Limits TestLimits() {
+  Limits limits;
+  limits.queue_bytes_max = 256 << 20;
+  limits.segment_bytes_max = 64 << 10;
+  limits.record_bytes_max = 16 << 10;
+  limits.group_commit_bytes_max = 1 << 20;
+  return limits;
+}
+
+QueueRecord MakeRecord(std::string body, std::string_view partner = "acme") {
+  QueueRecord record;
+  record.arrival_id = NewArrivalId(TimestampUs(1'764'237'600'000'000));
+  record.partner_id = *PartnerId::Parse(partner);
+  record.source = ArrivalSource::kWebhook;
+  record.received_at = TimestampUs(1'764'237'600'123'456);
+  record.signature_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+  record.remote_address = "127.0.0.1:50522";
+  record.body = std::move(body);
+  return record;
+}
+
+// A body of `size` bytes that names `tag`, so that any two records differ.
+std::string Body(const std::string& tag, std::size_t size) {
+  std::string body = "{\"tag\":\"" + tag + "\",\"pad\":\"";
+  while (body.size() + 2 < size) body.push_back(static_cast<char>('a' + body.size() % 26));
+  return body + "\"}";
+}
+
+std::unique_ptr<EmbeddedLog> OpenOrDie(const fs::path& dir, const Limits& limits = TestLimits(),
+                                       EmbeddedLog::Clock clock = NowUs) {
+  auto log = EmbeddedLog::Open(dir, limits, std::move(clock));
+  FH_CHECK(log.ok(), log.status().ToString());
+  return std::move(log).value();
+}
+
+Result<QueueOffset> AppendSync(Queue& queue, QueueRecord record) {
+  std::promise<Result<QueueOffset>> promise;
+  auto future = promise.get_future();
+  queue.Append(std::move(record),
+               [&](Result<QueueOffset> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+// Everything the consumer can read now, in order.
+std::vector<Delivery> Drain(QueueConsumer& consumer, std::size_t records_max = 1000) {
+  std::vector<Delivery> all;
+  while (true) {
+    auto batch = consumer.Fetch(records_max, 8 << 20, 0ms);
+    FH_CHECK(batch.ok(), batch.status().ToString());
+    if (batch->empty()) return all;
+    for (Delivery& delivery : *batch) all.push_back(std::move(delivery));
+  }
+}
+
+std::vector<std::string> Bodies(const std::vector<Delivery>& deliveries) {
+  std::vector<std::string> bodies;
+  for (const Delivery& delivery : deliveries) bodies.push_back(delivery.record.body);
+  return bodies;
+}
+
+std::vector<std::string> ReadAllBodies(const fs::path& dir, const Limits& limits = TestLimits()) {
+  auto log = OpenOrDie(dir, limits);
+  auto consumer = log->OpenConsumer("verify");
+  FH_CHECK(consumer.ok(), consumer.status().ToString());
+  FH_CHECK((*consumer)->Seek(log->Stats().first_offset).ok(), "seek");
+  return Bodies(Drain(**consumer));
+}
+
+std::uint64_t CounterValue(std::string_view name, const Labels& filter = {}) {
+  return Metrics().SumCounters(name, filter);
+}
+
+std::string ReadBytes(const fs::path& path) { return *ReadFile(path, 1 << 30); }
+
+void WriteBytes(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+fs::path SegmentPath(const fs::path& dir, std::uint64_t base) {
+  return dir / log_format::SegmentFileName(QueueOffset(base));
+}
+
+// Positions where each frame of a segment ends, from the segment's own bytes.
+std::vector<std::uint64_t> FrameEnds(const std::string& segment) {
+  std::vector<std::uint64_t> ends;
+  std::uint64_t position = log_format::kSegmentHeaderBytes;
+  log_format::Frame frame;
+  while (log_format::ParseFrame(std::string_view(segment).substr(position), 1 << 30, &frame) ==
+         log_format::FrameCheck::kOk) {
+    position += frame.bytes;
+    ends.push_back(position);
+  }
+  return ends;
+}
+
+class EmbeddedLogTest : public ::testing::Test {
+ protected:
+  void TearDown() override { fault::SetForTest(""); }
+  TempDir dir_;
+};
+
+// ---- appending and reading ------------------------------------------------------------------
+
+TEST_F(EmbeddedLogTest, AppendThenFetchRoundTripsEveryField) {
+  auto log = OpenOrDie(dir_.path());
+  QueueRecord first = MakeRecord(std::string("{\"a\":1}\0binary\xff", 16));
+  first.source = ArrivalSource::kPoll;
+  const QueueRecord expected = first;
+  EXPECT_EQ(*AppendSync(*log, std::move(first)), QueueOffset(0));
+  EXPECT_EQ(*AppendSync(*log, MakeRecord("second", "globex")), QueueOffset(1));
+
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  auto fetched = (*consumer)->Fetch(10, 1 << 20, 0ms);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  ASSERT_EQ(fetched->size(), 2u);
+  const Delivery& got = (*fetched)[0];
+  EXPECT_EQ(got.offset, QueueOffset(0));
+  EXPECT_EQ(got.record.arrival_id, expected.arrival_id);
+  EXPECT_EQ(got.record.partner_id, expected.partner_id);
+  EXPECT_EQ(got.record.source, ArrivalSource::kPoll);
+  EXPECT_EQ(got.record.received_at, expected.received_at);
+  EXPECT_EQ(got.record.signature_id, expected.signature_id);
+  EXPECT_EQ(got.record.remote_address, expected.remote_address);
+  EXPECT_EQ(got.record.body, expected.body);
+  EXPECT_EQ((*fetched)[1].offset, QueueOffset(1));
+  EXPECT_EQ((*fetched)[1].record.partner_id.str(), "globex");
+
+  const QueueStats stats = log->Stats();
+  EXPECT_EQ(stats.first_offset, QueueOffset(0));
+  EXPECT_EQ(stats.next_offset, QueueOffset(2));
+  EXPECT_GT(stats.bytes, 0u);
+  ASSERT_EQ(stats.consumers.size(), 1u);
+  EXPECT_EQ(stats.consumers[0].name, "lake");
+  EXPECT_EQ(stats.consumers[0].lag_records, 2u);
+  ASSERT_TRUE((*consumer)->Commit(QueueOffset(1)).ok());
+  EXPECT_EQ(log->Stats().consumers[0].lag_records, 0u);
+}
+
+TEST_F(EmbeddedLogTest, ConcurrentAppendsGetDenseOffsetsAndShareFsyncs) {
+  auto log = OpenOrDie(dir_.path());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  const std::uint64_t fsyncs_before = CounterValue("firehose_queue_fsyncs_total");
+  const std::uint64_t appends_before = CounterValue("firehose_queue_appends_total");
+
+  std::mutex mutex;
+  std::condition_variable all_done;
+  std::map<std::string, std::vector<QueueOffset>> offsets_by_body;  // every callback, by record
+  int completed = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string body =
+            Body("t" + std::to_string(t) + "-" + std::to_string(i), 300 + (i % 7) * 100);
+        log->Append(MakeRecord(body), [&, body](Result<QueueOffset> result) {
+          FH_CHECK(result.ok(), result.status().ToString());
+          std::lock_guard lock(mutex);
+          offsets_by_body[body].push_back(*result);
+          if (++completed == kThreads * kPerThread) all_done.notify_one();
+        });
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(all_done.wait_for(lock, 20s, [&] { return completed == kThreads * kPerThread; }));
+  }
+
+  std::set<std::uint64_t> offsets;
+  for (const auto& [body, calls] : offsets_by_body) {
+    ASSERT_EQ(calls.size(), 1u) << "callback ran " << calls.size() << " times";
+    offsets.insert(calls[0].value());
+  }
+  ASSERT_EQ(offsets.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*offsets.begin(), 0u);
+  EXPECT_EQ(*offsets.rbegin(), static_cast<std::uint64_t>(kThreads * kPerThread - 1));
+
+  const std::uint64_t fsyncs = CounterValue("firehose_queue_fsyncs_total") - fsyncs_before;
+  const std::uint64_t appends = CounterValue("firehose_queue_appends_total") - appends_before;
+  EXPECT_EQ(appends, static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_GT(appends, fsyncs * 2) << appends << " appends shared only " << fsyncs << " fsyncs";
+  std::printf("%lu appends, %lu fsyncs: %.1f appends per fsync\n",
+              static_cast<unsigned long>(appends), static_cast<unsigned long>(fsyncs),
+              static_cast<double>(appends) / static_cast<double>(fsyncs));
+
+  // What each callback said is what a consumer reads at that offset.
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  const std::vector<Delivery> all = Drain(**consumer);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(all[i].offset, QueueOffset(i));
+    ASSERT_EQ(offsets_by_body.at(all[i].record.body)[0], all[i].offset);
+  }
+}
+
+TEST_F(EmbeddedLogTest, RestartKeepsEverythingAndConsumersResumeAfterTheirCommit) {
+  {
+    auto log = OpenOrDie(dir_.path());
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(AppendSync(*log, MakeRecord("r" + std::to_string(i))).ok());
+    auto lake = log->OpenConsumer("lake");
+    auto ops = log->OpenConsumer("ops");
+    ASSERT_TRUE(lake.ok() && ops.ok());
+    EXPECT_EQ((*lake)->Fetch(10, 1 << 20, 0ms)->size(), 10u);
+    ASSERT_TRUE((*lake)->Commit(QueueOffset(5)).ok());
+    EXPECT_EQ((*ops)->Fetch(3, 1 << 20, 0ms)->size(), 3u);
+    ASSERT_TRUE((*ops)->Commit(QueueOffset(2)).ok());
+    // Fetched but not committed: delivered again after the restart.
+  }
+  auto log = OpenOrDie(dir_.path());
+  EXPECT_EQ(log->Stats().next_offset, QueueOffset(10));
+  auto lake = log->OpenConsumer("lake");
+  auto ops = log->OpenConsumer("ops");
+  ASSERT_TRUE(lake.ok() && ops.ok());
+  EXPECT_EQ((*lake)->committed_next(), QueueOffset(6));
+  EXPECT_EQ((*ops)->committed_next(), QueueOffset(3));
+  EXPECT_THAT(Bodies(Drain(**lake)), ::testing::ElementsAre("r6", "r7", "r8", "r9"));
+  const std::vector<Delivery> ops_records = Drain(**ops);
+  ASSERT_EQ(ops_records.size(), 7u);
+  EXPECT_EQ(ops_records.front().offset, QueueOffset(3));
+  EXPECT_EQ(ops_records.front().record.body, "r3");
+  EXPECT_EQ(*AppendSync(*log, MakeRecord("r10")), QueueOffset(10));
+  EXPECT_THAT(Bodies(Drain(**lake)), ::testing::ElementsAre("r10"));
+}
+
+TEST_F(EmbeddedLogTest, RollsSegmentsAndReadsAcrossThem) {
+  std::vector<std::string> written;
+  {
+    auto log = OpenOrDie(dir_.path());
+    for (int i = 0; i < 300; ++i) {
+      written.push_back(Body("r" + std::to_string(i), 700 + (i * 37) % 900));
+      log->Append(MakeRecord(written.back()),
+                  [](Result<QueueOffset> result) { FH_CHECK(result.ok(), "append"); });
+    }
+    ASSERT_TRUE(AppendSync(*log, MakeRecord("last")).ok());
+    written.push_back("last");
+    const std::vector<QueueOffset> bases = log->SegmentBaseOffsets();
+    ASSERT_GE(bases.size(), 4u);
+    for (std::size_t i = 0; i < bases.size(); ++i) {
+      const fs::path path = SegmentPath(dir_.path(), bases[i].value());
+      ASSERT_TRUE(fs::exists(path)) << path;
+      // Only a segment's single oversized frame may push it past segment_bytes_max.
+      if (i + 1 < bases.size()) {
+        EXPECT_LE(fs::file_size(path), static_cast<std::uintmax_t>(64 << 10));
+      }
+    }
+    auto consumer = log->OpenConsumer("lake");
+    ASSERT_TRUE(consumer.ok());
+    std::vector<std::string> read;
+    while (true) {
+      auto batch = (*consumer)->Fetch(7, 1 << 20, 0ms);  // small fetches cross segment ends
+      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+      if (batch->empty()) break;
+      for (const Delivery& delivery : *batch) {
+        ASSERT_EQ(delivery.offset, QueueOffset(read.size()));
+        read.push_back(delivery.record.body);
+      }
+    }
+    EXPECT_EQ(read, written);
+  }
+  EXPECT_EQ(ReadAllBodies(dir_.path()), written);
+}
+
+TEST_F(EmbeddedLogTest, SeekPositionsWithinLargeSegments) {
+  Limits limits = TestLimits();
+  limits.segment_bytes_max = 4 << 20;  // several index entries per segment
+  auto log = OpenOrDie(dir_.path(), limits);
+  std::vector<std::string> written;
+  for (int i = 0; i < 2000; ++i) {
+    written.push_back(Body("r" + std::to_string(i), 200 + (i * 13) % 1500));
+    log->Append(MakeRecord(written.back()), [](Result<QueueOffset>) {});
+  }
+  ASSERT_TRUE(AppendSync(*log, MakeRecord("end")).ok());
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  for (std::uint64_t target : {0, 1, 97, 1000, 1999, 555, 3}) {
+    ASSERT_TRUE((*consumer)->Seek(QueueOffset(target)).ok());
+    EXPECT_EQ((*consumer)->committed_next(), QueueOffset(target));
+    auto fetched = (*consumer)->Fetch(1, 1 << 20, 0ms);
+    ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+    ASSERT_EQ(fetched->size(), 1u);
+    EXPECT_EQ((*fetched)[0].offset, QueueOffset(target));
+    EXPECT_EQ((*fetched)[0].record.body, written[target]);
+  }
+  EXPECT_EQ((*consumer)->Seek(QueueOffset(2002)).code(), StatusCode::kOutOfRange);
+}
+
+TEST_F(EmbeddedLogTest, FetchHonoursRecordAndByteLimits) {
+  auto log = OpenOrDie(dir_.path());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(AppendSync(*log, MakeRecord(Body(std::to_string(i), 1000))).ok());
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  EXPECT_EQ((*consumer)->Fetch(3, 1 << 20, 0ms)->size(), 3u);
+  EXPECT_EQ((*consumer)->Fetch(100, 2500, 0ms)->size(), 2u);  // 2 x ~1.1 KB fit, 3 do not
+  EXPECT_EQ((*consumer)->Fetch(100, 1, 0ms)->size(), 1u);     // always at least one
+  auto rest = (*consumer)->Fetch(100, 1 << 20, 0ms);
+  ASSERT_EQ(rest->size(), 4u);
+  EXPECT_EQ(rest->front().offset, QueueOffset(6));
+  EXPECT_EQ((*consumer)->Fetch(0, 1 << 20, 0ms)->size(), 0u);
+}
+
+TEST_F(EmbeddedLogTest, FetchWaitsForTheNextDurableRecord) {
+  auto log = OpenOrDie(dir_.path());
+  auto consumer = log->OpenConsumer("ops");
+  ASSERT_TRUE(consumer.ok());
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE((*consumer)->Fetch(10, 1 << 20, 50ms)->empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
+
+  std::thread producer([&] {
+    std::this_thread::sleep_for(100ms);
+    log->Append(MakeRecord("late"), [](Result<QueueOffset>) {});
+  });
+  started = std::chrono::steady_clock::now();
+  auto fetched = (*consumer)->Fetch(10, 1 << 20, 10s);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  producer.join();
+  ASSERT_TRUE(fetched.ok());
+  ASSERT_EQ(fetched->size(), 1u);
+  EXPECT_EQ((*fetched)[0].record.body, "late");
+  EXPECT_LT(waited, 5s);
+}
+
+TEST_F(EmbeddedLogTest, ConsumersAreIndependentAndValidated) {
+  auto log = OpenOrDie(dir_.path());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(AppendSync(*log, MakeRecord("r" + std::to_string(i))).ok());
+  EXPECT_EQ(log->OpenConsumer("Lake").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(log->OpenConsumer("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(log->OpenConsumer("../x").status().code(), StatusCode::kInvalidArgument);
+  auto lake = log->OpenConsumer("lake");
+  ASSERT_TRUE(lake.ok());
+  EXPECT_EQ(log->OpenConsumer("lake").status().code(), StatusCode::kFailedPrecondition);
+  auto ops = log->OpenConsumer("ops");
+  ASSERT_TRUE(ops.ok());
+
+  EXPECT_EQ((*lake)->Commit(QueueOffset(0)).code(), StatusCode::kInvalidArgument);  // not delivered
+  EXPECT_EQ(Drain(**lake).size(), 5u);
+  ASSERT_TRUE((*lake)->Commit(QueueOffset(3)).ok());
+  EXPECT_EQ((*lake)->Commit(QueueOffset(1)).code(), StatusCode::kInvalidArgument);  // backwards
+  ASSERT_TRUE((*lake)->Commit(QueueOffset(3)).ok());                                // repeat: no-op
+  EXPECT_EQ(Drain(**ops).size(), 5u);  // lake's progress is not ops'
+
+  ASSERT_TRUE((*lake)->Seek(QueueOffset(1)).ok());  // replay
+  EXPECT_THAT(Bodies(Drain(**lake)), ::testing::ElementsAre("r1", "r2", "r3", "r4"));
+  EXPECT_EQ((*lake)->Seek(QueueOffset(6)).code(), StatusCode::kOutOfRange);
+
+  lake->reset();  // closing the object lets the name be opened again, at its durable position
+  auto again = log->OpenConsumer("lake");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->committed_next(), QueueOffset(1));
+}
+
+TEST_F(EmbeddedLogTest, OneProcessOwnsTheDirectory) {
+  auto log = OpenOrDie(dir_.path());
+  auto second = EmbeddedLog::Open(dir_.path(), TestLimits());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  log.reset();
+  EXPECT_TRUE(EmbeddedLog::Open(dir_.path(), TestLimits()).ok());
+}
+
+TEST_F(EmbeddedLogTest, BadRecordsAndLimitsAreRefusedNotCrashed) {
+  auto log = OpenOrDie(dir_.path());
+  EXPECT_EQ(AppendSync(*log, MakeRecord(std::string(20 << 10, 'x'))).status().code(),
+            StatusCode::kInvalidArgument);  // over record_bytes_max
+  QueueRecord no_id = MakeRecord("x");
+  no_id.arrival_id = ArrivalId();
+  EXPECT_EQ(AppendSync(*log, std::move(no_id)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(log->Stats().next_offset, QueueOffset(0));
+
+  Limits too_small = TestLimits();
+  too_small.queue_bytes_max = 1 << 20;
+  too_small.segment_bytes_max = 1 << 20;  // a full active segment would leave no room
+  EXPECT_EQ(EmbeddedLog::Open(dir_ / "other", too_small).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(EmbeddedLogTest, InFlightLimitRefusesAtOnce) {
+  Limits limits = TestLimits();
+  limits.in_flight_appends_max = 16;
+  auto log = OpenOrDie(dir_.path(), limits);
+  std::atomic<int> refused{0};
+  std::atomic<int> accepted{0};
+  for (int i = 0; i < 5000; ++i) {
+    log->Append(MakeRecord(Body(std::to_string(i), 500)), [&](Result<QueueOffset> result) {
+      if (result.ok()) {
+        ++accepted;
+      } else {
+        FH_CHECK(result.status().code() == StatusCode::kResourceExhausted,
+                 result.status().ToString());
+        FH_CHECK(result.status().message().find("in_flight_appends_max") != std::string::npos,
+                 "reason");
+        ++refused;
+      }
+    });
+  }
+  log->Shutdown();
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(accepted.load() + refused.load(), 5000);
+  EXPECT_EQ(log->Stats().next_offset, QueueOffset(static_cast<std::uint64_t>(accepted.load())));
+}
+
+TEST_F(EmbeddedLogTest, ShutdownCompletesInFlightAppendsThenRefuses) {
+  auto log = OpenOrDie(dir_.path());
+  std::atomic<int> durable{0};
+  for (int i = 0; i < 2000; ++i) {
+    log->Append(MakeRecord(Body(std::to_string(i), 600)), [&](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+      ++durable;
+    });
+  }
+  log->Shutdown();
+  EXPECT_EQ(durable.load(), 2000);  // every accepted append finished before Shutdown returned
+  bool inline_answer = false;
+  log->Append(MakeRecord("after"), [&](Result<QueueOffset> result) {
+    EXPECT_EQ(result.status().code(), StatusCode::kUnavailable);
+    inline_answer = true;
+  });
+  EXPECT_TRUE(inline_answer);
+  log->Shutdown();  // idempotent
+  log.reset();
+  EXPECT_EQ(ReadAllBodies(dir_.path()).size(), 2000u);
+}
+
+// ---- size limit and retention ----------------------------------------------------------------
+
+TEST_F(EmbeddedLogTest, SizeLimitRefusesThenAcceptsAgainOnceConsumersCommit) {
+  Limits limits = TestLimits();
+  limits.queue_bytes_max = 1 << 20;
+  limits.retention_s = 3600;  // only the size limit can make retention delete here
+  auto log = OpenOrDie(dir_.path(), limits);
+  auto lake = log->OpenConsumer("lake");
+  auto ops = log->OpenConsumer("ops");
+  ASSERT_TRUE(lake.ok() && ops.ok());
+
+  int accepted = 0;
+  Status refusal;
+  for (int i = 0; i < 2000 && refusal.ok(); ++i) {
+    auto result = AppendSync(*log, MakeRecord(Body(std::to_string(i), 4000)));
+    if (result.ok())
+      ++accepted;
+    else
+      refusal = result.status();
+  }
+  ASSERT_EQ(refusal.code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(refusal.message(), HasSubstr("queue full"));
+  EXPECT_GT(accepted, 200);
+  EXPECT_TRUE(log->Full());
+  EXPECT_LE(log->Stats().bytes, static_cast<std::uint64_t>(limits.queue_bytes_max));
+
+  // Nothing is consumed yet: nothing may go, however full the log is.
+  EXPECT_EQ(log->EnforceRetention(), 0u);
+  EXPECT_EQ(AppendSync(*log, MakeRecord(Body("x", 4000))).status().code(),
+            StatusCode::kResourceExhausted);
+
+  // One consumer done is not enough: every cursor must have passed a segment.
+  ASSERT_EQ(Drain(**lake).size(), static_cast<std::size_t>(accepted));
+  ASSERT_TRUE((*lake)->Commit(QueueOffset(accepted - 1)).ok());
+  EXPECT_EQ(log->EnforceRetention(), 0u);
+  EXPECT_TRUE(log->Full());
+
+  ASSERT_EQ(Drain(**ops).size(), static_cast<std::size_t>(accepted));
+  ASSERT_TRUE((*ops)->Commit(QueueOffset(accepted - 1)).ok());
+  // The maintenance thread is woken by the commit at the limit; wait for it rather than race.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (log->Full() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(log->Full());
+  EXPECT_GT(log->Stats().first_offset, QueueOffset(0));
+  EXPECT_FALSE(fs::exists(SegmentPath(dir_.path(), 0)));
+  auto after = AppendSync(*log, MakeRecord("after"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, QueueOffset(accepted));
+  EXPECT_THAT(Bodies(Drain(**lake)), ::testing::ElementsAre("after"));
+}
+
+TEST_F(EmbeddedLogTest, RetentionWaitsForEveryConsumerAndForTheSegmentsAge) {
+  std::atomic<std::int64_t> now_us{1'764'237'600'000'000};
+  Limits limits = TestLimits();
+  limits.retention_s = 60;
+  auto log = OpenOrDie(dir_.path(), limits, [&] { return TimestampUs(now_us.load()); });
+  auto lake = log->OpenConsumer("lake");
+  auto ops = log->OpenConsumer("ops");
+  ASSERT_TRUE(lake.ok() && ops.ok());
+  for (int i = 0; i < 200; ++i)
+    log->Append(MakeRecord(Body(std::to_string(i), 1000)), [](Result<QueueOffset>) {});
+  ASSERT_TRUE(AppendSync(*log, MakeRecord("end")).ok());
+  const std::size_t segments = log->SegmentBaseOffsets().size();
+  ASSERT_GE(segments, 3u);
+
+  for (auto* consumer : {lake->get(), ops->get()}) {
+    const auto records = Drain(*consumer);
+    ASSERT_TRUE(consumer->Commit(records.back().offset).ok());
+  }
+  EXPECT_EQ(log->EnforceRetention(), 0u);  // consumed, but younger than retention_s
+  EXPECT_EQ(log->SegmentBaseOffsets().size(), segments);
+  now_us += 61'000'000;
+  log->EnforceRetention();                          // (the maintenance thread may get there first)
+  EXPECT_EQ(log->SegmentBaseOffsets().size(), 1u);  // all but the active segment
+  EXPECT_EQ(log->Stats().first_offset, log->SegmentBaseOffsets()[0]);
+
+  // A consumer that has not committed holds everything after its cursor.
+  auto slow = log->OpenConsumer("slow");  // starts at the oldest stored record
+  ASSERT_TRUE(slow.ok());
+  for (int i = 0; i < 200; ++i)
+    log->Append(MakeRecord(Body(std::to_string(i), 1000)), [](Result<QueueOffset>) {});
+  ASSERT_TRUE(AppendSync(*log, MakeRecord("end2")).ok());
+  for (auto* consumer : {lake->get(), ops->get()}) {
+    ASSERT_TRUE(consumer->Commit(Drain(*consumer).back().offset).ok());
+  }
+  now_us += 61'000'000;
+  EXPECT_EQ(log->EnforceRetention(), 0u);
+  log.reset();
+  lake->reset();
+  ops->reset();
+  slow->reset();
+  // And the survivors are readable after a restart.
+  EXPECT_EQ(ReadAllBodies(dir_.path(), limits).back(), "end2");
+}
+
+TEST_F(EmbeddedLogTest, WithoutConsumersNothingIsEverDeleted) {
+  Limits limits = TestLimits();
+  limits.queue_bytes_max = 1 << 20;
+  limits.retention_s = 0;
+  auto log = OpenOrDie(dir_.path(), limits);
+  while (AppendSync(*log, MakeRecord(Body("x", 8000))).ok()) {
+  }
+  EXPECT_EQ(log->EnforceRetention(), 0u);
+  EXPECT_EQ(log->Stats().first_offset, QueueOffset(0));
+}
+
+// ---- I/O failures ------------------------------------------------------------------------------
+
+TEST_F(EmbeddedLogTest, InjectedEnospcFailsOnlyThatGroupAndClearsByItself) {
+  auto log = OpenOrDie(dir_.path());
+  fault::SetForTest("log.write=enospc@3");
+  std::vector<Result<QueueOffset>> results;
+  for (int i = 1; i <= 3; ++i)
+    results.push_back(AppendSync(*log, MakeRecord("r" + std::to_string(i))));
+  EXPECT_TRUE(log->Full());  // the edge answers 503 at once for a moment
+  for (int i = 4; i <= 5; ++i)
+    results.push_back(AppendSync(*log, MakeRecord("r" + std::to_string(i))));
+  ASSERT_EQ(results[2].status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(*results[0], QueueOffset(0));
+  EXPECT_EQ(*results[1], QueueOffset(1));
+  EXPECT_EQ(*results[3], QueueOffset(2));  // the failed record's offset was never durable
+  EXPECT_EQ(*results[4], QueueOffset(3));
+
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  EXPECT_THAT(Bodies(Drain(**consumer)), ::testing::ElementsAre("r1", "r2", "r4", "r5"));
+  consumer->reset();
+  log.reset();
+  EXPECT_THAT(ReadAllBodies(dir_.path()), ::testing::ElementsAre("r1", "r2", "r4", "r5"));
+}
+
+TEST_F(EmbeddedLogTest, FsyncErrorFailsThatGroupWhichIsNeverDelivered) {
+  auto log = OpenOrDie(dir_.path());
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  // The fsync of record 2 fails, and so does the first attempt to cut it off: the next group
+  // retries the cut before it writes.
+  fault::SetForTest("log.fsync=eio@2,log.truncate=eio@1");
+  std::vector<Result<QueueOffset>> results;
+  for (int i = 1; i <= 4; ++i)
+    results.push_back(AppendSync(*log, MakeRecord("r" + std::to_string(i))));
+  EXPECT_EQ(results[1].status().code(), StatusCode::kInternal);
+  EXPECT_THAT(results[1].status().message(), HasSubstr("fdatasync"));
+  EXPECT_FALSE(log->Full());
+  EXPECT_EQ(*results[2], QueueOffset(1));
+  EXPECT_EQ(*results[3], QueueOffset(2));
+  EXPECT_THAT(Bodies(Drain(**consumer)), ::testing::ElementsAre("r1", "r3", "r4"));
+  consumer->reset();
+  log.reset();
+  fault::SetForTest("");
+  EXPECT_THAT(ReadAllBodies(dir_.path()), ::testing::ElementsAre("r1", "r3", "r4"));
+}
+
+TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelivered) {
+  Limits limits = TestLimits();
+  auto log = OpenOrDie(dir_.path(), limits);
+  fault::SetForTest("log.fsync=eio@3,log.write=enospc@5,log.fsync=eio@9,log.roll=eio@2");
+  std::mutex mutex;
+  std::map<std::string, QueueOffset> acknowledged;
+  std::set<std::string> failed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        std::string body =
+            Body("t" + std::to_string(t) + "-" + std::to_string(i), 400 + (i % 5) * 150);
+        log->Append(MakeRecord(body), [&, body](Result<QueueOffset> result) {
+          std::lock_guard lock(mutex);
+          if (result.ok())
+            acknowledged.emplace(body, *result);
+          else
+            failed.insert(body);
+        });
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  log->Shutdown();
+  EXPECT_EQ(acknowledged.size() + failed.size(), 1200u);
+  EXPECT_FALSE(failed.empty());
+
+  log.reset();
+  fault::SetForTest("");
+  auto reopened = OpenOrDie(dir_.path(), limits);
+  auto consumer = reopened->OpenConsumer("verify");
+  ASSERT_TRUE(consumer.ok());
+  const std::vector<Delivery> all = Drain(**consumer);
+  ASSERT_EQ(all.size(), acknowledged.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(all[i].offset, QueueOffset(i));
+    auto found = acknowledged.find(all[i].record.body);
+    ASSERT_NE(found, acknowledged.end()) << "delivered a record that was never acknowledged";
+    EXPECT_EQ(found->second, all[i].offset);
+  }
+}
+
+// A real short write: the process's file size limit stops pwritev in the middle of a group.
+TEST_F(EmbeddedLogTest, PartialWriteIsCutBackBeforeTheFailureIsReported) {
+  auto log = OpenOrDie(dir_.path());
+  ASSERT_TRUE(AppendSync(*log, MakeRecord("before")).ok());
+  const fs::path segment = SegmentPath(dir_.path(), 0);
+  const auto durable_size = fs::file_size(segment);
+
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &previous), 0);
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = durable_size + 100;  // the frame's first 100 bytes get in, then EFBIG
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto cut = AppendSync(*log, MakeRecord(Body("cut", 2000)));
+  const auto size_after_failure = fs::file_size(segment);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  ASSERT_EQ(::sigaction(SIGXFSZ, &previous, nullptr), 0);
+
+  EXPECT_EQ(cut.status().code(), StatusCode::kInternal) << cut.status().ToString();
+  EXPECT_EQ(size_after_failure, durable_size);
+  EXPECT_EQ(*AppendSync(*log, MakeRecord("after")), QueueOffset(1));
+  log.reset();
+  const std::uint64_t torn_before = CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+  EXPECT_THAT(ReadAllBodies(dir_.path()), ::testing::ElementsAre("before", "after"));
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
+}
+
+// A real full filesystem: a tmpfs of 2 MiB (needs root; skipped otherwise).
+TEST_F(EmbeddedLogTest, FullFilesystemFailsAppendsAndRecoversWhenSpaceReturns) {
+  const fs::path mount_point = dir_ / "tmpfs";
+  fs::create_directory(mount_point);
+  if (::geteuid() != 0 || ::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+  const fs::path filler = mount_point / "filler";
+  WriteBytes(filler, std::string(1 << 20, 'f'));
+
+  Limits limits = TestLimits();  // queue_bytes_max far above what the filesystem holds
+  auto log = OpenOrDie(mount_point / "queue", limits);
+  std::vector<std::string> acknowledged;
+  Status refusal;
+  for (int i = 0; i < 5000 && refusal.ok(); ++i) {
+    std::string body = Body(std::to_string(i), 1000);
+    auto result = AppendSync(*log, MakeRecord(body));
+    if (result.ok())
+      acknowledged.push_back(body);
+    else
+      refusal = result.status();
+  }
+  ASSERT_EQ(refusal.code(), StatusCode::kResourceExhausted) << refusal.ToString();
+  EXPECT_TRUE(log->Full());
+  EXPECT_GT(acknowledged.size(), 100u);
+
+  fs::remove(filler);  // space returns; no restart
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (log->Full() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(log->Full());
+  auto after = AppendSync(*log, MakeRecord("after"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, QueueOffset(acknowledged.size()));
+  acknowledged.push_back("after");
+  log.reset();
+  EXPECT_EQ(ReadAllBodies(mount_point / "queue", limits), acknowledged);
+}
+
+// ---- recovery ----------------------------------------------------------------------------------
+
+// Writes `count` records one group each (so that each frame is its own group commit).
+std::vector<std::string> WriteRecords(const fs::path& dir, int count,
+                                      const Limits& limits = TestLimits()) {
+  std::vector<std::string> bodies;
+  auto log = OpenOrDie(dir, limits);
+  for (int i = 0; i < count; ++i) {
+    bodies.push_back(Body("r" + std::to_string(i), 100 + (i * 211) % 1800));
+    FH_CHECK(AppendSync(*log, MakeRecord(bodies.back())).ok(), "append");
+  }
+  return bodies;
+}
+
+TEST_F(EmbeddedLogTest, TornTailAtAnyCutKeepsExactlyTheCompleteRecords) {
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 20);
+  const std::string segment = ReadBytes(SegmentPath(dir_.path(), 0));
+  const std::vector<std::uint64_t> ends = FrameEnds(segment);
+  ASSERT_EQ(ends.size(), 20u);
+
+  // Every byte of the last frame's header, every 7th of its payload, both sides of every frame
+  // boundary, and a stride through the rest.
+  std::set<std::uint64_t> cuts;
+  for (std::uint64_t cut = ends[18]; cut < ends[18] + log_format::kFrameHeaderBytes + 2; ++cut)
+    cuts.insert(cut);
+  for (std::uint64_t cut = ends[18]; cut <= segment.size(); cut += 7) cuts.insert(cut);
+  for (std::uint64_t cut = log_format::kSegmentHeaderBytes; cut < ends[18]; cut += 97)
+    cuts.insert(cut);
+  for (std::uint64_t end : ends) cuts.insert({end - 1, end, end + 1});
+  const TempDir scratch_parent(/*in_memory=*/true);
+  const fs::path scratch = scratch_parent / "scratch";
+  std::size_t checked = 0;
+  for (const std::uint64_t cut : cuts) {
+    if (cut > segment.size()) continue;
+    fs::remove_all(scratch);
+    fs::create_directory(scratch);
+    WriteBytes(SegmentPath(scratch, 0), std::string_view(segment).substr(0, cut));
+    const auto complete =
+        static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.end(), cut) - ends.begin());
+    if (++checked % 5 == 0 || cuts.count(cut - 1) == 0) {
+      const std::vector<std::string> expected(
+          bodies.begin(), bodies.begin() + static_cast<std::ptrdiff_t>(complete));
+      ASSERT_EQ(ReadAllBodies(scratch), expected) << "cut at byte " << cut;
+    } else {
+      ASSERT_EQ(OpenOrDie(scratch)->Stats().next_offset, QueueOffset(complete))
+          << "cut at byte " << cut;
+    }
+    const std::uint64_t kept = complete == 0 ? log_format::kSegmentHeaderBytes : ends[complete - 1];
+    ASSERT_EQ(fs::file_size(SegmentPath(scratch, 0)), kept) << "cut at byte " << cut;
+  }
+}
+
+TEST_F(EmbeddedLogTest, BadCrcOfTheLastFrameDropsOnlyThatFrame) {
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10);
+  std::string segment = ReadBytes(SegmentPath(dir_.path(), 0));
+  const std::vector<std::uint64_t> ends = FrameEnds(segment);
+  segment[ends[8] + 20] ^= 0x01;  // the CRC field of frame 9
+  WriteBytes(SegmentPath(dir_.path(), 0), segment);
+  const std::vector<std::string> expected(bodies.begin(), bodies.begin() + 9);
+  EXPECT_EQ(ReadAllBodies(dir_.path()), expected);
+  // The truncation was made durable: the next open finds nothing to cut.
+  EXPECT_EQ(fs::file_size(SegmentPath(dir_.path(), 0)), ends[8]);
+}
+
+TEST_F(EmbeddedLogTest, ZerosOrGarbageAfterTheLastFrameAreCut) {
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10);
+  const fs::path path = SegmentPath(dir_.path(), 0);
+  const std::string segment = ReadBytes(path);
+  std::mt19937 random(7);
+  std::string garbage(3000, '\0');
+  for (char& c : garbage) c = static_cast<char>(random());
+  for (const std::string& tail : {std::string(4096, '\0'), std::string(3, '\0'), garbage}) {
+    WriteBytes(path, segment + tail);
+    EXPECT_EQ(ReadAllBodies(dir_.path()), bodies);
+    EXPECT_EQ(fs::file_size(path), segment.size());
+  }
+}
+
+TEST_F(EmbeddedLogTest, CorruptFrameBeforeValidOnesIsDataLossNamingThePlace) {
+  WriteRecords(dir_.path(), 20);
+  const fs::path path = SegmentPath(dir_.path(), 0);
+  std::string segment = ReadBytes(path);
+  const std::vector<std::uint64_t> ends = FrameEnds(segment);
+  const std::uint64_t frame_start = ends[4];  // frame 5
+  segment[frame_start + 40] ^= 0x20;          // a payload byte
+  WriteBytes(path, segment);
+  auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
+  ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(), HasSubstr(path.filename().string()));
+  EXPECT_THAT(log.status().message(), HasSubstr("byte " + std::to_string(frame_start)));
+  EXPECT_EQ(fs::file_size(path), segment.size());  // nothing was cut
+}
+
+TEST_F(EmbeddedLogTest, CorruptFrameInASealedSegmentIsDataLoss) {
+  WriteRecords(dir_.path(), 150);
+  auto bases = [&] {
+    auto log = OpenOrDie(dir_.path());
+    return log->SegmentBaseOffsets();
+  }();
+  ASSERT_GE(bases.size(), 2u);
+  const fs::path sealed = SegmentPath(dir_.path(), bases[0].value());
+  std::string segment = ReadBytes(sealed);
+  segment[segment.size() - 5] ^= 0x10;  // inside its very last frame
+  WriteBytes(sealed, segment);
+  auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
+  ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(), HasSubstr("sealed"));
+  EXPECT_THAT(log.status().message(), HasSubstr(sealed.filename().string()));
+}
+
+TEST_F(EmbeddedLogTest, MissingSegmentOrDamagedHeaderIsDataLoss) {
+  WriteRecords(dir_.path(), 200);
+  auto bases = [&] { return OpenOrDie(dir_.path())->SegmentBaseOffsets(); }();
+  ASSERT_GE(bases.size(), 3u);
+  {
+    TempDir copy;
+    fs::copy(dir_.path(), copy.path(), fs::copy_options::recursive);
+    fs::remove(copy.path() / "LOCK");
+    fs::remove(SegmentPath(copy.path(), bases[1].value()));
+    auto log = EmbeddedLog::Open(copy.path(), TestLimits());
+    ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(log.status().message(), HasSubstr("not contiguous"));
+  }
+  const fs::path last = SegmentPath(dir_.path(), bases.back().value());
+  std::string segment = ReadBytes(last);
+  segment[9] ^= 0x01;  // the base offset in the header
+  WriteBytes(last, segment);
+  EXPECT_EQ(EmbeddedLog::Open(dir_.path(), TestLimits()).status().code(), StatusCode::kDataLoss);
+}
+
+// Hand-built segments: frames 0 and 1 are each their own group; 2, 3, 4 form the last group.
+std::string BuildSegment(const std::vector<std::string>& payloads,
+                         const std::vector<std::uint32_t>& group_index,
+                         std::vector<std::uint64_t>* starts) {
+  std::string segment = log_format::EncodeSegmentHeader({QueueOffset(0), TimestampUs(0)});
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    starts->push_back(segment.size());
+    std::string frame(log_format::kFrameHeaderBytes, '\0');
+    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(payloads[i].size()), QueueOffset(i),
+                                  group_index[i], crc32c::Value(payloads[i]), frame.data());
+    segment += frame + payloads[i];
+  }
+  return segment;
+}
+
+TEST_F(EmbeddedLogTest, DamageInsideTheLastGroupIsATornWriteButNotBeforeIt) {
+  std::vector<std::string> payloads;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    bodies.push_back("r" + std::to_string(i));
+    std::string payload;
+    EncodeRecord(MakeRecord(bodies.back()), &payload);
+    payloads.push_back(payload);
+  }
+  std::vector<std::uint64_t> starts;
+  const std::string segment = BuildSegment(payloads, {0, 0, 0, 1, 2}, &starts);
+
+  // Frame 3 lost after a power cut, frame 4 of the same (never acknowledged) group survived.
+  std::string torn = segment;
+  torn[starts[3] + 30] ^= 0x01;
+  WriteBytes(SegmentPath(dir_.path(), 0), torn);
+  EXPECT_THAT(ReadAllBodies(dir_.path()), ::testing::ElementsAre("r0", "r1", "r2"));
+
+  // Frame 1 damaged, followed by the later group 2..4: frame 1 was acknowledged.
+  std::string damaged = segment;
+  damaged[starts[1] + 30] ^= 0x01;
+  WriteBytes(SegmentPath(dir_.path(), 0), damaged);
+  auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
+  ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(), HasSubstr("later group commit"));
+}
+
+TEST_F(EmbeddedLogTest, UnreadableCursorBlocksOnlyItsConsumer) {
+  WriteRecords(dir_.path(), 3);
+  {
+    auto log = OpenOrDie(dir_.path());
+    ASSERT_TRUE(log->OpenConsumer("lake").ok());
+  }
+  WriteBytes(dir_ / "cursors/lake", "garbage");
+  auto log = OpenOrDie(dir_.path());
+  EXPECT_EQ(log->OpenConsumer("lake").status().code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(AppendSync(*log, MakeRecord("still ingesting")).ok());
+}
+
+// ---- kill -9 -----------------------------------------------------------------------------------
+
+struct Ack {
+  std::uint64_t offset;
+  std::uint64_t hash;
+};
+
+// The child: appends from several threads, with a window of outstanding appends each, and
+// reports every acknowledged (offset, hash of body) on `report_fd`. Never returns.
+[[noreturn]] void RunAppender(const fs::path& dir, int report_fd, int round,
+                              const std::string& faults) {
+  fault::SetForTest(faults);
+  Limits limits = TestLimits();
+  limits.queue_bytes_max = 1LL << 30;
+  auto log = EmbeddedLog::Open(dir, limits);
+  if (!log.ok()) {
+    std::fprintf(stderr, "child: %s\n", log.status().ToString().c_str());
+    _exit(3);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(static_cast<unsigned>(round * 100 + t));
+      std::mutex mutex;
+      std::condition_variable window;
+      int outstanding = 0;
+      for (std::uint64_t i = 0;; ++i) {
+        std::string body = Body(
+            "round" + std::to_string(round) + "-t" + std::to_string(t) + "-" + std::to_string(i),
+            50 + random() % 3000);
+        const std::uint64_t hash = std::hash<std::string>{}(body);
+        {
+          std::unique_lock lock(mutex);
+          window.wait(lock, [&] { return outstanding < 32; });
+          ++outstanding;
+        }
+        (*log)->Append(MakeRecord(std::move(body)), [&, hash](Result<QueueOffset> result) {
+          if (result.ok()) {
+            const Ack ack{result->value(), hash};
+            FH_CHECK(::write(report_fd, &ack, sizeof ack) == sizeof ack, "report");
+          }
+          std::lock_guard lock(mutex);
+          --outstanding;
+          window.notify_one();
+        });
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  _exit(0);
+}
+
+TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
+  TempDir dir;
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  std::mt19937 random(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::map<std::uint64_t, std::uint64_t> acknowledged;  // offset -> hash of body
+  // Random SIGKILLs, then crashes at exact points: before a group's write, between its write
+  // and its fsync, and in the middle of a roll.
+  const std::vector<std::string> rounds = {
+      "", "", "", "", "", "log.write=crash@40", "log.fsync=crash@25", "log.roll=crash@2"};
+  for (std::size_t round = 0; round < rounds.size(); ++round) {
+    SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(pipe_fds[0]);
+      RunAppender(dir.path(), pipe_fds[1], static_cast<int>(round), rounds[round]);
+    }
+    ::close(pipe_fds[1]);
+    std::vector<Ack> acks;
+    std::thread reader([&] {
+      Ack ack{};
+      while (::read(pipe_fds[0], &ack, sizeof ack) == static_cast<ssize_t>(sizeof ack))
+        acks.push_back(ack);
+    });
+    const auto run_for =
+        rounds[round].empty() ? std::chrono::milliseconds(100 + random() % 300) : 5000ms;
+    const auto deadline = std::chrono::steady_clock::now() + run_for;
+    int status = 0;
+    pid_t waited = 0;
+    while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    if (waited == 0) {
+      ::kill(child, SIGKILL);
+      ASSERT_EQ(::waitpid(child, &status, 0), child);
+    }
+    reader.join();
+    ::close(pipe_fds[0]);
+    if (!rounds[round].empty()) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 137)
+          << "the crash probe did not fire";
+    } else {
+      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    }
+    for (const Ack& ack : acks) {
+      auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
+      ASSERT_TRUE(inserted || it->second == ack.hash)
+          << "offset " << ack.offset << " acknowledged twice";
+    }
+
+    auto log = EmbeddedLog::Open(dir.path(), TestLimits());
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    auto consumer = (*log)->OpenConsumer("verify");
+    ASSERT_TRUE(consumer.ok());
+    ASSERT_TRUE((*consumer)->Seek(QueueOffset(0)).ok());
+    std::uint64_t next = 0;
+    std::size_t matched = 0;
+    while (true) {
+      auto batch = (*consumer)->Fetch(10000, 64 << 20, 0ms);
+      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+      if (batch->empty()) break;
+      for (const Delivery& delivery : *batch) {
+        ASSERT_EQ(delivery.offset.value(), next) << "offsets are not contiguous";
+        ++next;
+        auto found = acknowledged.find(delivery.offset.value());
+        if (found == acknowledged.end()) continue;  // written but never acknowledged: allowed
+        ASSERT_EQ(found->second, std::hash<std::string>{}(delivery.record.body))
+            << "offset " << delivery.offset.value() << " holds other bytes than were acknowledged";
+        ++matched;
+      }
+    }
+    ASSERT_EQ(matched, acknowledged.size())
+        << "acknowledged records are missing (log ends at " << next << ")";
+  }
+  EXPECT_GT(acknowledged.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace firehose
