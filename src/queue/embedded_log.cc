@@ -351,6 +351,7 @@ class EmbeddedLog::Core {
   void TakeBatchLocked(bool segment_ready, std::vector<PendingAppend>* batch);
   Status WriteBatch(std::vector<PendingAppend>& batch);
   void FailBatch(std::vector<PendingAppend>& batch, const Status& status);
+  Status CutBackFailedBatch(const Status& failure);
   Status RepairActiveSegment();
   Status Roll();
   void LogWriterFailure(const Status& status, std::size_t records);
@@ -854,9 +855,8 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   Status status = WriteFrames(active_fd_.get(), active_bytes_, batch);
   if (!status.ok()) {
     ErrorCounter(status.code() == StatusCode::kResourceExhausted ? "disk_full" : "write").Add();
-    needs_repair_ = true;
-    (void)RepairActiveSegment();
-    return status.WithContext("writing " + std::to_string(bytes) + " bytes to " + segment_name);
+    return CutBackFailedBatch(
+        status.WithContext("writing " + std::to_string(bytes) + " bytes to " + segment_name));
   }
   const auto sync_start = SteadyClock::now();
   status = SyncData(active_fd_.get(), "log.fsync");
@@ -864,9 +864,7 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   fsyncs_.Add();
   if (!status.ok()) {
     ErrorCounter("fsync").Add();
-    needs_repair_ = true;
-    (void)RepairActiveSegment();
-    return status.WithContext("fdatasync of " + segment_name);
+    return CutBackFailedBatch(status.WithContext("fdatasync of " + segment_name));
   }
 
   // Durable: publish, then acknowledge.
@@ -933,6 +931,15 @@ void EmbeddedLog::Core::LogWriterFailure(const Status& status, std::size_t recor
                                                     " similar failures not logged)");
   last_failure_log_ = now;
   suppressed_failure_logs_ = 0;
+}
+
+// Returns `failure`, after cutting off what the failed batch may have left in the segment. When
+// that cut fails too, the message says so (the next batch retries the cut before it writes).
+Status EmbeddedLog::Core::CutBackFailedBatch(const Status& failure) {
+  needs_repair_ = true;
+  const Status repaired = RepairActiveSegment();
+  if (repaired.ok()) return failure;
+  return Status(failure.code(), failure.message() + "; then " + repaired.message());
 }
 
 // Cuts the active segment back to its durable size and makes the cut durable, so that nothing
@@ -1038,7 +1045,8 @@ std::size_t EmbeddedLog::Core::EnforceRetention() {
   for (const Segment& victim : victims) {
     if (::unlink(victim.path.c_str()) != 0) {
       ErrorCounter("retention").Add();
-      spdlog::error("queue: deleting {}: {}", victim.path.string(), std::strerror(errno));
+      spdlog::error("queue: retention: {}",
+                    ErrnoStatus("unlink " + victim.path.string(), errno).ToString());
       continue;
     }
     Metrics()

@@ -35,7 +35,8 @@ namespace firehose {
 
 class EmbeddedLog final : public Queue {
  public:
-  // The wall clock used for segment ages (retention); tests pass their own.
+  // The wall clock used for segment ages (retention); tests pass their own. Called from the
+  // log's threads and from EnforceRetention's caller: it must be thread-safe.
   using Clock = std::function<TimestampUs()>;
 
   // Opens (creating if needed) the log in `dir` and recovers it: every segment is verified, a

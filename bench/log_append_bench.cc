@@ -1,0 +1,145 @@
+// Durable appends to the embedded log (group commit), from N concurrent appenders.
+//
+// Each appender is closed-loop with a window of W outstanding appends: W = 1 is a webhook
+// connection waiting for its 2xx; a large W is an edge with many requests in flight. Every
+// record encodes to 600 bytes (a 624-byte frame, as in BASELINES.md). Reported:
+//   items_per_second   durable records/s
+//   bytes_per_second   frame bytes made durable per second (what the disk wrote)
+//   per_fsync          records acknowledged per fdatasync (the group size)
+//
+// The log lives in $FIREHOSE_BENCH_DIR (default: the system temp directory): put it on the disk
+// you compare with (bench/log_vs_dd.sh does).
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/arrival_id.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "queue/embedded_log.h"
+#include "queue/log_format.h"
+
+namespace firehose {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kRecordBytes = 600;
+
+fs::path BenchParent() {
+  const char* chosen = std::getenv("FIREHOSE_BENCH_DIR");
+  return chosen != nullptr ? fs::path(chosen) : fs::temp_directory_path();
+}
+
+QueueRecord MakeRecord() {
+  QueueRecord record;
+  record.arrival_id = NewArrivalId(NowUs());
+  record.partner_id = *PartnerId::Parse("acme");
+  record.received_at = NowUs();
+  record.signature_id = "t=1700000000";
+  record.remote_address = "203.0.113.7:50522";
+  const std::size_t envelope = EncodedRecordSize(record);
+  record.body = "{\"id\":\"ch_1\",\"amount\":\"12.34\",\"pad\":\"";
+  record.body.resize(kRecordBytes - envelope - 2, 'x');
+  record.body += "\"}";
+  FH_CHECK(EncodedRecordSize(record) == kRecordBytes, "record size");
+  return record;
+}
+
+// Appends `count` records with at most `window` outstanding, and returns when all are durable.
+void RunAppender(EmbeddedLog& log, const QueueRecord& prototype, std::int64_t count,
+                 std::int64_t window) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::int64_t outstanding = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return outstanding < window; });
+      ++outstanding;
+    }
+    log.Append(prototype, [&](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+      std::lock_guard lock(mutex);
+      --outstanding;
+      changed.notify_one();
+    });
+  }
+  std::unique_lock lock(mutex);
+  changed.wait(lock, [&] { return outstanding == 0; });
+}
+
+void BM_DurableAppend(benchmark::State& state) {
+  const std::int64_t appenders = state.range(0);
+  const std::int64_t window = state.range(1);
+  // Enough records for ~50 full rounds of the window, but bounded so that one iteration stays
+  // short on a slow disk and small on a fast one.
+  const std::int64_t per_appender =
+      std::clamp<std::int64_t>(window * 50, 200 / appenders + 1, 100000 / appenders);
+
+  std::string pattern = (BenchParent() / "firehose-log-bench-XXXXXX").string();
+  FH_CHECK(::mkdtemp(pattern.data()) != nullptr, "mkdtemp under FIREHOSE_BENCH_DIR");
+  const fs::path dir = pattern;
+  Limits limits;
+  limits.queue_bytes_max = 1LL << 40;  // the benchmark measures appends, never the size limit
+  auto opened = EmbeddedLog::Open(dir, limits);
+  FH_CHECK(opened.ok(), opened.status().ToString());
+  std::unique_ptr<EmbeddedLog> log = std::move(opened).value();
+  const QueueRecord prototype = MakeRecord();
+
+  Counter& fsyncs = Metrics().CounterFor("firehose_queue_fsyncs_total");
+  const std::uint64_t fsyncs_before = fsyncs.value();
+  std::int64_t records = 0;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (std::int64_t a = 0; a < appenders; ++a) {
+      threads.emplace_back([&] { RunAppender(*log, prototype, per_appender, window); });
+    }
+    for (auto& thread : threads) thread.join();
+    records += appenders * per_appender;
+  }
+  const std::uint64_t fsync_count = fsyncs.value() - fsyncs_before;
+  state.SetItemsProcessed(records);
+  state.SetBytesProcessed(records *
+                          static_cast<std::int64_t>(log_format::FrameBytes(kRecordBytes)));
+  state.counters["per_fsync"] =
+      static_cast<double>(records) / static_cast<double>(std::max<std::uint64_t>(fsync_count, 1));
+  log.reset();
+  std::error_code error;
+  fs::remove_all(dir, error);
+}
+
+// One appender per webhook connection waiting for its answer: how group commit scales.
+BENCHMARK(BM_DurableAppend)
+    ->ArgNames({"appenders", "window"})
+    ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// Many requests in flight: groups fill group_commit_bytes_max (4 MiB), the large-group case.
+BENCHMARK(BM_DurableAppend)
+    ->ArgNames({"appenders", "window"})
+    ->Args({64, 64})
+    ->Args({4, 4096})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace firehose
+
+int main(int argc, char** argv) {
+  firehose::InitLogging("warn");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The embedded log's durable append throughput against dd on the same disk, in the same run.
+#
+#   bench/log_vs_dd.sh [build dir] [directory on the disk to test]
+#   env: DD_MIB=1024 (bytes dd writes), REPETITIONS=3, MIN_TIME=2 (seconds per log case)
+#
+# The anchor is `dd if=<random file> of=<same disk> bs=1M count=$DD_MIB conv=fdatasync`, run
+# before and after the log benchmark (their mean is the anchor). dd syncs once at the end; the
+# log syncs after every group commit (<= group_commit_bytes_max = 4 MiB), so a ratio near 1 means
+# group commit costs little over a single streaming write.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/release}
+target_dir=${2:-${FIREHOSE_BENCH_DIR:-${TMPDIR:-/tmp}}}
+dd_mib=${DD_MIB:-1024}
+repetitions=${REPETITIONS:-3}
+min_time=${MIN_TIME:-2}
+bench="$build/bin/log_append_bench"
+[[ -x "$bench" ]] || { echo "log_vs_dd.sh: $bench not built (scripts/build.sh release)" >&2; exit 3; }
+
+work=$(mktemp -d "$target_dir/log_vs_dd.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# MB/s (10^6 bytes) of one dd run, computed from dd's own byte count and seconds.
+dd_mbps() {
+  dd if="$work/random.bin" of="$work/dd.out" bs=1M count="$dd_mib" conv=fdatasync 2>&1 |
+    awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^copied,?$/) secs = $(i + 1); printf "%.1f\n", $1 / secs / 1e6 }'
+  rm -f "$work/dd.out"
+}
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(df -h "$work" | awk 'NR==2 {print $1 " (" $2 ")"}')"
+head -c "$((dd_mib << 20))" /dev/urandom > "$work/random.bin"
+dd_before=$(dd_mbps)
+echo "dd before: $dd_before MB/s"
+
+FIREHOSE_BENCH_DIR="$work" "$bench" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/log.json" \
+  --benchmark_out_format=json >/dev/null
+
+dd_after=$(dd_mbps)
+echo "dd after:  $dd_after MB/s"
+anchor=$(awk -v a="$dd_before" -v b="$dd_after" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+
+echo
+echo "| appenders x window | records/s | x (1 x 1) | MB/s | records per fsync | MB/s vs dd ($anchor MB/s) |"
+echo "|---|---:|---:|---:|---:|---:|"
+jq -r --argjson anchor "$anchor" '
+  [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
+  ($rows[0].items_per_second) as $single |
+  $rows[] |
+  (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)")) as $n |
+  "| \($n.a) x \($n.w) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
+' "$work/log.json"
+echo
+echo "command: bench/log_vs_dd.sh $build $target_dir  (DD_MIB=$dd_mib REPETITIONS=$repetitions MIN_TIME=$min_time; medians of $repetitions repetitions)"
