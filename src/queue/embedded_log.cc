@@ -222,10 +222,15 @@ struct CursorState {
   std::optional<Status> broken;  // the cursor file could not be read at Open
 };
 
+// docs/instrumentation.md: a series label only ever holds a real partner id.
+std::string PartnerLabel(const PartnerId& partner) {
+  return partner.empty() ? std::string("_unknown") : partner.str();
+}
+
 Counter& RejectedCounter(const PartnerId& partner, std::string_view reason) {
   return Metrics().CounterFor(
       "firehose_rejected_total",
-      {{"stage", "queue"}, {"partner", partner.str()}, {"reason", std::string(reason)}});
+      {{"stage", "queue"}, {"partner", PartnerLabel(partner)}, {"reason", std::string(reason)}});
 }
 
 Counter& ErrorCounter(std::string_view kind) {
@@ -234,7 +239,7 @@ Counter& ErrorCounter(std::string_view kind) {
 }
 
 Gauge& LagGauge(const std::string& consumer) {
-  return Metrics().GaugeFor("firehose_queue_consumer_lag_records", {{"consumer", consumer}});
+  return Metrics().GaugeFor("firehose_consumer_lag_records", {{"consumer", consumer}});
 }
 
 // pwritev of every frame of `batch` at `position`, in IOV_MAX-sized calls.
@@ -292,7 +297,7 @@ class EmbeddedLog::Core {
     Metrics().Describe("firehose_queue_bytes", "Bytes stored in the embedded log's segments.");
     Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
     Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");
-    Metrics().Describe("firehose_queue_consumer_lag_records", "Durable records not yet committed.");
+    Metrics().Describe("firehose_consumer_lag_records", "Durable records not yet committed.");
   }
 
   const Limits& limits() const { return limits_; }
@@ -705,7 +710,7 @@ PartnerCounters& EmbeddedLog::Core::CountersFor(const PartnerId& partner) {
   std::lock_guard lock(partner_mutex_);
   auto found = partner_counters_.find(partner.view());
   if (found != partner_counters_.end()) return found->second;
-  const Labels labels = {{"stage", "queue"}, {"partner", partner.str()}};
+  const Labels labels = {{"stage", "queue"}, {"partner", PartnerLabel(partner)}};
   PartnerCounters counters{partner, &Metrics().CounterFor("firehose_received_total", labels),
                            &Metrics().CounterFor("firehose_accepted_total", labels)};
   return partner_counters_.emplace(partner.str(), counters).first->second;
