@@ -6,6 +6,7 @@
 //   items_per_second   durable records/s
 //   bytes_per_second   frame bytes made durable per second (what the disk wrote)
 //   per_fsync          records acknowledged per fdatasync (the group size)
+//   fsync_ms           mean fdatasync latency; fsync_share: the share of wall time spent in it
 //
 // The log lives in $FIREHOSE_BENCH_DIR (default: the system temp directory): put it on the disk
 // you compare with (bench/log_vs_dd.sh does).
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -97,7 +99,10 @@ void BM_DurableAppend(benchmark::State& state) {
   const QueueRecord prototype = MakeRecord();
 
   Counter& fsyncs = Metrics().CounterFor("firehose_queue_fsyncs_total");
+  Histogram& fsync_seconds = Metrics().HistogramFor("firehose_queue_fsync_seconds");
   const std::uint64_t fsyncs_before = fsyncs.value();
+  const double fsync_seconds_before = fsync_seconds.sum();
+  const auto started = std::chrono::steady_clock::now();
   std::int64_t records = 0;
   for (auto _ : state) {
     std::vector<std::thread> threads;
@@ -107,12 +112,19 @@ void BM_DurableAppend(benchmark::State& state) {
     for (auto& thread : threads) thread.join();
     records += appenders * per_appender;
   }
+  const double elapsed_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::uint64_t fsync_count = fsyncs.value() - fsyncs_before;
+  const double fsync_total_seconds = fsync_seconds.sum() - fsync_seconds_before;
   state.SetItemsProcessed(records);
   state.SetBytesProcessed(records *
                           static_cast<std::int64_t>(log_format::FrameBytes(kRecordBytes)));
   state.counters["per_fsync"] =
       static_cast<double>(records) / static_cast<double>(std::max<std::uint64_t>(fsync_count, 1));
+  // The share of wall time the writer spent inside fdatasync, and its mean latency.
+  state.counters["fsync_share"] = fsync_total_seconds / elapsed_seconds;
+  state.counters["fsync_ms"] =
+      1000 * fsync_total_seconds / static_cast<double>(std::max<std::uint64_t>(fsync_count, 1));
   log.reset();
   std::error_code error;
   fs::remove_all(dir, error);
