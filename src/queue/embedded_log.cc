@@ -367,6 +367,7 @@ class EmbeddedLog::Core {
 
   PartnerCounters& CountersFor(const PartnerId& partner);
   bool SpaceFullLocked() const;
+  Status AdmitLocked(std::uint64_t frame_bytes, std::string_view* reason);
   std::uint64_t UsedBytesLocked() const { return stored_bytes_ + in_flight_bytes_; }
 
   const std::filesystem::path dir_;
@@ -722,6 +723,36 @@ bool EmbeddedLog::Core::SpaceFullLocked() const {
   return UsedBytesLocked() + largest_frame > static_cast<std::uint64_t>(limits_.queue_bytes_max);
 }
 
+// Whether an append of `frame_bytes` may be queued now; if not, a refusal and its reason code.
+Status EmbeddedLog::Core::AdmitLocked(std::uint64_t frame_bytes, std::string_view* reason) {
+  if (!accepting_) {
+    *reason = "shutting_down";
+    return Unavailable("queue is shutting down");
+  }
+  if (in_flight_records_ >= static_cast<std::uint64_t>(limits_.in_flight_appends_max)) {
+    *reason = "in_flight_full";
+    return ResourceExhausted("too many appends in flight (in_flight_appends_max = " +
+                             std::to_string(limits_.in_flight_appends_max) + ")");
+  }
+  const auto pending_max = static_cast<std::uint64_t>(limits_.queue_pending_bytes_max);
+  if (in_flight_bytes_ > 0 && in_flight_bytes_ + frame_bytes > pending_max) {
+    *reason = "pending_bytes_full";
+    return ResourceExhausted(
+        "appends waiting for the disk hold " + std::to_string(in_flight_bytes_) +
+        " bytes (queue_pending_bytes_max = " + std::to_string(pending_max) + ")");
+  }
+  const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
+  if (UsedBytesLocked() + frame_bytes > queue_max) {
+    *reason = "queue_full";
+    // Consumed segments may be deletable before their age: let the maintenance thread look.
+    retention_wanted_ = true;
+    maintenance_cv_.notify_one();
+    return ResourceExhausted("queue full: " + std::to_string(UsedBytesLocked()) + " of " +
+                             std::to_string(queue_max) + " bytes used (queue_bytes_max)");
+  }
+  return Status::Ok();
+}
+
 void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
   const PartnerCounters& partner = CountersFor(record.partner_id);
   partner.received->Add();
@@ -754,29 +785,8 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
   Status refusal;
   {
     std::lock_guard lock(mutex_);
-    const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
-    if (!accepting_) {
-      reason = "shutting_down";
-      refusal = Unavailable("queue is shutting down");
-    } else if (in_flight_records_ >= static_cast<std::uint64_t>(limits_.in_flight_appends_max)) {
-      reason = "in_flight_full";
-      refusal = ResourceExhausted("too many appends in flight (in_flight_appends_max = " +
-                                  std::to_string(limits_.in_flight_appends_max) + ")");
-    } else if (in_flight_bytes_ > 0 &&
-               in_flight_bytes_ + frame_bytes >
-                   static_cast<std::uint64_t>(limits_.queue_pending_bytes_max)) {
-      reason = "pending_bytes_full";
-      refusal = ResourceExhausted(
-          "appends waiting for the disk hold " + std::to_string(in_flight_bytes_) +
-          " bytes (queue_pending_bytes_max = " + std::to_string(limits_.queue_pending_bytes_max) +
-          ")");
-    } else if (UsedBytesLocked() + frame_bytes > queue_max) {
-      reason = "queue_full";
-      refusal = ResourceExhausted("queue full: " + std::to_string(UsedBytesLocked()) + " of " +
-                                  std::to_string(queue_max) + " bytes used (queue_bytes_max)");
-      retention_wanted_ = true;
-      maintenance_cv_.notify_one();
-    } else {
+    refusal = AdmitLocked(frame_bytes, &reason);
+    if (refusal.ok()) {
       item.done = std::move(done);
       pending_.push_back(std::move(item));
       ++in_flight_records_;
@@ -826,8 +836,9 @@ Status EmbeddedLog::Core::PrepareActiveSegment(std::uint64_t first_frame_bytes) 
 void EmbeddedLog::Core::TakeBatchLocked(bool segment_ready, std::vector<PendingAppend>* batch) {
   std::uint64_t budget = static_cast<std::uint64_t>(limits_.group_commit_bytes_max);
   const auto segment_max = static_cast<std::uint64_t>(limits_.segment_bytes_max);
-  if (segment_ready)
+  if (segment_ready) {
     budget = std::min(budget, segment_max > active_bytes_ ? segment_max - active_bytes_ : 0);
+  }
   std::uint64_t taken = 0;
   while (!pending_.empty()) {
     const std::uint64_t size = pending_.front().frame.size();

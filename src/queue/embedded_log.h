@@ -17,6 +17,15 @@
 //
 // On-disk format: queue/log_format.h and docs/formats/queue.md. One process owns a directory at
 // a time (an flock on <dir>/LOCK).
+//
+// Metrics (docs/instrumentation.md), stage="queue": received / accepted / rejected{reason:
+// shutting_down, in_flight_full, pending_bytes_full, queue_full, record_too_large,
+// invalid_record, disk_full, io_error} per partner; written_events / written_bytes;
+// errors{kind: write, disk_full, fsync, repair, roll, cursor, retention, torn_tail, corruption};
+// firehose_consumer_lag_records{consumer}; and firehose_queue_appends_total,
+// firehose_queue_fsyncs_total, firehose_queue_fsync_seconds, firehose_queue_bytes,
+// firehose_queue_records, firehose_queue_durable_offset, firehose_queue_segments,
+// firehose_queue_segments_deleted_total{reason: retention, size_limit}.
 #pragma once
 
 #include <filesystem>
