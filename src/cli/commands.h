@@ -33,5 +33,6 @@ Result<Config> LoadConfig(const Context& context);
 int Fail(const Status& status);
 
 void AddConfigCommands(CLI::App& app, Context& context);
+void AddSimCommands(CLI::App& app, Context& context);
 
 }  // namespace firehose::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       ->envname("FIREHOSE_LOG_LEVEL");
 
   AddConfigCommands(app, context);
+  AddSimCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,307 @@
+// `firehose sim config|run`: the partner simulator (DESIGN §9). Wiring only: the fleet, the plan,
+// the sending and the truth live in src/sim/.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "sim/fleet.h"
+#include "sim/generator.h"
+#include "sim/sender.h"
+#include "sim/truth.h"
+
+namespace firehose::cli {
+
+namespace {
+
+constexpr std::size_t kProblemsShown = 10;
+
+struct SimConfigArgs {
+  int partners = 6;
+  std::string out_dir;
+  std::uint64_t seed = 1;
+  int port = 8080;
+  std::string data_dir = "data";
+};
+
+struct SimRunArgs {
+  std::string target;
+  std::int64_t events = 1000;
+  std::string day;
+  std::uint64_t seed = 1;
+  int concurrency = 8;
+  double rate = 0;
+  std::string truth_dir;
+  std::string acks_path;
+  std::string faults = "default";
+  int batch_max = sim::kBatchEventsDefault;
+  std::int64_t timeout_ms = 10'000;
+  std::int64_t give_up_s = 600;
+};
+
+int RunSimConfig(const Context& context, const SimConfigArgs& args) {
+  auto fleet = sim::MakeFleet({args.partners, args.seed});
+  if (!fleet.ok()) return Fail(fleet.status());
+  sim::ConfigFileOptions options;
+  options.port = static_cast<std::uint16_t>(args.port);
+  options.data_dir = args.data_dir;
+  options.seed = args.seed;
+  const Status written = sim::WriteConfigDirectory(*fleet, options, args.out_dir);
+  if (!written.ok()) return Fail(written);
+  const std::string config_path = (std::filesystem::path(args.out_dir) / "firehose.toml").string();
+  if (context.json) {
+    nlohmann::json out = {{"config", config_path},
+                          {"seed", args.seed},
+                          {"partners", nlohmann::json::array()},
+                          {"reserved_poll_slots", fleet->reserved_poll_slots}};
+    for (const sim::SimPartner& partner : fleet->partners) {
+      out["partners"].push_back(
+          {{"id", partner.id.str()},
+           {"mapping", sim::InfoOf(partner.shape).mapping_name},
+           {"signature", SignatureSchemeName(sim::InfoOf(partner.shape).scheme)}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("wrote %s: %zu webhook partners", config_path.c_str(), fleet->partners.size());
+  if (fleet->reserved_poll_slots > 0) {
+    std::printf(" (%d slots reserved for polled partners)", fleet->reserved_poll_slots);
+  }
+  std::printf(", secrets in %s/secrets/ (mode 0600)\n", args.out_dir.c_str());
+  for (const sim::SimPartner& partner : fleet->partners) {
+    std::printf("  %-16s %-14.*s %s\n", partner.id.str().c_str(),
+                static_cast<int>(sim::InfoOf(partner.shape).mapping_name.size()),
+                sim::InfoOf(partner.shape).mapping_name.data(),
+                std::string(SignatureSchemeName(sim::InfoOf(partner.shape).scheme)).c_str());
+  }
+  return kExitOk;
+}
+
+nlohmann::json SummaryJson(const sim::Fleet& fleet, const sim::Plan& plan,
+                           const sim::SendReport& report, const sim::Truth& truth,
+                           const std::string& faults) {
+  nlohmann::json out;
+  out["ok"] = report.ok();
+  out["day"] = plan.day.ToString();
+  out["seed"] = plan.seed;
+  out["faults"] = faults;
+  out["partners"] = fleet.partners.size();
+  out["transactions"] = plan.transactions;
+  out["elapsed_s"] = report.elapsed_s;
+  nlohmann::json planned = nlohmann::json::object();
+  for (const sim::PlannedSend& send : plan.sends) {
+    planned[std::string(sim::SendKindName(send.kind))] =
+        planned.value(std::string(sim::SendKindName(send.kind)), 0) + 1;
+  }
+  out["sends"] = {{"planned", plan.sends.size()},
+                  {"by_kind", planned},
+                  {"acknowledged", report.acknowledged},
+                  {"rejected_as_expected", report.rejected},
+                  {"failed", report.failed},
+                  {"skipped", report.skipped},
+                  {"unexpected", report.unexpected},
+                  {"ambiguous", report.ambiguous}};
+  out["attempts"] = report.attempts;
+  out["retries"] = report.retries;
+  out["answers"] = report.answers;
+  out["truth"] = {{"complete", truth.complete},
+                  {"transactions", truth.counts.transactions},
+                  {"events_acked", truth.counts.events_acked},
+                  {"duplicate_events", truth.counts.duplicate_events},
+                  {"conflicts", truth.counts.conflicts},
+                  {"quarantined", truth.counts.quarantined},
+                  {"quarantined_by_reason", truth.quarantined_by_reason}};
+  nlohmann::json problems = nlohmann::json::array();
+  for (std::size_t i = 0; i < report.results.size(); ++i) {
+    const sim::SendResult& result = report.results[i];
+    if (result.problem.empty()) continue;
+    problems.push_back({{"send", i},
+                        {"partner", fleet.partners[plan.sends[i].partner].id.str()},
+                        {"kind", sim::SendKindName(plan.sends[i].kind)},
+                        {"outcome", sim::OutcomeName(result.outcome)},
+                        {"problem", result.problem}});
+  }
+  out["problems"] = problems;
+  return out;
+}
+
+void PrintSummary(const nlohmann::json& summary) {
+  const nlohmann::json& sends = summary["sends"];
+  const nlohmann::json& truth = summary["truth"];
+  const double elapsed = summary["elapsed_s"].get<double>();
+  std::printf("sim run %s: %lld sends in %.1f s (%.0f/s), %lld partners, faults %s\n",
+              summary["ok"].get<bool>() ? "ok" : "FAILED", sends["planned"].get<long long>(),
+              elapsed, elapsed > 0 ? sends["planned"].get<double>() / elapsed : 0.0,
+              summary["partners"].get<long long>(), summary["faults"].get<std::string>().c_str());
+  std::printf(
+      "  acknowledged %lld, rejected as expected (401) %lld, failed %lld, skipped %lld, unexpected "
+      "%lld\n",
+      sends["acknowledged"].get<long long>(), sends["rejected_as_expected"].get<long long>(),
+      sends["failed"].get<long long>(), sends["skipped"].get<long long>(),
+      sends["unexpected"].get<long long>());
+  std::printf("  attempts %lld, retries %lld; answers:", summary["attempts"].get<long long>(),
+              summary["retries"].get<long long>());
+  for (const auto& [answer, count] : summary["answers"].items()) {
+    std::printf(" %s x%lld", answer.c_str(), count.get<long long>());
+  }
+  std::printf("\n  sends by kind:");
+  for (const auto& [kind, count] : sends["by_kind"].items()) {
+    std::printf(" %s %lld", kind.c_str(), count.get<long long>());
+  }
+  std::printf(
+      "\n  truth: %lld transactions, %lld events acknowledged (%lld duplicates), %lld conflicts, "
+      "%lld quarantined%s\n",
+      truth["transactions"].get<long long>(), truth["events_acked"].get<long long>(),
+      truth["duplicate_events"].get<long long>(), truth["conflicts"].get<long long>(),
+      truth["quarantined"].get<long long>(), truth["complete"].get<bool>() ? "" : " (INCOMPLETE)");
+  if (sends["ambiguous"].get<long long>() > 0) {
+    std::printf(
+        "  %lld sends were retried after an attempt the server may have stored (timeout, "
+        "connection "
+        "lost): the lake may hold extra copies\n",
+        sends["ambiguous"].get<long long>());
+  }
+  std::size_t shown = 0;
+  for (const nlohmann::json& problem : summary["problems"]) {
+    if (shown++ == kProblemsShown) {
+      std::printf("  ... %zu problems in all (--json lists every one)\n",
+                  summary["problems"].size());
+      break;
+    }
+    std::printf("  problem: send #%lld %s (%s) %s: %s\n", problem["send"].get<long long>(),
+                problem["partner"].get<std::string>().c_str(),
+                problem["kind"].get<std::string>().c_str(),
+                problem["outcome"].get<std::string>().c_str(),
+                problem["problem"].get<std::string>().c_str());
+  }
+}
+
+int RunSimRun(const Context& context, const SimRunArgs& args) {
+  auto config = LoadConfig(context);
+  if (!config.ok()) return Fail(config.status());
+  auto fleet = sim::FleetFromConfig(*config);
+  if (!fleet.ok()) return Fail(fleet.status());
+  auto day = BusinessDate::Parse(args.day);
+  if (!day.ok()) return Fail(day.status().WithContext("--day"));
+  auto faults = sim::ParseFaults(args.faults);
+  if (!faults.ok()) return Fail(faults.status().WithContext("--faults"));
+
+  sim::GeneratorOptions generator;
+  generator.seed = args.seed;
+  generator.transactions = args.events;
+  generator.day = *day;
+  generator.calendar = config->lake.calendar;
+  generator.faults = *faults;
+  generator.batch_events_max =
+      static_cast<int>(std::min<std::int64_t>(args.batch_max, config->limits.batch_events_max));
+  auto plan = sim::GeneratePlan(*fleet, generator);
+  if (!plan.ok()) return Fail(plan.status());
+
+  sim::SenderOptions sender;
+  sender.target = args.target;
+  while (sender.target.ends_with('/')) sender.target.pop_back();
+  sender.concurrency = args.concurrency;
+  sender.requests_per_second = args.rate;
+  sender.timeout_ms = args.timeout_ms;
+  sender.give_up_after_s = args.give_up_s;
+  sender.acks_path = args.acks_path;
+  sender.progress = ::isatty(STDERR_FILENO) == 1;
+  sender.seed = args.seed;
+  auto report = sim::SendPlan(*fleet, *plan, sender);
+  if (!report.ok()) return Fail(report.status());
+
+  auto truth = sim::ComputeTruth(*fleet, *plan, report->Acknowledged(), config->lake.calendar);
+  if (!truth.ok()) return Fail(truth.status());
+  truth->complete = report->ok();
+  truth->counts.ambiguous_sends = report->ambiguous;
+  if (!args.truth_dir.empty()) {
+    const Status written = sim::WriteTruthDirectory(*truth, args.truth_dir);
+    if (!written.ok()) return Fail(written);
+  }
+  const nlohmann::json summary =
+      SummaryJson(*fleet, *plan, *report, *truth, sim::DescribeFaults(*faults));
+  if (context.json) {
+    std::printf("%s\n", summary.dump(2).c_str());
+  } else {
+    PrintSummary(summary);
+  }
+  return report->ok() ? kExitOk : kExitCheckFailed;
+}
+
+}  // namespace
+
+void AddSimCommands(CLI::App& app, Context& context) {
+  CLI::App* sim =
+      app.add_subcommand("sim", "Simulated partners with ground truth (demo, tests, load)");
+  sim->require_subcommand(1);
+  sim->fallthrough();  // --config and --json may follow the subcommand
+
+  // The parsed values are shared by the App's callback and the command it selects, so they
+  // live as long as either.
+  auto config_args = std::make_shared<SimConfigArgs>();
+  CLI::App* config = sim->add_subcommand(
+      "config",
+      "Write a config with N simulated partner slots (2 in 3 webhook partners; every third slot is "
+      "reserved for a polled partner), their mappings and their secrets");
+  config->add_option("--partners", config_args->partners, "Partner slots (1..1000)")
+      ->default_val(6);
+  config->add_option("--out", config_args->out_dir, "Directory for firehose.toml and secrets/")
+      ->required();
+  config->add_option("--seed", config_args->seed, "Seed for the secrets")->default_val(1);
+  config->add_option("--port", config_args->port, "Port the server listens on (127.0.0.1)")
+      ->default_val(8080)
+      ->check(CLI::Range(1, 65535));
+  config
+      ->add_option("--data-dir", config_args->data_dir,
+                   "data_dir in the config (relative: to the config's directory)")
+      ->default_val("data");
+  config->callback([&context, config_args] {
+    context.run = [&context, config_args] { return RunSimConfig(context, *config_args); };
+  });
+
+  auto run_args = std::make_shared<SimRunArgs>();
+  CLI::App* run = sim->add_subcommand(
+      "run",
+      "Send a day of signed webhooks from the simulated partners of --config (the file `sim "
+      "config` wrote), retrying like real partners, and write the ground truth. Exit 1 if "
+      "anything could not be delivered or was answered unexpectedly");
+  run->add_option("--target", run_args->target, "Base URL of the edge, e.g. http://127.0.0.1:8080")
+      ->required();
+  run->add_option("--events", run_args->events, "Transactions to generate")
+      ->default_val(1000)
+      ->check(CLI::Range(std::int64_t{1}, sim::kTransactionsMax));
+  run->add_option("--day", run_args->day, "Business day YYYY-MM-DD (event times spread over it)")
+      ->required();
+  run->add_option("--seed", run_args->seed, "Everything but send-time signatures derives from it")
+      ->default_val(1);
+  run->add_option("--concurrency", run_args->concurrency, "Concurrent senders (connections)")
+      ->default_val(8)
+      ->check(CLI::Range(1, sim::kConcurrencyMax));
+  run->add_option("--rate", run_args->rate, "Requests per second over all senders (0: unpaced)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--truth", run_args->truth_dir, "Directory for truth.json and statements.csv");
+  run->add_option("--acks", run_args->acks_path,
+                  "File with one line per 2xx: arrival_id, partner, body SHA-256");
+  run->add_option("--faults", run_args->faults,
+                  "none | default | name[=rate],... of duplicate, late, conflict, update, "
+                  "midnight, malformed, bad_signature")
+      ->default_val("default");
+  run->add_option("--batch-max", run_args->batch_max, "Most events in one batched body")
+      ->default_val(sim::kBatchEventsDefault)
+      ->check(CLI::Range(1, 100000));
+  run->add_option("--timeout-ms", run_args->timeout_ms, "Time one attempt may take")
+      ->default_val(10'000)
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
+  run->add_option("--give-up-s", run_args->give_up_s,
+                  "Stop retrying a send after this long (it is then failed)")
+      ->default_val(600)
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{7 * 86'400}));
+  run->callback([&context, run_args] {
+    context.run = [&context, run_args] { return RunSimRun(context, *run_args); };
+  });
+}
+
+}  // namespace firehose::cli
