@@ -612,6 +612,8 @@ void Connection::OnServerStop() {
       return Close("server_stopping");
     case Phase::kStreaming:
       return OnStreamEnd(exchange_id_);
+    case Phase::kLingering:
+      return Close("closed_after_answer");
     default:
       keep_alive_ = false;  // the request in progress is answered, then the connection closes
       return;
@@ -988,7 +990,11 @@ void Connection::Linger() {
   phase_ = Phase::kLingering;
   ErrorCode ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
-  if (limits().close_linger_ms <= 0) return Close("closed_after_answer");
+  // While stopping, nobody waits for the client: a close now sends a FIN after the answer (a
+  // reset only if the client's unread request bytes are still here).
+  if (limits().close_linger_ms <= 0 || core_->stopping.load(std::memory_order_acquire)) {
+    return Close("closed_after_answer");
+  }
   SetDeadline(limits().close_linger_ms);
   if (!read_pending_) DiscardInput();
 }

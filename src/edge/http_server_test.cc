@@ -71,43 +71,42 @@ class HttpServerTest : public ::testing::Test {
 
   void AddRoutes() {
     server_->Handle("GET", "/hello", [](HttpRequest, Responder responder) {
-                         responder.Send(JsonResponse(200, R"({"hello":"world"})"));
-                       });
+      responder.Send(JsonResponse(200, R"({"hello":"world"})"));
+    });
     server_->Handle("POST", "/echo", [](HttpRequest request, Responder responder) {
-                         HttpResponse response;
-                         response.content_type = "text/plain";
-                         response.body = std::move(request.body);
-                         responder.Send(std::move(response));
-                       });
+      HttpResponse response;
+      response.content_type = "text/plain";
+      response.body = std::move(request.body);
+      responder.Send(std::move(response));
+    });
     server_->HandlePrefix("GET", "/items/", [](HttpRequest request, Responder responder) {
-                         HttpResponse response;
-                         response.content_type = "text/plain";
-                         response.body = std::string(request.path_suffix()) + "|" +
-                                         std::string(request.query());
-                         responder.Send(std::move(response));
-                       });
+      HttpResponse response;
+      response.content_type = "text/plain";
+      response.body = std::string(request.path_suffix()) + "|" + std::string(request.query());
+      responder.Send(std::move(response));
+    });
     server_->Handle("POST", "/deferred", [this](HttpRequest, Responder responder) {
-                         std::lock_guard lock(mutex_);
-                         workers_.emplace_back([responder, delay = deferred_delay_] {
-                           std::this_thread::sleep_for(delay);
-                           responder.Send(JsonResponse(202, R"({"later":true})"));
-                         });
-                       });
+      std::lock_guard lock(mutex_);
+      workers_.emplace_back([responder, delay = deferred_delay_] {
+        std::this_thread::sleep_for(delay);
+        responder.Send(JsonResponse(202, R"({"later":true})"));
+      });
+    });
     server_->Handle("POST", "/held", [this](HttpRequest, Responder responder) {
-                         std::lock_guard lock(mutex_);
-                         held_.push_back(responder);
-                       });
+      std::lock_guard lock(mutex_);
+      held_.push_back(responder);
+    });
     server_->Handle("GET", "/drop", [](HttpRequest, Responder) {});
     server_->Handle("GET", "/big", [](HttpRequest, Responder responder) {
-                         HttpResponse response;
-                         response.content_type = "application/octet-stream";
-                         response.body.assign(32 << 20, 'x');
-                         responder.Send(std::move(response));
-                       });
+      HttpResponse response;
+      response.content_type = "application/octet-stream";
+      response.body.assign(32 << 20, 'x');
+      responder.Send(std::move(response));
+    });
     server_->Handle("GET", "/stream", [this](HttpRequest, Responder responder) {
-                         std::lock_guard lock(mutex_);
-                         streams_.push_back(responder.Stream(200, "text/event-stream"));
-                       });
+      std::lock_guard lock(mutex_);
+      streams_.push_back(responder.Stream(200, "text/event-stream"));
+    });
     Route guarded;
     guarded.method = "POST";
     guarded.path = "/guarded";
@@ -173,7 +172,8 @@ TEST_F(HttpServerTest, RoutesExactAndPrefixPathsAndAnswersErrorsInJson) {
   EXPECT_EQ(wrong_method->Header("Allow"), "GET");
   EXPECT_NE(wrong_method->body.find(R"("error":"method_not_allowed")"), std::string::npos);
 
-  EXPECT_EQ(Counter("firehose_rejected_total", {{"partner", "_unknown"}, {"reason", "not_found"}}), 1u);
+  EXPECT_EQ(Counter("firehose_rejected_total", {{"partner", "_unknown"}, {"reason", "not_found"}}),
+            1u);
   EXPECT_EQ(Counter("firehose_rejected_total", {{"reason", "method_not_allowed"}}), 1u);
 }
 
@@ -253,8 +253,9 @@ TEST_F(HttpServerTest, AHeaderCheckAnswersBeforeTheBodyIsReadAndTheClientStillSe
   RawClient client(port_);
   // Announces 10 MB and sends some of it: the answer comes without reading it, and the
   // lingering close keeps a reset from destroying the answer.
-  ASSERT_TRUE(client.Send(BuildRequest("POST", "/guarded", {{"X-Refuse", "1"}, {"Content-Length", "10000000"}}) +
-                          std::string(100000, 'z')));
+  ASSERT_TRUE(client.Send(
+      BuildRequest("POST", "/guarded", {{"X-Refuse", "1"}, {"Content-Length", "10000000"}}) +
+      std::string(100000, 'z')));
   auto response = client.Read();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 503);
@@ -301,11 +302,14 @@ TEST_F(HttpServerTest, AChunkedBodyIsDechunkedAndRefusedAsSoonAsItPassesTheLimit
 
 TEST_F(HttpServerTest, AHeaderSectionOverTheLimitIs431) {
   Start();
-  auto response = RoundTrip(port_, BuildRequest("GET", "/hello", {{"X-Big", std::string(3000, 'h')}}));
+  auto response =
+      RoundTrip(port_, BuildRequest("GET", "/hello", {{"X-Big", std::string(3000, 'h')}}));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 431);
   EXPECT_NE(response->body.find(R"("error":"header_too_large")"), std::string::npos);
-  EXPECT_EQ(Counter("firehose_rejected_total", {{"partner", "_unknown"}, {"reason", "header_too_large"}}), 1u);
+  EXPECT_EQ(
+      Counter("firehose_rejected_total", {{"partner", "_unknown"}, {"reason", "header_too_large"}}),
+      1u);
 }
 
 struct SmugglingCase {
@@ -319,18 +323,45 @@ TEST_F(HttpServerTest, SmugglingAttemptsAre400AndTheConnectionCloses) {
   const std::string host = "Host: x\r\n";
   const std::string smuggled = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::vector<SmugglingCase> cases = {
-      {"CL then TE", "POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"TE then CL", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, "bad_content_length"},
-      {"conflicting CL", "POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 37\r\n\r\nhello" + smuggled, "bad_content_length"},
-      {"CL list", "POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5, 37\r\n\r\nhello" + smuggled, "bad_content_length"},
-      {"negative CL", "POST /echo HTTP/1.1\r\n" + host + "Content-Length: -1\r\n\r\n" + smuggled, "bad_content_length"},
-      {"TE gzip", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"TE chunked not last", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"TE gzip, chunked", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"TE twice", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"TE in HTTP/1.0", "POST /echo HTTP/1.0\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, "bad_transfer_encoding"},
-      {"space before colon", "POST /echo HTTP/1.1\r\n" + host + "Content-Length : 5\r\n\r\nhello" + smuggled, "bad_request"},
-      {"bare LF", "POST /echo HTTP/1.1\n" + host + "Content-Length: 5\n\nhello" + smuggled, "bad_request"},
+      {"CL then TE",
+       "POST /echo HTTP/1.1\r\n" + host +
+           "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+       "bad_transfer_encoding"},
+      {"TE then CL",
+       "POST /echo HTTP/1.1\r\n" + host +
+           "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled,
+       "bad_content_length"},
+      {"conflicting CL",
+       "POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 37\r\n\r\nhello" +
+           smuggled,
+       "bad_content_length"},
+      {"CL list",
+       "POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5, 37\r\n\r\nhello" + smuggled,
+       "bad_content_length"},
+      {"negative CL", "POST /echo HTTP/1.1\r\n" + host + "Content-Length: -1\r\n\r\n" + smuggled,
+       "bad_content_length"},
+      {"TE gzip", "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\n\r\n" + smuggled,
+       "bad_transfer_encoding"},
+      {"TE chunked not last",
+       "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" +
+           smuggled,
+       "bad_transfer_encoding"},
+      {"TE gzip, chunked",
+       "POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" +
+           smuggled,
+       "bad_transfer_encoding"},
+      {"TE twice",
+       "POST /echo HTTP/1.1\r\n" + host +
+           "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+       "bad_transfer_encoding"},
+      {"TE in HTTP/1.0",
+       "POST /echo HTTP/1.0\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+       "bad_transfer_encoding"},
+      {"space before colon",
+       "POST /echo HTTP/1.1\r\n" + host + "Content-Length : 5\r\n\r\nhello" + smuggled,
+       "bad_request"},
+      {"bare LF", "POST /echo HTTP/1.1\n" + host + "Content-Length: 5\n\nhello" + smuggled,
+       "bad_request"},
       {"no Host", "GET /hello HTTP/1.1\r\n\r\n", "missing_host"},
       {"absolute target", "GET http://evil/hello HTTP/1.1\r\n" + host + "\r\n", "bad_target"},
   };
@@ -340,7 +371,8 @@ TEST_F(HttpServerTest, SmugglingAttemptsAre400AndTheConnectionCloses) {
     auto response = client.Read();
     ASSERT_TRUE(response) << test_case.name;
     EXPECT_EQ(response->status, 400) << test_case.name;
-    EXPECT_NE(response->body.find(std::string("\"error\":\"") + test_case.code + "\""), std::string::npos)
+    EXPECT_NE(response->body.find(std::string("\"error\":\"") + test_case.code + "\""),
+              std::string::npos)
         << test_case.name << ": " << response->body;
     EXPECT_EQ(response->Header("Connection"), "close") << test_case.name;
     // Nothing after the refused request is ever served.
@@ -352,7 +384,8 @@ TEST_F(HttpServerTest, SmugglingAttemptsAre400AndTheConnectionCloses) {
 TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
   Start();
   RawClient client(port_);
-  ASSERT_TRUE(client.Send(BuildRequest("POST", "/echo", {{"Expect", "100-continue"}, {"Content-Length", "5"}})));
+  ASSERT_TRUE(client.Send(
+      BuildRequest("POST", "/echo", {{"Expect", "100-continue"}, {"Content-Length", "5"}})));
   auto interim = client.Read();
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
@@ -421,8 +454,11 @@ TEST_F(HttpServerTest, AClientThatNeverReadsItsAnswerIsDroppedByTheWriteTimeout)
   RawClient reader_that_never_reads(port_);
   reader_that_never_reads.SetReceiveBuffer(4096);
   ASSERT_TRUE(reader_that_never_reads.Send(BuildRequest("GET", "/big")));
-  ASSERT_TRUE(WaitFor([&] { return Counter("firehose_errors_total", {{"kind", "write_timeout"}}) == 1; },
-                      seconds(5)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter("firehose_errors_total", {{"kind", "write_timeout"}}) == 1;
+      },
+      seconds(5)));
   EXPECT_TRUE(WaitFor([&] { return server_->connections_open() == 0; }));
   ASSERT_TRUE(RoundTrip(port_, BuildRequest("GET", "/hello")));
 }
@@ -452,8 +488,11 @@ TEST_F(HttpServerTest, ConnectionLimitsRefuseAtAcceptInTotalAndPerAddress) {
   EXPECT_TRUE(served(b1));
   RawClient c1(port_, "127.0.0.3");
   EXPECT_TRUE(refused(c1));
-  EXPECT_EQ(Counter("firehose_http_connections_refused_total", {{"reason", "connections_per_address_max"}}), 1u);
-  EXPECT_EQ(Counter("firehose_http_connections_refused_total", {{"reason", "connections_max"}}), 1u);
+  EXPECT_EQ(Counter("firehose_http_connections_refused_total",
+                    {{"reason", "connections_per_address_max"}}),
+            1u);
+  EXPECT_EQ(Counter("firehose_http_connections_refused_total", {{"reason", "connections_max"}}),
+            1u);
   // A slot frees when its connection closes.
   a1.Close();
   ASSERT_TRUE(WaitFor([&] { return server_->connections_open() == 2; }));
@@ -510,7 +549,9 @@ TEST_F(HttpServerTest, AStreamToASlowReaderEndsAtItsBufferLimitInsteadOfGrowing)
   while (stream->Write(piece) && written < 100000) ++written;
   EXPECT_TRUE(stream->ended());
   EXPECT_LT(written, 1000);  // kernel buffers + 64 KiB, not everything
-  EXPECT_TRUE(WaitFor([&] { return Counter("firehose_errors_total", {{"kind", "stream_overflow"}}) == 1; }));
+  EXPECT_TRUE(WaitFor([&] {
+    return Counter("firehose_errors_total", {{"kind", "stream_overflow"}}) == 1;
+  }));
 }
 
 TEST_F(HttpServerTest, GracefulStopFinishesRequestsInFlightAndClosesIdleConnections) {
@@ -521,7 +562,10 @@ TEST_F(HttpServerTest, GracefulStopFinishesRequestsInFlightAndClosesIdleConnecti
   ASSERT_TRUE(idle.Read());
   RawClient busy(port_);
   ASSERT_TRUE(busy.Send(BuildRequest("POST", "/deferred", {}, "{}")));
-  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mutex_); return !workers_.empty(); }));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mutex_);
+    return !workers_.empty();
+  }));
 
   const Clock::time_point start = Clock::now();
   server_->Stop(seconds(5));
@@ -542,7 +586,10 @@ TEST_F(HttpServerTest, StopForceClosesWhatTheDrainTimeDidNotFinish) {
   Start();
   RawClient stuck(port_);
   ASSERT_TRUE(stuck.Send(BuildRequest("POST", "/held", {}, "{}")));
-  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mutex_); return !held_.empty(); }));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mutex_);
+    return !held_.empty();
+  }));
   const Clock::time_point start = Clock::now();
   server_->Stop(milliseconds(200));
   EXPECT_GE(SecondsSince(start), 0.19);
