@@ -88,6 +88,12 @@ Labels StageLabels(std::string_view partner) {
 AppendFailureAnswer ClassifyAppendFailure(const Status& status, bool shutting_down) {
   switch (status.code()) {
     case StatusCode::kResourceExhausted:
+      // The embedded log refuses with "too many appends in flight" / "appends waiting for the
+      // disk" when its memory bounds are reached: the disk is slow, not full.
+      if (ContainsIgnoreCase(status.message(), "in flight") ||
+          ContainsIgnoreCase(status.message(), "waiting for the disk")) {
+        return {503, "overloaded"};
+      }
       // ErrnoStatus turns ENOSPC/EDQUOT into ResourceExhausted with strerror's text.
       if (ContainsIgnoreCase(status.message(), "no space") ||
           ContainsIgnoreCase(status.message(), "disk full") ||

@@ -14,8 +14,9 @@
 //     8. durable append to the queue; the 202 is sent from the append's callback, only once
 //        the record is durable. A body that cannot be mapped still lands (the lake
 //        quarantines it) and still gets 202, with "quarantine_reason".
-//        Append refused: 503 + Retry-After (queue_full, disk_full, shutting_down,
-//        queue_unavailable); I/O error: 500 internal. Never a 2xx for a record not stored.
+//        Append refused: 503 + Retry-After (queue_full, disk_full, overloaded,
+//        shutting_down, queue_unavailable); I/O error: 500 internal. Never a 2xx for a record
+//        that is not stored.
 //
 // Every request is counted (core/metrics.h contract, stage "edge"): received, then exactly one
 // of accepted or rejected{reason}, with partner = the configured id or "_unknown" (never the

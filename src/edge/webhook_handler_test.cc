@@ -13,6 +13,7 @@
 #include "edge/signature.h"
 #include "support/memory_queue.h"
 #include "support/raw_http.h"
+#include "support/webhook_fixtures.h"
 
 namespace firehose::edge {
 namespace {
@@ -20,122 +21,21 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::BuildRequest;
+using testing::ErrorCodeOf;
 using testing::HeaderList;
+using testing::kAcmeSecret;
+using testing::kEvent;
+using testing::kStandardSecret;
 using testing::MemoryQueue;
 using testing::RawClient;
 using testing::RawResponse;
 using testing::RoundTrip;
-
-constexpr std::string_view kAcmeSecret = "whsec_acme_test_secret";
-constexpr std::string_view kStandardSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-constexpr std::string_view kConfig = R"(
-[limits]
-body_bytes_max = 4096
-batch_events_max = 3
-in_flight_appends_max = 16
-header_timeout_ms = 1000
-body_timeout_ms = 1000
-idle_timeout_ms = 2000
-write_timeout_ms = 1000
-retry_after_s = 7
-
-[mappings.stripe_like]
-txn_id = "/data/object/id"
-amount = "/data/object/amount"
-amount_format = "minor_units"
-currency = "/data/object/currency"
-status = "/data/object/status"
-event_time = "/created"
-event_time_format = "unix_s"
-[mappings.stripe_like.status_map]
-succeeded = "succeeded"
-failed = "failed"
-
-[mappings.batch]
-batch = "/events"
-txn_id = "/id"
-amount = "/amount"
-currency = "/currency"
-status = "/status"
-event_time = "/at"
-[mappings.batch.status_map]
-ok = "succeeded"
-
-[[partners]]
-id = "acme"
-mode = "webhook"
-mapping = "stripe_like"
-signature = "stripe"
-secrets = ["whsec_old_rotated_out", "whsec_acme_test_secret"]
-rate_limit_rps = 0
-
-[[partners]]
-id = "standard"
-mode = "webhook"
-mapping = "stripe_like"
-signature = "standard_webhooks"
-secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-
-[[partners]]
-id = "limited"
-mode = "webhook"
-mapping = "stripe_like"
-signature = "stripe"
-secrets = ["whsec_acme_test_secret"]
-rate_limit_rps = 0.01
-rate_limit_burst = 2
-
-[[partners]]
-id = "batcher"
-mode = "webhook"
-mapping = "batch"
-signature = "stripe"
-secrets = ["whsec_acme_test_secret"]
-
-[[partners]]
-id = "poller"
-mode = "poll"
-mapping = "stripe_like"
-[partners.poll]
-url = "http://127.0.0.1:1/v1/transactions"
-)";
-
-constexpr std::string_view kEvent =
-    R"({"id":"evt_1","created":1764201600,"data":{"object":{"id":"ch_1","amount":1234,"currency":"usd","status":"succeeded"}}})";
-
-Config TestConfig() {
-  ConfigLoad load = ParseConfig(kConfig, "/tmp");
-  if (!load.config) {
-    ADD_FAILURE() << load.problems.front().key << ": " << load.problems.front().message;
-    return {};
-  }
-  load.config->server.listen_port = 0;
-  load.config->server.io_threads = 2;
-  return std::move(*load.config);
-}
-
-HeaderList StripeHeaders(std::string_view body, std::string_view secret = kAcmeSecret,
-                         std::int64_t timestamp_s = NowUs().value() / 1'000'000) {
-  return {{"Content-Type", "application/json"},
-          {"Stripe-Signature", SignStripe(secret, timestamp_s, body)}};
-}
-
-std::string SignedPost(std::string_view partner, std::string_view body) {
-  return BuildRequest("POST", "/v1/webhooks/" + std::string(partner), StripeHeaders(body), body);
-}
-
-std::string ErrorCode(const RawResponse& response) {
-  const std::string key = R"("error":")";
-  const std::size_t at = response.body.find(key);
-  if (at == std::string::npos) return "(no error code in " + response.body + ")";
-  return response.body.substr(at + key.size(),
-                              response.body.find('"', at + key.size()) - at - key.size());
-}
+using testing::SignedPost;
+using testing::StripeHeaders;
 
 class WebhookTest : public ::testing::Test {
  protected:
-  void SetUp() override { Start(TestConfig()); }
+  void SetUp() override { Start(testing::WebhookTestConfig()); }
   void TearDown() override {
     if (edge_) edge_->Stop(seconds(1));
     queue_->Shutdown();
@@ -265,7 +165,7 @@ TEST_F(WebhookTest, BadOrMissingSignaturesAre401AndNothingLands) {
     auto response = Post(BuildRequest("POST", "/v1/webhooks/acme", test_case.headers, body));
     ASSERT_TRUE(response) << test_case.code;
     EXPECT_EQ(response->status, 401) << test_case.code;
-    EXPECT_EQ(ErrorCode(*response), test_case.code);
+    EXPECT_EQ(ErrorCodeOf(*response), test_case.code);
     EXPECT_EQ(Rejected("acme", test_case.code), before + 1) << test_case.code;
   }
   EXPECT_TRUE(queue_->records().empty());
@@ -282,7 +182,7 @@ TEST_F(WebhookTest, UnknownPartnersAndPathGarbageAre404UnderTheUnknownLabel) {
     auto response = Post(BuildRequest("POST", path, StripeHeaders(kEvent), kEvent));
     ASSERT_TRUE(response) << path;
     EXPECT_EQ(response->status, 404) << path;
-    EXPECT_EQ(ErrorCode(*response), "unknown_partner") << path;
+    EXPECT_EQ(ErrorCodeOf(*response), "unknown_partner") << path;
   }
   EXPECT_EQ(Rejected("_unknown", "unknown_partner"), before + paths.size());
   EXPECT_TRUE(queue_->records().empty());
@@ -334,7 +234,7 @@ TEST_F(WebhookTest, ABatchOverBatchEventsMaxIs413) {
   auto response = Post(SignedPost("batcher", body));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 413);
-  EXPECT_EQ(ErrorCode(*response), "batch_too_large");
+  EXPECT_EQ(ErrorCodeOf(*response), "batch_too_large");
   EXPECT_TRUE(queue_->records().empty());
 }
 
@@ -344,7 +244,7 @@ TEST_F(WebhookTest, ABodyOverTheLimitIs413BeforeItIsReadAndNothingLands) {
   auto response = Post(SignedPost("acme", big));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 413);
-  EXPECT_EQ(ErrorCode(*response), "body_too_large");
+  EXPECT_EQ(ErrorCodeOf(*response), "body_too_large");
   // Chunked: refused by the server once the limit is passed, still counted for the partner.
   RawClient chunked(port_);
   HeaderList headers = StripeHeaders(big);
@@ -365,7 +265,7 @@ TEST_F(WebhookTest, OnlyJsonContentTypesAreAccepted) {
   auto response = Post(BuildRequest("POST", "/v1/webhooks/acme", headers, kEvent));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 415);
-  EXPECT_EQ(ErrorCode(*response), "unsupported_media_type");
+  EXPECT_EQ(ErrorCodeOf(*response), "unsupported_media_type");
   headers.erase(headers.begin());
   response = Post(BuildRequest("POST", "/v1/webhooks/acme", headers, kEvent));
   ASSERT_TRUE(response);
@@ -377,7 +277,7 @@ TEST_F(WebhookTest, OnlyJsonContentTypesAreAccepted) {
 }
 
 TEST_F(WebhookTest, AFullQueueIs503WithRetryAfterAndNothingIsAcknowledgedThatIsNotStored) {
-  Start(TestConfig(), /*queue_bytes_max=*/2000);
+  Start(testing::WebhookTestConfig(), /*queue_bytes_max=*/2000);
   int accepted = 0;
   int unavailable = 0;
   for (int i = 0; i < 30; ++i) {
@@ -388,7 +288,7 @@ TEST_F(WebhookTest, AFullQueueIs503WithRetryAfterAndNothingIsAcknowledgedThatIsN
       continue;
     }
     ASSERT_EQ(response->status, 503) << response->body;
-    EXPECT_EQ(ErrorCode(*response), "queue_full");
+    EXPECT_EQ(ErrorCodeOf(*response), "queue_full");
     EXPECT_EQ(response->Header("Retry-After"), "7");
     ++unavailable;
   }
@@ -398,7 +298,7 @@ TEST_F(WebhookTest, AFullQueueIs503WithRetryAfterAndNothingIsAcknowledgedThatIsN
   auto ready = Post(BuildRequest("GET", "/readyz"));
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 503);
-  EXPECT_EQ(ErrorCode(*ready), "queue_full");
+  EXPECT_EQ(ErrorCodeOf(*ready), "queue_full");
 }
 
 TEST_F(WebhookTest, AppendFailuresAreNever2xx) {
@@ -419,7 +319,7 @@ TEST_F(WebhookTest, AppendFailuresAreNever2xx) {
     auto response = Post(SignedPost("acme", kEvent));
     ASSERT_TRUE(response) << test_case.code;
     EXPECT_EQ(response->status, test_case.http_status) << test_case.code;
-    EXPECT_EQ(ErrorCode(*response), test_case.code);
+    EXPECT_EQ(ErrorCodeOf(*response), test_case.code);
     EXPECT_EQ(response->Header("Retry-After").empty(), test_case.http_status != 503)
         << test_case.code;
   }
@@ -441,7 +341,7 @@ TEST_F(WebhookTest, ARateLimitedPartnerGets429WithRetryAfterAndForgeriesSpendNoT
   auto limited = Post(SignedPost("limited", kEvent));
   ASSERT_TRUE(limited);
   EXPECT_EQ(limited->status, 429);
-  EXPECT_EQ(ErrorCode(*limited), "rate_limited");
+  EXPECT_EQ(ErrorCodeOf(*limited), "rate_limited");
   EXPECT_GE(std::stoi(limited->Header("Retry-After")), 1);
   // Other partners are not affected.
   auto other = Post(SignedPost("acme", kEvent));
@@ -464,7 +364,7 @@ TEST_F(WebhookTest, AppendsInFlightOverTheLimitAre503) {
   auto over = Post(SignedPost("acme", kEvent));
   ASSERT_TRUE(over);
   EXPECT_EQ(over->status, 503);
-  EXPECT_EQ(ErrorCode(*over), "overloaded");
+  EXPECT_EQ(ErrorCodeOf(*over), "overloaded");
   queue_->Hold(false);
   for (auto& client : waiting) {
     auto response = client->Read();
@@ -486,11 +386,11 @@ TEST_F(WebhookTest, HealthAndReadinessAndShutdown) {
   ready = Post(BuildRequest("GET", "/readyz"));
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 503);
-  EXPECT_EQ(ErrorCode(*ready), "shutting_down");
+  EXPECT_EQ(ErrorCodeOf(*ready), "shutting_down");
   auto webhook = Post(SignedPost("acme", kEvent));
   ASSERT_TRUE(webhook);
   EXPECT_EQ(webhook->status, 503);
-  EXPECT_EQ(ErrorCode(*webhook), "shutting_down");
+  EXPECT_EQ(ErrorCodeOf(*webhook), "shutting_down");
   EXPECT_EQ(webhook->Header("Retry-After"), "7");
 }
 
@@ -532,6 +432,10 @@ TEST_F(WebhookTest, EveryRequestIsCountedAsAcceptedOrRejected) {
 
 TEST(ClassifyAppendFailure, MapsQueueStatusesToAnswers) {
   EXPECT_EQ(ClassifyAppendFailure(ResourceExhausted("queue full"), false).code, "queue_full");
+  EXPECT_EQ(ClassifyAppendFailure(
+                ResourceExhausted("too many appends in flight (in_flight_appends_max = 5)"), false)
+                .code,
+            "overloaded");
   EXPECT_EQ(ClassifyAppendFailure(ErrnoStatus("write", ENOSPC), false).code, "disk_full");
   EXPECT_EQ(ClassifyAppendFailure(ErrnoStatus("write", EDQUOT), false).code, "disk_full");
   EXPECT_EQ(ClassifyAppendFailure(Unavailable("backend down"), true).code, "shutting_down");
