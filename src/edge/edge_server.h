@@ -41,7 +41,8 @@ class EdgeServer {
   // Graceful stop: /readyz turns 503 and new webhooks get 503 shutting_down at once, the
   // listener closes, requests in flight (and their durable appends) finish within `drain`,
   // then whatever is left is closed. The queue is not shut down here: its owner does that
-  // after this returns (appends still in flight then complete with their own answer).
+  // after this returns (appends still in flight then complete with their own answer). Not
+  // from an io thread.
   void Stop(std::chrono::milliseconds drain);
 
  private:

@@ -179,7 +179,8 @@ class HttpServer {
   // Graceful stop: stops accepting, closes idle keep-alive connections, lets requests in
   // progress finish and answers them with "Connection: close", ends streams, and after
   // `drain` force-closes whatever is left. Returns once every io thread has exited.
-  // Idempotent.
+  // Idempotent. Call it from a thread of your own, never from a handler (it joins the io
+  // threads).
   void Stop(std::chrono::milliseconds drain);
 
   std::size_t connections_open() const;
