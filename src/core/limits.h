@@ -37,6 +37,12 @@ namespace firehose {
   X(in_flight_appends_max, 65536, 16, 10000000, "requests",                                       \
     "webhook requests waiting for their durable append; beyond it the edge answers 503")         \
   X(retry_after_s, 1, 1, 3600, "seconds", "Retry-After sent with 503 answers")                    \
+  X(close_linger_ms, 2000, 0, 60000, "ms",                                                        \
+    "time a connection closed after an answer keeps discarding unread request bytes, so that a "  \
+    "TCP reset does not destroy the answer (a 413 sent before the body was read)")               \
+  X(stream_buffer_bytes_max, 1 << 20, 4096, 64 << 20, "bytes",                                    \
+    "bytes queued for one streaming (SSE) client that reads slower than data comes; beyond it "   \
+    "the stream is ended rather than buffered without bound")                                     \
   /* --- the embedded log --- */                                                                  \
   X(queue_bytes_max, 8LL << 30, 1 << 20, 1LL << 50, "bytes",                                      \
     "log bytes kept on disk; at the limit the edge answers 503 instead of acknowledging")         \

@@ -1,8 +1,8 @@
 #include "edge/signature.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/params.h>
 
 #include <charconv>
@@ -24,7 +24,8 @@ std::string HmacSha256(std::string_view key, std::initializer_list<std::string_v
   char digest_name[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
                                OSSL_PARAM_construct_end()};
-  FH_CHECK(EVP_MAC_init(context, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) == 1,
+  FH_CHECK(EVP_MAC_init(context, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                        params) == 1,
            "EVP_MAC_init failed");
   for (std::string_view part : parts) {
     EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()), part.size());
@@ -58,7 +59,8 @@ bool ParseUnixSeconds(std::string_view text, std::int64_t* out) {
   return error == std::errc() && end == text.data() + text.size() && *out >= 0;
 }
 
-SignatureFailure CheckTolerance(std::int64_t timestamp_s, TimestampUs now, std::int64_t tolerance_s) {
+SignatureFailure CheckTolerance(std::int64_t timestamp_s, TimestampUs now,
+                                std::int64_t tolerance_s) {
   const std::int64_t now_s = now.value() / 1'000'000;
   if (timestamp_s < now_s - tolerance_s) return SignatureFailure::kTimestampTooOld;
   if (timestamp_s > now_s + tolerance_s) return SignatureFailure::kTimestampInFuture;
@@ -74,13 +76,20 @@ bool StandardKey(std::string_view secret, std::string* key) {
 
 std::string_view SignatureFailureName(SignatureFailure failure) {
   switch (failure) {
-    case SignatureFailure::kNone: return "ok";
-    case SignatureFailure::kMissingHeader: return "signature_missing";
-    case SignatureFailure::kMalformedHeader: return "signature_malformed";
-    case SignatureFailure::kTimestampTooOld: return "signature_timestamp_too_old";
-    case SignatureFailure::kTimestampInFuture: return "signature_timestamp_in_future";
-    case SignatureFailure::kNoMatch: return "signature_no_match";
-    case SignatureFailure::kBadSecret: return "signature_bad_secret";
+    case SignatureFailure::kNone:
+      return "ok";
+    case SignatureFailure::kMissingHeader:
+      return "signature_missing";
+    case SignatureFailure::kMalformedHeader:
+      return "signature_malformed";
+    case SignatureFailure::kTimestampTooOld:
+      return "signature_timestamp_too_old";
+    case SignatureFailure::kTimestampInFuture:
+      return "signature_timestamp_in_future";
+    case SignatureFailure::kNoMatch:
+      return "signature_no_match";
+    case SignatureFailure::kBadSecret:
+      return "signature_bad_secret";
   }
   return "signature_invalid";
 }
@@ -120,7 +129,8 @@ Verification VerifyStripe(std::string_view header, std::string_view body,
     const std::string expected = Hex(HmacSha256(secret.Reveal(), {timestamp, ".", body}));
     // Every candidate is compared against every secret: the time taken does not depend on
     // which one (if any) matches.
-    for (std::string_view candidate : candidates) matched |= ConstantTimeEquals(expected, candidate);
+    for (std::string_view candidate : candidates)
+      matched |= ConstantTimeEquals(expected, candidate);
   }
   result.failure = matched ? SignatureFailure::kNone : SignatureFailure::kNoMatch;
   return result;
@@ -168,7 +178,8 @@ Verification VerifyStandardWebhooks(std::string_view webhook_id, std::string_vie
     any_key = true;
     const std::string expected = HmacSha256(key, {webhook_id, ".", webhook_timestamp, ".", body});
     OPENSSL_cleanse(key.data(), key.size());
-    for (const std::string& candidate : candidates) matched |= ConstantTimeEquals(expected, candidate);
+    for (const std::string& candidate : candidates)
+      matched |= ConstantTimeEquals(expected, candidate);
   }
   if (!any_key) {
     result.failure = SignatureFailure::kBadSecret;

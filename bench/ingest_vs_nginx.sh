@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Webhook ingest vs nginx on the same machine (bench/RESULTS.md "## Ingest").
+#
+#   bench/ingest_vs_nginx.sh          (env: RUNS=2 DURATION=15s WARMUP=3s THREADS=2 BATCH=100)
+#
+# Builds the release tree, then per run and in interleaved order loads
+#   nginx-2w    nginx `return 204;` with 2 worker processes (the anchor; body read and dropped)
+#   firehose    edge_bench_server: the real edge (Stripe signatures verified, body mapped,
+#               durable group-committed append to the embedded log, 202 after the fsync)
+#   firehose-nodisk  diagnostic: the same edge, but appends are acknowledged by a thread that
+#               keeps nothing (--queue discard): the edge's own cost without the disk
+#   nginx-2w-batch / firehose-batch / firehose-nodisk-batch   bodies of $BATCH events (~600 B each)
+# with `wrk -t2 -c64 -d$DURATION --latency -s bench/ingest_post.lua`, the requests signed
+# right before each run. Reports req/s (events/s for the batched variant), p50/p99, the ratio
+# against nginx in the same run, the server's peak RSS (VmHWM) and CPU, and wrk's errors
+# (any non-2xx counts). Writes the section into bench/RESULTS.md (other sections are kept).
+# wrk, nginx and the server share the machine's cores: the numbers are relative.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+RUNS=${RUNS:-2}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-3s}
+THREADS=${THREADS:-2}
+BATCH=${BATCH:-100}
+
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "ingest_vs_nginx: needs $tool (apt-get install wrk nginx)" >&2; exit 3; }
+done
+(cd "$ROOT" && FIREHOSE_BUILD_JOBS=${FIREHOSE_BUILD_JOBS:-2} scripts/build.sh release >/dev/null)
+SERVER_BIN="$ROOT/build/release/bin/edge_bench_server"
+
+# The log's data goes to a real disk next to the build (not a tmpfs): fsync must cost what it costs.
+WORK=$(mktemp -d "$ROOT/build/ingest-bench.XXXXXX")
+SRV_PID=""
+cleanup() {
+  if [[ -n "$SRV_PID" ]] && kill -0 "$SRV_PID" 2>/dev/null; then
+    kill -TERM "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    [[ -z "$(ss -Hltn "sport = :$p")" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+nginx_conf() {  # dir port workers
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<NGINX
+worker_processes $3;
+daemon off;
+master_process on;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  client_max_body_size 2m;
+  client_body_buffer_size 128k;
+  client_body_temp_path $1/body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
+  server {
+    listen 127.0.0.1:$2;
+    location / { return 204; }
+  }
+}
+NGINX
+}
+
+# start NAME -> SRV_PID, PORT
+start() {
+  local name=$1
+  case "$name" in
+    nginx*)
+      PORT=$(free_port)
+      local dir="$WORK/$name-$PORT"
+      nginx_conf "$dir" "$PORT" 2
+      nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" > "$dir/stdout" 2>&1 &
+      SRV_PID=$!
+      for _ in $(seq 1 100); do
+        [[ -n "$(ss -Hltn "sport = :$PORT")" ]] && return 0
+        sleep 0.05
+      done
+      echo "nginx did not start" >&2; return 1 ;;
+    firehose*)
+      local data="$WORK/data-$RANDOM$RANDOM" queue=log
+      [[ "$name" == *nodisk* ]] && queue=discard
+      "$SERVER_BIN" serve --port 0 --threads "$THREADS" --queue "$queue" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
+      SRV_PID=$!
+      for _ in $(seq 1 200); do
+        PORT=$(sed -n 's/^LISTENING \([0-9]*\)$/\1/p' "$WORK/$name.out")
+        [[ -n "$PORT" ]] && return 0
+        sleep 0.05
+      done
+      echo "edge_bench_server did not start: $(cat "$WORK/$name.out")" >&2; return 1 ;;
+  esac
+}
+
+stop() {
+  kill -TERM "$SRV_PID" 2>/dev/null || true
+  wait "$SRV_PID" 2>/dev/null || true
+  SRV_PID=""
+}
+
+server_pids() { echo "$SRV_PID" $(pgrep -P "$SRV_PID" || true); }
+sum_hwm_kb() {
+  local t=0 p v
+  for p in $(server_pids); do
+    v=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+sum_cpu_ticks() {
+  local t=0 p v
+  for p in $(server_pids); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'); t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+CANDIDATES=(nginx-2w firehose firehose-nodisk nginx-2w-batch firehose-batch firehose-nodisk-batch)
+TSV="$WORK/results.tsv"
+TICK=$(getconf CLK_TCK)
+START_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+for run in $(seq 1 "$RUNS"); do
+  for name in "${CANDIDATES[@]}"; do
+    events=1; path=/v1/webhooks/acme
+    if [[ "$name" == *-batch ]]; then events=$BATCH; path=/v1/webhooks/batcher; fi
+    requests="$WORK/requests-$events.lua"
+    count=1000; [[ $events -gt 1 ]] && count=100
+    "$SERVER_BIN" requests --count "$count" --events "$events" --out "$requests" > /dev/null
+    start "$name"
+    url="http://127.0.0.1:$PORT$path"
+    FIREHOSE_BENCH_REQUESTS="$requests" wrk -t2 -c64 -d"$WARMUP" -s "$HERE/ingest_post.lua" "$url" > /dev/null
+    c0=$(sum_cpu_ticks)
+    log="$WORK/run$run-$name.wrk"
+    FIREHOSE_BENCH_REQUESTS="$requests" wrk -t2 -c64 -d"$DURATION" --latency -s "$HERE/ingest_post.lua" "$url" > "$log"
+    c1=$(sum_cpu_ticks)
+    rss=$(sum_hwm_kb)
+    stop
+    stats=""
+    [[ "$name" == firehose* ]] && stats=$(grep '^STATS ' "$WORK/$name.out" || true)
+    r=$(grep '^RESULT ' "$log")
+    secs=$(awk -v d="$(field duration_us "$r")" 'BEGIN{print d/1e6}')
+    cpu=$(awk -v a="$c0" -v b="$c1" -v t="$TICK" -v s="$secs" 'BEGIN{printf "%.0f", 100*(b-a)/t/s}')
+    errs=$(( $(field err_connect "$r") + $(field err_read "$r") + $(field err_write "$r") + \
+             $(field err_status "$r") + $(field err_timeout "$r") ))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$(field rps "$r")" \
+      "$(field p50_us "$r")" "$(field p99_us "$r")" "$rss" "$cpu" "$errs" "$events" \
+      "$(field body_bytes "$r")" "${stats#STATS }" >> "$TSV"
+    printf 'run %s %-15s rps=%-9s p50=%sus p99=%sus rss=%skB cpu=%s%% errors=%s %s\n' "$run" "$name" \
+      "$(field rps "$r")" "$(field p50_us "$r")" "$(field p99_us "$r")" "$rss" "$cpu" "$errs" "$stats"
+  done
+done
+
+SECTION="$WORK/ingest.md"
+{
+  echo "## Ingest"
+  echo
+  echo "Generated by \`bench/ingest_vs_nginx.sh\` (RUNS=$RUNS DURATION=$DURATION THREADS=$THREADS BATCH=$BATCH), started $START_DATE."
+  echo
+  echo "- Machine: $(nproc) cores, kernel $(uname -r); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "  The machine is shared with other engineers' builds and tests: compare the ratios, not the absolute numbers."
+  echo "- Load: \`wrk -t2 -c64 -d$DURATION --latency -s bench/ingest_post.lua <url>\` after a $WARMUP warm-up; wrk shares the 2 cores with the server."
+  echo "- firehose: \`edge_bench_server serve --threads $THREADS\` = EdgeServer + EmbeddedLog (data on the build disk, fsync per group commit)."
+  echo "  Every request carries its own Stripe signature (1000 distinct signed bodies, 100 for batches), verified for real; the body is mapped; the 202 is sent after the durable append."
+  echo "- nginx: \`return 204;\`, 2 worker processes, body read and discarded. Single: ~600-byte bodies; batch: $BATCH events of ~600 bytes per body."
+  echo "- RSS = peak (VmHWM) of the server (nginx: master + workers). CPU = server CPU time / wall time. Errors = wrk connect/read/write/timeout errors + non-2xx answers."
+  echo
+  echo "| run | server | req/s | events/s | p50 ms | p99 ms | peak RSS MiB | CPU % | errors | vs nginx (same run, same bodies) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' '
+    { key=$1 SUBSEP $2; rps[key]=$3 }
+    { rows[NR]=$0 }
+    END {
+      for (i=1; i<=NR; i++) {
+        split(rows[i], f, "\t"); run=f[1]; name=f[2]
+        anchor = (name ~ /-batch$/) ? "nginx-2w-batch" : "nginx-2w"
+        ratio = rps[run SUBSEP anchor] > 0 ? f[3] / rps[run SUBSEP anchor] : 0
+        printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.1f | %s | %s | %.2f |\n", run, name, f[3], f[3]*f[9],
+          f[4]/1000, f[5]/1000, f[6]/1024, f[7], f[8], ratio
+      }
+    }' "$TSV"
+  echo
+  echo "- firehose-nodisk: diagnostic only, the same edge with appends acknowledged by a thread that keeps nothing (\`--queue discard\`): what the edge costs without the disk. Not durable."
+  echo
+  echo "The server's own counters per run (they include the warm-up): accepted arrivals, and the embedded log's fdatasync count, appends per fdatasync and fdatasync latency:"
+  echo
+  awk -F'\t' '$2 ~ /^firehose/ && $2 !~ /nodisk/ {printf "- run %s %s: %s\n", $1, $2, $11}' "$TSV"
+  echo
+  echo "How to read it: a durable webhook waits for its group's fdatasync. With 64 closed-loop connections the"
+  echo "log's writer settles into two alternating groups (one fsyncs while the other half of the clients get their"
+  echo "answers and send again), so durable req/s is about appends_per_fsync / fdatasync time, whatever the edge"
+  echo "does; compare the fdatasync latency above with BASELINES.md (p50 0.31 ms unloaded). firehose-nodisk is the"
+  echo "edge's own ceiling on the same machine at the same moment."
+  echo
+} > "$SECTION"
+cat "$SECTION"
+
+# Splice the section into bench/RESULTS.md: replace an existing "## Ingest" section, else append.
+RESULTS="$HERE/RESULTS.md"
+touch "$RESULTS"
+awk -v section="$SECTION" '
+  BEGIN { while ((getline line < section) > 0) text = text line "\n" }
+  /^## / { if (skipping) skipping = 0; if ($0 == "## Ingest") { printf "%s", text; skipping = 1; done = 1; next } }
+  !skipping { print }
+  END { if (!done) { if (NR > 0) print ""; printf "%s", text } }' "$RESULTS" > "$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+echo "wrote the Ingest section of $RESULTS"
