@@ -25,7 +25,8 @@ TempDir::~TempDir() {
   fs::remove_all(path_, error);
 }
 
-Config TestConfig(const fs::path& data_dir, std::string_view timezone, std::string_view extra) {
+std::string TestConfigText(const fs::path& data_dir, std::string_view timezone,
+                           std::string_view extra) {
   std::string text = "data_dir = \"" + data_dir.string() + "\"\n";
   text += "[lake]\nwriter_id = \"w0\"\ntimezone = \"" + std::string(timezone) + "\"\n";
   text += R"(
@@ -72,7 +73,11 @@ signature = "stripe"
 secrets = ["whsec_test_only"]
 )";
   text += extra;
-  ConfigLoad load = ParseConfig(text, data_dir);
+  return text;
+}
+
+Config TestConfig(const fs::path& data_dir, std::string_view timezone, std::string_view extra) {
+  ConfigLoad load = ParseConfig(TestConfigText(data_dir, timezone, extra), data_dir);
   if (!load.config) {
     for (const ConfigProblem& problem : load.problems)
       ADD_FAILURE() << problem.key << ": " << problem.message;

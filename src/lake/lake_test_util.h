@@ -36,6 +36,9 @@ class TempDir {
 // `extra` is appended to the TOML (e.g. a [limits] table).
 Config TestConfig(const std::filesystem::path& data_dir, std::string_view timezone = "UTC",
                   std::string_view extra = "");
+// The TOML text TestConfig parses (to write a config file for the CLI).
+std::string TestConfigText(const std::filesystem::path& data_dir, std::string_view timezone = "UTC",
+                           std::string_view extra = "");
 
 std::string AcmeBody(std::string_view txn_id, std::string_view amount, std::string_view time,
                      std::string_view status = "ok", std::string_view currency = "USD",

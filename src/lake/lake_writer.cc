@@ -278,9 +278,11 @@ Status LakeWriter::WriteRecord(const Delivery& delivery) {
                " below its next offset " + std::to_string(next_offset_.value()) +
                ": that record may already be published");
   const QueueRecord& record = delivery.record;
-  ReceivedCounter(record.partner_id.view()).Add();
-
   const PartnerConfig* partner = config_.FindPartner(record.partner_id.view());
+  // Metric labels only ever hold configured partner ids (docs/instrumentation.md).
+  const std::string_view partner_label = partner != nullptr ? record.partner_id.view() : "_unknown";
+  ReceivedCounter(partner_label).Add();
+
   MappedArrival mapped;
   if (partner == nullptr) {
     mapped.unmapped.push_back({-1, "unknown_partner",
@@ -323,7 +325,7 @@ Status LakeWriter::WriteRecord(const Delivery& delivery) {
   const LineEnvelope envelope{
       record.partner_id.view(), record.arrival_id.view(),         record.received_at,
       received_at_text,         ArrivalSourceName(record.source), delivery.offset};
-  PartnerTally& tally = range_.tallies[record.partner_id.str()];
+  PartnerTally& tally = range_.tallies[std::string(partner_label)];
   ++tally.records;
   for (std::size_t i = 0; i < mapped.events.size(); ++i) {
     const MappedEvent& event = mapped.events[i];
@@ -458,8 +460,7 @@ void LakeWriter::CountPublished(RollCause cause, const std::vector<ManifestFile>
         .Add(tally.records);
     for (const auto& [reason, count] : tally.quarantined) {
       metrics
-          .CounterFor("firehose_quarantined_total",
-                      {{"stage", stage}, {"partner", partner}, {"reason", reason}})
+          .CounterFor("firehose_lake_quarantined_total", {{"partner", partner}, {"reason", reason}})
           .Add(count);
       spdlog::warn("lake: partner {}: {} part(s) quarantined for {} in range {}-{}", partner, count,
                    reason, range_.first.value(), range_.last.value());

@@ -128,10 +128,16 @@ TEST_F(LakeWriterTest, LandsEventsAndQuarantinesWhatCannotBeMapped) {
   EXPECT_EQ(manifests[0].quarantined, 4u);
   EXPECT_EQ(manifests[0].files.size(), 4u);  // raw x2 dates, quarantine x2 dates
   ExpectVerifies(lake_root());
-  EXPECT_GE(Metrics().SumCounters(
-                "firehose_quarantined_total",
-                {{"stage", "lake"}, {"partner", "initech"}, {"reason", "unknown_partner"}}),
+  EXPECT_GE(Metrics().SumCounters("firehose_lake_quarantined_total",
+                                  {{"partner", "_unknown"}, {"reason", "unknown_partner"}}),
             1u);
+  EXPECT_GE(Metrics().SumCounters("firehose_lake_quarantined_total",
+                                  {{"partner", "acme"}, {"reason", "invalid_utf8"}}),
+            1u);
+  EXPECT_EQ(
+      Metrics().SumCounters("firehose_received_total", {{"stage", "lake"}, {"partner", "initech"}}),
+      0u)
+      << "unconfigured ids never become labels";
 }
 
 TEST_F(LakeWriterTest, PartitionsByBusinessDateInTheConfiguredZone) {
