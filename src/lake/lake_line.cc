@@ -45,6 +45,101 @@ void AppendPlainString(std::string* out, std::string_view text) {
   out->push_back('"');
 }
 
+// JSON string escaping for text already known to be valid UTF-8 (the mapper validated it):
+// bytes >= 0x80 are copied as they are, so the line holds exactly the partner's characters.
+// Table-driven because `raw` is most of every line's bytes.
+struct EscapeTable {
+  constexpr EscapeTable() : needs_escape() {
+    for (int c = 0; c < 0x20; ++c) needs_escape[c] = true;
+    needs_escape[static_cast<unsigned char>('"')] = true;
+    needs_escape[static_cast<unsigned char>('\\')] = true;
+  }
+  bool needs_escape[256];
+};
+constexpr EscapeTable kEscape;
+
+void AppendUtf8JsonString(std::string* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  const char* run = text.data();
+  const char* const end = text.data() + text.size();
+  for (const char* at = run; at != end; ++at) {
+    const auto c = static_cast<unsigned char>(*at);
+    if (!kEscape.needs_escape[c]) [[likely]]
+      continue;
+    out->append(run, at);
+    run = at + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out->append(escaped, sizeof escaped);
+      }
+    }
+  }
+  out->append(run, end);
+  out->push_back('"');
+}
+
+// "YYYY-MM-DD" of a day, remembering the last one: most lines of a file share their day, and
+// BusinessDate::ToString formats with snprintf.
+void AppendDateText(std::string* out, std::int32_t days) {
+  thread_local std::int32_t cached_days = INT32_MIN;
+  thread_local char cached_text[10];
+  if (days != cached_days) {
+    const std::string text = BusinessDate(days).ToString();
+    FH_CHECK(text.size() == sizeof cached_text, "a date outside years 0000-9999");
+    std::memcpy(cached_text, text.data(), sizeof cached_text);
+    cached_days = days;
+  }
+  out->append(cached_text, sizeof cached_text);
+}
+
+void AppendDigits(std::string* out, std::int64_t value, int width) {
+  char digits[8];
+  for (int i = width - 1; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out->append(digits, static_cast<std::size_t>(width));
+}
+
+// The same text as FormatRfc3339Micros ("2026-11-27T10:00:00.123456Z"), without snprintf.
+void AppendRfc3339Micros(std::string* out, TimestampUs time) {
+  constexpr std::int64_t kMicrosPerDay = 86'400'000'000;
+  std::int64_t days = time.value() / kMicrosPerDay;
+  std::int64_t rest = time.value() % kMicrosPerDay;
+  if (rest < 0) {
+    rest += kMicrosPerDay;
+    --days;
+  }
+  AppendDateText(out, static_cast<std::int32_t>(days));
+  const std::int64_t seconds = rest / 1'000'000;
+  out->push_back('T');
+  AppendDigits(out, seconds / 3600, 2);
+  out->push_back(':');
+  AppendDigits(out, seconds / 60 % 60, 2);
+  out->push_back(':');
+  AppendDigits(out, seconds % 60, 2);
+  out->push_back('.');
+  AppendDigits(out, rest % 1'000'000, 6);
+  out->push_back('Z');
+}
+
 void AppendEnvelopeTail(const LineEnvelope& envelope, std::string* out) {
   AppendKey(out, field::kReceivedAt);
   AppendPlainString(out, envelope.received_at_text);
@@ -61,7 +156,7 @@ void AppendRawLine(const LineEnvelope& envelope, const CanonicalEvent& event,
   AppendFirstKey(out, field::kPartnerId);
   AppendPlainString(out, envelope.partner_id);
   AppendKey(out, field::kTxnId);
-  AppendJsonString(out, event.txn_id.view());
+  AppendUtf8JsonString(out, event.txn_id.view());
   AppendKey(out, field::kAmountMinor);
   AppendInteger(out, event.amount.value());
   AppendKey(out, field::kAmount);
@@ -71,11 +166,15 @@ void AppendRawLine(const LineEnvelope& envelope, const CanonicalEvent& event,
   AppendKey(out, field::kStatus);
   AppendPlainString(out, TxnStatusName(event.status));
   AppendKey(out, field::kEventTime);
-  AppendPlainString(out, FormatRfc3339Micros(event.event_time));
+  out->push_back('"');
+  AppendRfc3339Micros(out, event.event_time);
+  out->push_back('"');
   AppendKey(out, field::kEventTimeUs);
   AppendInteger(out, event.event_time.value());
   AppendKey(out, field::kEventDate);
-  AppendPlainString(out, event_date.ToString());
+  out->push_back('"');
+  AppendDateText(out, event_date.days_since_epoch());
+  out->push_back('"');
   AppendKey(out, field::kVersion);
   if (event.version) {
     AppendInteger(out, *event.version);
@@ -86,7 +185,7 @@ void AppendRawLine(const LineEnvelope& envelope, const CanonicalEvent& event,
   if (event.error_code.empty()) {
     out->append("null");
   } else {
-    AppendJsonString(out, event.error_code);
+    AppendUtf8JsonString(out, event.error_code);
   }
   AppendKey(out, field::kArrivalId);
   AppendPlainString(out, envelope.arrival_id);
@@ -98,7 +197,7 @@ void AppendRawLine(const LineEnvelope& envelope, const CanonicalEvent& event,
   AppendKey(out, field::kQueueOffset);
   AppendInteger(out, envelope.queue_offset.value());
   AppendKey(out, field::kRaw);
-  AppendJsonString(out, raw);
+  AppendUtf8JsonString(out, raw);
   out->append("}\n");
 }
 
@@ -165,13 +264,14 @@ Result<CanonicalEvent> ToCanonicalEvent(const RawLineView& line) {
   return event;
 }
 
-// The DOM API, not On-Demand: simdjson picks the DOM kernel at run time (AVX2/AVX-512 where the
-// CPU has them), while On-Demand is fixed at compile time to what the compiler flags allow
-// (the portable fallback kernel for a plain x86-64 build). The DOM parse also validates the
-// whole line, which is what verify wants.
+// with_raw uses the DOM API: it validates the whole line, which is what verify wants, and its
+// kernels are chosen at run time (AVX2/AVX-512). Without raw, On-Demand skips the `raw` string
+// (most of the line) entirely; its stage 1 is also chosen at run time, only the walk is compiled
+// for the portable target.
 struct RawLineParser::State {
   bool with_raw = true;
   simdjson::dom::parser parser;
+  simdjson::ondemand::parser ondemand;
   std::vector<char> padded;
 };
 
@@ -264,7 +364,110 @@ simdjson::error_code ReadRawField(std::size_t index, simdjson::dom::element valu
 
 }  // namespace
 
+namespace {
+
+namespace ondemand = simdjson::ondemand;
+
+// Reads the next field, which must be kRawFields[index], with the On-Demand API.
+Status ReadOnDemand(ondemand::object& object, std::size_t index, RawLineView* out) {
+  ondemand::value value;
+  if (auto error = object.find_field(kRawFields[index]).get(value)) return FieldError(index, error);
+  simdjson::error_code error = simdjson::SUCCESS;
+  switch (index) {
+    case 0:
+      error = value.get_string().get(out->partner_id);
+      break;
+    case 1:
+      error = value.get_string().get(out->txn_id);
+      break;
+    case 2:
+      error = value.get_int64().get(out->amount_minor);
+      break;
+    case 3:
+      error = value.get_string().get(out->amount);
+      break;
+    case 4:
+      error = value.get_string().get(out->currency);
+      break;
+    case 5:
+      error = value.get_string().get(out->status);
+      break;
+    case 6:
+      error = value.get_string().get(out->event_time);
+      break;
+    case 7:
+      error = value.get_int64().get(out->event_time_us);
+      break;
+    case 8:
+      error = value.get_string().get(out->event_date);
+      break;
+    case 9: {
+      bool is_null = false;
+      error = value.is_null().get(is_null);
+      if (!error && is_null) out->version.reset();
+      std::int64_t number = 0;
+      if (!error && !is_null && !(error = value.get_int64().get(number))) out->version = number;
+      break;
+    }
+    case 10: {
+      bool is_null = false;
+      error = value.is_null().get(is_null);
+      if (!error && is_null) out->error_code.reset();
+      std::string_view text;
+      if (!error && !is_null && !(error = value.get_string().get(text))) out->error_code = text;
+      break;
+    }
+    case 11:
+      error = value.get_string().get(out->arrival_id);
+      break;
+    case 12:
+      error = value.get_int64().get(out->event_index);
+      break;
+    case 13:
+      error = value.get_string().get(out->received_at);
+      break;
+    case 14:
+      error = value.get_int64().get(out->received_at_us);
+      break;
+    case 15:
+      error = value.get_string().get(out->source);
+      break;
+    case 16:
+      error = value.get_uint64().get(out->queue_offset);
+      break;
+    case 17: {
+      out->raw = {};
+      ondemand::raw_json_string skipped;
+      error = value.get_raw_json_string().get(skipped);
+      break;
+    }
+    default:
+      error = simdjson::INCORRECT_TYPE;
+  }
+  if (error) return FieldError(index, error);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RawLineParser::ParseFast(std::string_view line, RawLineView* out) {
+  ondemand::document document;
+  if (auto error =
+          state_->ondemand.iterate(line.data(), line.size(), line.size() + kLinePaddingBytes)
+              .get(document)) {
+    return DataLoss(std::string("lake line: not JSON: ") + simdjson::error_message(error));
+  }
+  ondemand::object object;
+  if (document.get_object().get(object) != simdjson::SUCCESS)
+    return DataLoss("lake line: not a JSON object");
+  for (std::size_t index = 0; index < kRawFieldCount; ++index) {
+    FH_RETURN_IF_ERROR(ReadOnDemand(object, index, out));
+  }
+  return Status::Ok();
+}
+
 Status RawLineParser::ParsePadded(std::string_view line, RawLineView* out) {
+  if (!state_->with_raw) return ParseFast(line, out);
   simdjson::dom::element root;
   if (auto error =
           state_->parser.parse(line.data(), line.size(), /*realloc_if_needed=*/false).get(root)) {

@@ -75,13 +75,16 @@ struct RawLineView {
 // left to the caller, who knows the zone) and builds the canonical event.
 Result<CanonicalEvent> ToCanonicalEvent(const RawLineView& line);
 
-// Parses raw-zone lines with simdjson's On-Demand API, reusing its buffers. Not thread-safe:
-// one parser per thread. Every field must be present, in the order of kRawFields, with its
-// type; anything else is a DataLoss naming the field.
+// Parses raw-zone lines with simdjson, reusing its buffers. Not thread-safe: one parser per
+// thread. Every field must be present, in the order of kRawFields, with its type; anything else
+// is a DataLoss naming the field. Two modes:
+//   with_raw = true   simdjson's DOM: the whole line is validated (every string, nothing after
+//                     the object) and `raw` is unescaped. For verify, cat, tools. ~1.3 M lines/s.
+//   with_raw = false  simdjson's On-Demand: only the fields read are validated, `raw` is skipped
+//                     without being unescaped. For the ledger's hot path. ~2-3 M lines/s.
+// (bench/RESULTS.md "## Lake", ~600-byte lines, one core.)
 class RawLineParser {
  public:
-  // `with_raw`: unescape the `raw` field (costs a copy of the event's bytes per line; the
-  // ledger does not need it).
   explicit RawLineParser(bool with_raw = true);
   ~RawLineParser();
   RawLineParser(const RawLineParser&) = delete;
@@ -94,6 +97,8 @@ class RawLineParser {
   Status Parse(std::string_view line, RawLineView* out);
 
  private:
+  Status ParseFast(std::string_view line, RawLineView* out);
+
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -75,6 +75,36 @@ TEST(LakeLine, RawLineRoundTripsTheEventAndTheExactBytes) {
   EXPECT_EQ(parsed["amount_minor"].get<std::int64_t>(), 9'007'199'254'740'993);
 }
 
+TEST(LakeLine, TheFastModeReadsTheSameFields) {
+  const std::string received = FormatRfc3339Micros(*ParseRfc3339("2026-11-28T00:00:01.5Z"));
+  std::string line;
+  AppendRawLine(SampleEnvelope(received), SampleEvent(), BusinessDate::FromCivil(2026, 11, 27), 7,
+                R"({"k":"v \" w"})", &line);
+  line.pop_back();
+  RawLineParser full;
+  RawLineParser fast(/*with_raw=*/false);
+  RawLineView a;
+  RawLineView b;
+  ASSERT_TRUE(full.Parse(line, &a).ok());
+  ASSERT_TRUE(fast.Parse(line, &b).ok());
+  const auto event_a = ToCanonicalEvent(a);
+  const auto event_b = ToCanonicalEvent(b);
+  ASSERT_TRUE(event_a.ok() && event_b.ok());
+  EXPECT_EQ(event_a->txn_id, event_b->txn_id);
+  EXPECT_EQ(event_a->amount, event_b->amount);
+  EXPECT_EQ(event_a->version, event_b->version);
+  EXPECT_EQ(event_a->error_code, event_b->error_code);
+  EXPECT_EQ(a.arrival_id, b.arrival_id);
+  EXPECT_EQ(a.received_at_us, b.received_at_us);
+  EXPECT_EQ(a.queue_offset, b.queue_offset);
+  EXPECT_EQ(a.event_index, b.event_index);
+  EXPECT_EQ(a.raw, R"({"k":"v \" w"})");
+  EXPECT_TRUE(b.raw.empty());
+  std::string swapped = line;
+  swapped.replace(swapped.find("\"currency\""), 10, "\"kurrency\"");
+  EXPECT_EQ(fast.Parse(swapped, &b).code(), StatusCode::kDataLoss);
+}
+
 TEST(LakeLine, OptionalFieldsAreNull) {
   CanonicalEvent event = SampleEvent();
   event.version.reset();
@@ -89,6 +119,31 @@ TEST(LakeLine, OptionalFieldsAreNull) {
   EXPECT_FALSE(view.version.has_value());
   EXPECT_FALSE(view.error_code.has_value());
   EXPECT_TRUE(view.raw.empty()) << "not unescaped unless asked";
+}
+
+TEST(LakeLine, TimesDatesAndEscapesMatchTheCoreFormatters) {
+  RawLineParser parser;
+  RawLineView view;
+  std::uint64_t state = 88172645463325252ULL;  // xorshift: deterministic instants 1970..2100
+  for (int i = 0; i < 2000; ++i) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    CanonicalEvent event = SampleEvent();
+    event.event_time = TimestampUs(static_cast<std::int64_t>(state % 4'102'444'800'000'000ULL));
+    std::string control;
+    for (int c = 1; c < 0x20; ++c) control.push_back(static_cast<char>(c));
+    event.error_code = control + "\"" + "\\";
+    const std::string received = FormatRfc3339Micros(event.event_time);
+    std::string line;
+    const BusinessDate date = BusinessCalendar().DateOf(event.event_time);
+    AppendRawLine(SampleEnvelope(received), event, date, 0, "{}", &line);
+    line.pop_back();
+    ASSERT_TRUE(parser.Parse(line, &view).ok()) << line;
+    ASSERT_EQ(view.event_time, FormatRfc3339Micros(event.event_time));
+    ASSERT_EQ(view.event_date, date.ToString());
+    ASSERT_EQ(view.error_code, std::optional<std::string_view>(event.error_code));
+  }
 }
 
 TEST(LakeLine, QuarantineLineKeepsAnyBytesExactly) {
