@@ -6,7 +6,7 @@
 //
 // Writes DIR/firehose.toml (a config whose data_dir is DIR) and DIR/lake/, then prints a JSON
 // summary of what it wrote: records, events, quarantined, events per event_date, and the
-// largest amount_minor.
+// largest amount_minor (as a decimal string: it is above 2^53).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/log.h"
 #include "core/time.h"
 #include "lake/lake_test_util.h"
 #include "lake/lake_writer.h"
@@ -98,6 +99,7 @@ int Main(int argc, char** argv) {
   app.add_option("--file-bytes-max", file_bytes_max);
   app.add_option("--seed", seed);
   CLI11_PARSE(app, argc, argv);
+  InitLogging("error");  // stdout carries the JSON summary
 
   const std::string config_text = testing::TestConfigText(data_dir, timezone);
   const std::filesystem::path config_path = std::filesystem::path(data_dir) / "firehose.toml";
@@ -130,7 +132,8 @@ int Main(int argc, char** argv) {
                                   {"events", plan.events},
                                   {"quarantined", plan.quarantined},
                                   {"events_per_date", plan.events_per_date},
-                                  {"amount_minor_max", plan.amount_minor_max}};
+                                  // A string: JavaScript's JSON.parse would round it to a double.
+                                  {"amount_minor_max", std::to_string(plan.amount_minor_max)}};
   std::printf("%s\n", summary.dump().c_str());
   return 0;
 }
