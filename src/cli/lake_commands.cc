@@ -458,7 +458,8 @@ void OnRun(CLI::App* command, Context& context, const LakeOptions* options, Comm
 }  // namespace
 
 void AddLakeCommands(CLI::App& app, Context& context) {
-  auto* options = new LakeOptions();  // lives as long as the process, like the App
+  static LakeOptions storage;  // outlives the App (a leak-free "lives as long as the process")
+  LakeOptions* options = &storage;
   CLI::App* lake_command = app.add_subcommand("lake", "Look into the raw lake (read-only)");
   lake_command->require_subcommand(1);
 
@@ -486,7 +487,8 @@ void AddLakeCommands(CLI::App& app, Context& context) {
 }
 
 void AddQuarantineCommands(CLI::App& app, Context& context) {
-  auto* options = new LakeOptions();
+  static LakeOptions storage;
+  LakeOptions* options = &storage;
   CLI::App* quarantine =
       app.add_subcommand("quarantine", "Arrivals that could not be mapped, with their bytes");
   quarantine->require_subcommand(1);

@@ -5,7 +5,8 @@
 //     raw/event_date=YYYY-MM-DD/part-<writer>-<first>-<last>.jsonl.zst
 //     quarantine/arrival_date=YYYY-MM-DD/part-<writer>-<first>-<last>.jsonl.zst
 //     _manifests/writer=<writer>/<first>-<last>.json
-//     _tmp/<writer>/...   files being written (never read; removed on recovery)
+//     _tmp/<writer>/...   files being written (never read; recovery renames the ones a
+//                         manifest lists into place and deletes the others)
 //
 // <first> and <last> are the queue offsets (inclusive) of the range of records the file came
 // from, zero-padded to 20 digits so that names sort by offset. One range is published by one
