@@ -3,6 +3,8 @@
 //
 //   BM_Landing          queue records -> mapped -> NDJSON lines -> zstd temp files -> published
 //                       (fsync, manifest, rename): events/s on one core. Target >= 200 k/s.
+//   BM_LandingFromLog   the same, fed by the real embedded log: Fetch from a durable consumer
+//                       over 100 k appended records, Write, Flush.
 //   BM_LandingAnchor    zstd level 1 of the same NDJSON bytes, nothing else: the floor the
 //                       writer cannot beat (ratio = landing / anchor).
 // Rates are per CPU-second of the benchmark thread ("per core"), which a loaded machine
@@ -16,13 +18,16 @@
 #include <benchmark/benchmark.h>
 #include <zstd.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 
 #include "core/time.h"
 #include "lake/lake_line.h"
 #include "lake/lake_reader.h"
 #include "lake/lake_test_util.h"
 #include "lake/lake_writer.h"
+#include "queue/embedded_log.h"
 
 namespace firehose::lake {
 namespace {
@@ -75,6 +80,64 @@ void BM_Landing(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(offset), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Landing)->Unit(benchmark::kMillisecond);
+
+// An embedded log holding kLogRecords durable ~600-byte records, built once.
+constexpr int kLogRecords = 100'000;
+
+struct LogFixture {
+  LogFixture() : config(testing::TestConfig(dir.path())) {
+    log = EmbeddedLog::Open(dir.path() / "queue", config.limits).value();
+    std::vector<Delivery> batch = Batch(600);
+    std::mutex mutex;
+    std::condition_variable done;
+    int pending = 0;
+    // In chunks: in_flight_appends_max bounds what the log takes at once.
+    for (int appended = 0; appended < kLogRecords; appended += kBatchRecords) {
+      pending = kBatchRecords;
+      for (const Delivery& delivery : batch) {
+        log->Append(delivery.record, [&](Result<QueueOffset> offset) {
+          FH_CHECK(offset.ok(), "fixture append failed");
+          std::lock_guard lock(mutex);
+          if (--pending == 0) done.notify_one();
+        });
+      }
+      std::unique_lock lock(mutex);
+      done.wait(lock, [&] { return pending == 0; });
+    }
+  }
+  testing::TempDir dir;
+  Config config;
+  std::unique_ptr<EmbeddedLog> log;
+};
+
+void BM_LandingFromLog(benchmark::State& state) {
+  static LogFixture* fixture = new LogFixture();
+  std::int64_t events = 0;
+  int round = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    testing::TempDir lake_dir;
+    LakeWriterOptions options = LakeWriterOptions::FromConfig(fixture->config);
+    options.lake_root = LakeRoot(lake_dir.path());
+    options.file_bytes_max = 64 << 20;
+    auto writer = LakeWriter::Open(fixture->config, options).value();
+    auto consumer = fixture->log->OpenConsumer("bench" + std::to_string(round++)).value();
+    state.ResumeTiming();
+    while (true) {
+      std::vector<Delivery> batch = consumer->Fetch(4096, 8 << 20, std::chrono::milliseconds(0)).value();
+      if (batch.empty()) break;
+      if (!writer->Write(batch).ok()) state.SkipWithError("write failed");
+      events += static_cast<std::int64_t>(batch.size());
+    }
+    if (!writer->Flush().ok()) state.SkipWithError("flush failed");
+    state.PauseTiming();
+    writer.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(events);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LandingFromLog)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 // The NDJSON the writer produces for Batch(600), compressed the way the writer does.
 void BM_LandingAnchor(benchmark::State& state) {
