@@ -351,7 +351,6 @@ Status LakeWriter::WriteRecord(const Delivery& delivery) {
     ++tally.quarantined[part.reason];
     FH_RETURN_IF_ERROR(file->Appended(record.received_at, line_bytes));
   }
-  tally.events += mapped.events.size();
   range_.records += 1;
   range_.events += mapped.events.size();
   range_.quarantined += mapped.unmapped.size();

@@ -104,7 +104,6 @@ class LakeWriter {
   };
   struct PartnerTally {
     std::uint64_t records = 0;
-    std::uint64_t events = 0;
     std::map<std::string, std::uint64_t, std::less<>> quarantined;  // by reason
   };
   struct Range {
