@@ -34,5 +34,7 @@ int Fail(const Status& status);
 
 void AddConfigCommands(CLI::App& app, Context& context);
 void AddSimCommands(CLI::App& app, Context& context);
+void AddLakeCommands(CLI::App& app, Context& context);
+void AddQuarantineCommands(CLI::App& app, Context& context);
 
 }  // namespace firehose::cli

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
       ->envname("FIREHOSE_LOG_LEVEL");
 
   AddConfigCommands(app, context);
+  AddLakeCommands(app, context);
+  AddQuarantineCommands(app, context);
   AddSimCommands(app, context);
 
   try {

@@ -1,0 +1,115 @@
+#include "lake/lake_consumer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "core/metrics.h"
+#include "lake/lake_writer.h"
+
+namespace firehose::lake {
+
+namespace {
+
+class LakeConsumerLoop {
+ public:
+  LakeConsumerLoop(QueueConsumer& consumer, const std::atomic<bool>& stop,
+                   LakeConsumerOptions options)
+      : consumer_(consumer),
+        stop_(stop),
+        options_(options),
+        backoff_(options.retry_backoff_initial) {}
+
+  Status Run(LakeWriter& writer) {
+    FH_RETURN_IF_ERROR(Resync(writer));
+    while (!stop_.load(std::memory_order_relaxed)) {
+      const Status status = Step(writer);
+      if (status.ok()) {
+        backoff_ = options_.retry_backoff_initial;
+        continue;
+      }
+      Metrics()
+          .CounterFor("firehose_errors_total", {{"stage", "lake"}, {"kind", "consumer"}})
+          .Add();
+      spdlog::error("lake: {}; recovering and retrying in {} ms", status.ToString(),
+                    backoff_.count());
+      Sleep(backoff_);
+      backoff_ = std::min(backoff_ * 2, options_.retry_backoff_max);
+      const Status recovered = writer.Recover();
+      if (!recovered.ok()) {
+        spdlog::error("lake: recovery failed: {}", recovered.ToString());
+        continue;
+      }
+      const Status resynced = Resync(writer);
+      if (!resynced.ok()) spdlog::error("lake: seeking the queue failed: {}", resynced.ToString());
+    }
+    FH_RETURN_IF_ERROR(writer.Flush());
+    CommitPublished(writer);
+    return Status::Ok();
+  }
+
+ private:
+  Status Step(LakeWriter& writer) {
+    std::chrono::milliseconds wait = options_.idle_wait;
+    if (const auto until_roll = writer.ms_until_roll()) {
+      wait = std::min(wait, std::chrono::milliseconds(*until_roll));
+    }
+    FH_ASSIGN_OR_RETURN(
+        const std::vector<Delivery> batch,
+        consumer_.Fetch(options_.fetch_records_max, options_.fetch_bytes_max, wait));
+    FH_RETURN_IF_ERROR(writer.Write(batch));  // rolls by age too
+    CommitPublished(writer);
+    return Status::Ok();
+  }
+
+  // Delivery resumes after everything the writer's manifests prove published.
+  Status Resync(LakeWriter& writer) {
+    const QueueOffset next = std::max(consumer_.committed_next(), writer.next_offset());
+    FH_RETURN_IF_ERROR(consumer_.Seek(next));
+    committed_ = writer.published_through();
+    return Status::Ok();
+  }
+
+  // The cursor saves re-reading after a restart; a failed commit costs only that.
+  void CommitPublished(const LakeWriter& writer) {
+    const std::optional<QueueOffset> published = writer.published_through();
+    if (!published || (committed_ && *committed_ >= *published)) return;
+    const Status status = consumer_.Commit(*published);
+    if (!status.ok()) {
+      spdlog::warn("lake: committing the queue cursor at {} failed: {}", published->value(),
+                   status.ToString());
+      return;
+    }
+    committed_ = published;
+  }
+
+  void Sleep(std::chrono::milliseconds duration) {
+    const auto until = std::chrono::steady_clock::now() + duration;
+    while (!stop_.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  QueueConsumer& consumer_;
+  const std::atomic<bool>& stop_;
+  const LakeConsumerOptions options_;
+  std::chrono::milliseconds backoff_;
+  std::optional<QueueOffset> committed_;
+};
+
+}  // namespace
+
+Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std::atomic<bool>& stop,
+                       LakeConsumerOptions options) {
+  if (options.fetch_bytes_max == 0) {
+    options.fetch_bytes_max = static_cast<std::size_t>(config.limits.consumer_fetch_bytes_max);
+  }
+  FH_ASSIGN_OR_RETURN(std::unique_ptr<LakeWriter> writer,
+                      LakeWriter::Open(config, LakeWriterOptions::FromConfig(config)));
+  spdlog::info("lake: writer {} starts at queue offset {}", config.lake.writer_id,
+               writer->next_offset().value());
+  return LakeConsumerLoop(consumer, stop, options).Run(*writer);
+}
+
+}  // namespace firehose::lake

@@ -1,0 +1,38 @@
+// The `lake` queue consumer: feeds the lake writer from the durable queue and commits the
+// consumer cursor after each published range.
+//
+// Exactly-once comes from the writer's manifests, not from the cursor: at start (and after any
+// error) the writer recovers and the consumer is moved to max(cursor, one past the last
+// manifest). The cursor only saves re-reading; a crash between a manifest and its Commit costs
+// nothing but that Seek.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "queue/queue.h"
+
+namespace firehose::lake {
+
+struct LakeConsumerOptions {
+  std::size_t fetch_records_max = 4096;
+  std::size_t fetch_bytes_max = 0;  // 0: limits.consumer_fetch_bytes_max
+  // Longest wait for records while no range is open (an open range waits at most until its
+  // age roll).
+  std::chrono::milliseconds idle_wait{200};
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{10000};
+};
+
+// Lands records until `stop` becomes true, then publishes the open range, commits and returns
+// OK. Operating errors (a full disk, an I/O error, a queue hiccup) are logged, counted and
+// retried with capped exponential backoff: the writer recovers and the queue redelivers from
+// the writer's next offset, so nothing is lost or landed twice. Returns an error only if the
+// lake cannot be opened at all, or the final publication fails.
+Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std::atomic<bool>& stop,
+                       LakeConsumerOptions options = {});
+
+}  // namespace firehose::lake
