@@ -36,5 +36,7 @@ void AddConfigCommands(CLI::App& app, Context& context);
 void AddSimCommands(CLI::App& app, Context& context);
 void AddLakeCommands(CLI::App& app, Context& context);
 void AddQuarantineCommands(CLI::App& app, Context& context);
+void AddRunCommands(CLI::App& app, Context& context);
+void AddDemoCommand(CLI::App& app, Context& context);
 
 }  // namespace firehose::cli

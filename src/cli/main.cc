@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   AddLakeCommands(app, context);
   AddQuarantineCommands(app, context);
   AddSimCommands(app, context);
+  AddRunCommands(app, context);
+  AddDemoCommand(app, context);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,47 @@
+// `firehose run` (every role in one process), and the scale-out roles one by one:
+// `firehose ingest` (the webhook edge) and `firehose land` (the lake writer).
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/platform.h"
+#include "cli/signals.h"
+
+namespace firehose::cli {
+
+namespace {
+
+int RunRoles(const Context& context, Roles roles, std::string_view what) {
+  auto config = LoadConfig(context);
+  if (!config.ok()) return Fail(config.status());
+  BlockStopSignals();
+  auto platform = Platform::Start(*config, roles);
+  if (!platform.ok()) return Fail(platform.status().WithContext(std::string(what)));
+  spdlog::info("firehose {} running; data in {}; Ctrl-C stops", what, config->data_dir.string());
+  const int signal_number =
+      WaitForStop(std::chrono::steady_clock::duration::zero(), [&] { return (*platform)->failed(); });
+  InstallHardExit();
+  spdlog::info("stopping ({})", signal_number != 0 ? "signal" : "a stage failed");
+  (*platform)->Stop();
+  if ((*platform)->failed()) return kExitError;
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app, Context& context) {
+  app.add_subcommand("run", "Run every role in one process: edge, queue, lake writer")
+      ->fallthrough()
+      ->callback([&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
+  app.add_subcommand("ingest", "Run the webhook edge only (scale-out role)")
+      ->fallthrough()
+      ->callback([&context] {
+        context.run = [&context] { return RunRoles(context, Roles{.edge = true, .lake = false}, "ingest"); };
+      });
+  app.add_subcommand("land", "Run the lake writer only (scale-out role)")
+      ->fallthrough()
+      ->callback([&context] {
+        context.run = [&context] { return RunRoles(context, Roles{.edge = false, .lake = true}, "land"); };
+      });
+}
+
+}  // namespace firehose::cli
