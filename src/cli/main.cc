@@ -17,6 +17,17 @@ int Fail(const Status& status) {
 
 }  // namespace firehose::cli
 
+namespace {
+
+void AllowGlobalOptionsAnywhere(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    sub->fallthrough();
+    AllowGlobalOptionsAnywhere(*sub);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace firehose::cli;
   CLI::App app{"Firehose: payment events from partner APIs to an exact daily ledger.\n"
@@ -35,6 +46,9 @@ int main(int argc, char** argv) {
   AddSimCommands(app, context);
   AddRunCommands(app, context);
   AddDemoCommand(app, context);
+
+  // --config, --json and --log-level may come after the (sub)command too.
+  AllowGlobalOptionsAnywhere(app);
 
   try {
     app.parse(argc, argv);
