@@ -50,6 +50,8 @@ namespace firehose {
     "size at which the log rolls to a new segment file; the unit of deletion")                    \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
+  X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \
+    "longest wait for a group to refill to the last group's size (at most half an fsync)")        \
   X(queue_pending_bytes_max, 64 << 20, 1 << 20, 16LL << 30, "bytes",                              \
     "frame bytes accepted by Append but not yet durable (writer memory when the disk lags)")      \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \
