@@ -11,6 +11,8 @@ case "$flavour" in
   *) echo "build.sh: unknown flavour '$flavour' (release, debug, asan)" >&2; exit 2 ;;
 esac
 jobs=${FIREHOSE_BUILD_JOBS:-$(nproc)}
+# Relative paths in ccache keys let several checkouts of the repo share one cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 if [[ ! -f "build/$flavour/build.ninja" ]]; then
   cmake -S . -B "build/$flavour" -G Ninja "${cmake_args[@]}" >/dev/null
 fi
