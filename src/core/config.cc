@@ -475,6 +475,15 @@ void ParseLimits(const toml::table* table, Config* config, Problems* problems) {
     config->limits.*spec.field = reader.Integer(spec.name, spec.default_value, spec.min, spec.max);
   }
   reader.RejectUnknownKeys();
+  // The embedded log never deletes its active segment, so it must hold a full segment plus one
+  // more record or it could stay full for ever (the log checks the exact figure with its framing).
+  const Limits& limits = config->limits;
+  if (limits.queue_bytes_max < limits.segment_bytes_max + limits.record_bytes_max) {
+    problems->push_back({"limits.queue_bytes_max",
+                         "must be at least segment_bytes_max + record_bytes_max (" +
+                             std::to_string(limits.segment_bytes_max + limits.record_bytes_max) +
+                             "), or the log could stay full for ever"});
+  }
 }
 
 }  // namespace

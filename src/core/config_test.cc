@@ -121,6 +121,15 @@ TEST_F(ConfigTest, RefusesLiteralSecretsInAWorldReadableFile) {
   EXPECT_TRUE(HasProblem(load, "partners[0].secrets", "readable by others"));
 }
 
+TEST_F(ConfigTest, RefusesAQueueTooSmallForOneSegmentAndARecord) {
+  std::string text(kValid);
+  text.replace(text.find("body_bytes_max = 2097152"), 24,
+               "body_bytes_max = 2097152\nqueue_bytes_max = 1048576\nsegment_bytes_max = 1048576");
+  const ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "limits.queue_bytes_max", "segment_bytes_max + record_bytes_max"));
+}
+
 TEST_F(ConfigTest, SyntaxErrorsNameTheLine) {
   const ConfigLoad load = ParseConfig("a = \n[x", "/etc");
   ASSERT_EQ(load.problems.size(), 1u);
