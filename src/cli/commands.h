@@ -38,5 +38,7 @@ void AddLakeCommands(CLI::App& app, Context& context);
 void AddQuarantineCommands(CLI::App& app, Context& context);
 void AddRunCommands(CLI::App& app, Context& context);
 void AddDemoCommand(CLI::App& app, Context& context);
+void AddLedgerCommands(CLI::App& app, Context& context);
+void AddReconcileCommand(CLI::App& app, Context& context);
 
 }  // namespace firehose::cli

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   AddConfigCommands(app, context);
   AddLakeCommands(app, context);
   AddQuarantineCommands(app, context);
+  AddLedgerCommands(app, context);
+  AddReconcileCommand(app, context);
   AddSimCommands(app, context);
   AddRunCommands(app, context);
   AddDemoCommand(app, context);

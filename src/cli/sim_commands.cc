@@ -2,6 +2,7 @@
 // the sending and the truth live in src/sim/.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "sim/fleet.h"
 #include "sim/generator.h"
 #include "sim/sender.h"
+#include "sim/sim_lake.h"
 #include "sim/truth.h"
 
 namespace firehose::cli {
@@ -230,6 +232,77 @@ int RunSimRun(const Context& context, const SimRunArgs& args) {
   return report->ok() ? kExitOk : kExitCheckFailed;
 }
 
+struct SimLakeArgs {
+  std::string day;
+  std::int64_t events = 1'000'000;
+  int partners = 6;
+  std::uint64_t seed = 1;
+  std::string out_dir = "sim-lake";
+  std::string faults = "default";
+  int threads = 0;
+};
+
+int RunSimLake(const Context& context, const SimLakeArgs& args) {
+  auto day = BusinessDate::Parse(args.day);
+  if (!day.ok()) return Fail(day.status().WithContext("--day"));
+  auto faults = sim::ParseFaults(args.faults);
+  if (!faults.ok()) return Fail(faults.status().WithContext("--faults"));
+  sim::SimLakeOptions options;
+  options.data_dir = args.out_dir;
+  options.day = *day;
+  options.transactions = args.events;
+  options.partner_slots = args.partners;
+  options.seed = args.seed;
+  options.faults = *faults;
+  options.threads = args.threads;
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  if (terminal) {
+    options.on_progress = [](std::int64_t done, std::int64_t total) {
+      std::fprintf(stderr, "\rsim lake: %lld/%lld transactions (%lld%%)\x1b[K",
+                   static_cast<long long>(done), static_cast<long long>(total),
+                   static_cast<long long>(done * 100 / std::max<std::int64_t>(1, total)));
+    };
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto summary = sim::WriteSimLake(options);
+  if (terminal) std::fprintf(stderr, "\r\x1b[K");
+  if (!summary.ok()) return Fail(summary.status());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const sim::Truth& truth = summary->truth;
+  if (context.json) {
+    nlohmann::json out = {{"config", summary->config_path.string()},
+                          {"data_dir", args.out_dir},
+                          {"day", day->ToString()},
+                          {"seed", args.seed},
+                          {"faults", sim::DescribeFaults(*faults)},
+                          {"chunks", summary->chunks},
+                          {"records", summary->records},
+                          {"events", summary->events},
+                          {"quarantined", summary->quarantined},
+                          {"elapsed_s", seconds},
+                          {"truth",
+                           {{"transactions", truth.counts.transactions},
+                            {"events_acked", truth.counts.events_acked},
+                            {"duplicate_events", truth.counts.duplicate_events},
+                            {"conflicts", truth.counts.conflicts},
+                            {"quarantined", truth.counts.quarantined}}}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf(
+      "sim lake: %lld transactions as %lld records, %lld events (%lld duplicate), %lld "
+      "conflicts, %lld quarantined, in %.1f s\n",
+      static_cast<long long>(truth.counts.transactions), static_cast<long long>(summary->records),
+      static_cast<long long>(summary->events),
+      static_cast<long long>(truth.counts.duplicate_events),
+      static_cast<long long>(truth.counts.conflicts), static_cast<long long>(summary->quarantined),
+      seconds);
+  std::printf("  config %s, lake %s/lake, truth %s/truth\n", summary->config_path.c_str(),
+              args.out_dir.c_str(), args.out_dir.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddSimCommands(CLI::App& app, Context& context) {
@@ -301,6 +374,27 @@ void AddSimCommands(CLI::App& app, Context& context) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{7 * 86'400}));
   run->callback([&context, run_args] {
     context.run = [&context, run_args] { return RunSimRun(context, *run_args); };
+  });
+
+  auto lake_args = std::make_shared<SimLakeArgs>();
+  CLI::App* lake = sim->add_subcommand(
+      "lake",
+      "Write a large synthetic lake straight to disk (the simulator's sends landed by the real "
+      "lake writer, no HTTP), with a config and the ground truth, for the ledger's tests and "
+      "benchmarks");
+  lake->add_option("--day", lake_args->day, "Business day YYYY-MM-DD")->required();
+  lake->add_option("--events", lake_args->events, "Transactions to generate")
+      ->default_val(1'000'000)
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000'000}));
+  lake->add_option("--partners", lake_args->partners, "Partner slots (1..1000)")->default_val(6);
+  lake->add_option("--seed", lake_args->seed, "The lake and truth derive from it")->default_val(1);
+  lake->add_option("--out", lake_args->out_dir,
+                   "Data directory to create: firehose.toml, secrets/, lake/, truth/")
+      ->default_val("sim-lake");
+  lake->add_option("--faults", lake_args->faults, "As for `sim run`")->default_val("default");
+  lake->add_option("--threads", lake_args->threads, "Writer threads (default: cores)");
+  lake->callback([&context, lake_args] {
+    context.run = [&context, lake_args] { return RunSimLake(context, *lake_args); };
   });
 }
 

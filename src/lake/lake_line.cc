@@ -505,6 +505,289 @@ Status RawLineParser::Parse(std::string_view line, RawLineView* out) {
 
 namespace {
 
+// A cursor over one raw-zone line for ScanLedgerFields: every method checks the exact bytes the
+// writer produces and returns false at the first difference.
+class LineScanner {
+ public:
+  explicit LineScanner(std::string_view line) : at_(line.data()), end_(line.data() + line.size()) {}
+
+  // `{"key":` for the first field, `,"key":` for the others.
+  bool Key(bool first, std::string_view key) {
+    if (!Byte(first ? '{' : ',') || !Byte('"')) return false;
+    if (static_cast<std::size_t>(end_ - at_) < key.size() + 2) return false;
+    if (std::memcmp(at_, key.data(), key.size()) != 0) return false;
+    at_ += key.size();
+    return Byte('"') && Byte(':');
+  }
+
+  // A string with no escapes (ids, codes, dates): the view of its bytes.
+  bool PlainString(std::string_view* out) {
+    if (!Byte('"')) return false;
+    const char* start = at_;
+    while (at_ < end_ && *at_ != '"') {
+      const auto c = static_cast<unsigned char>(*at_);
+      if (c < 0x20 || c == '\\') return false;
+      ++at_;
+    }
+    if (at_ == end_) return false;
+    *out = std::string_view(start, static_cast<std::size_t>(at_ - start));
+    ++at_;
+    return true;
+  }
+
+  // Any JSON string: its unescaped value, in place when it has no escapes, else in `scratch`.
+  bool String(std::string_view* out, std::string* scratch) {
+    if (!Byte('"')) return false;
+    const char* start = at_;
+    while (at_ < end_ && *at_ != '"' && *at_ != '\\') {
+      if (static_cast<unsigned char>(*at_) < 0x20) return false;
+      ++at_;
+    }
+    if (at_ == end_) return false;
+    if (*at_ == '"') {
+      *out = std::string_view(start, static_cast<std::size_t>(at_ - start));
+      ++at_;
+      return true;
+    }
+    scratch->assign(start, at_);
+    while (at_ < end_ && *at_ != '"') {
+      const auto c = static_cast<unsigned char>(*at_);
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        scratch->push_back(*at_++);
+        continue;
+      }
+      if (!Escape(scratch)) return false;
+    }
+    if (at_ == end_) return false;
+    ++at_;
+    *out = *scratch;
+    return true;
+  }
+
+  bool SkipString() {
+    thread_local std::string scratch;
+    std::string_view ignored;
+    return String(&ignored, &scratch);
+  }
+
+  // A JSON integer that fits int64: optional '-', no leading zeros.
+  bool Int64(std::int64_t* out) {
+    const char* start = at_;
+    if (at_ < end_ && *at_ == '-') ++at_;
+    const char* digits = at_;
+    while (at_ < end_ && *at_ >= '0' && *at_ <= '9') ++at_;
+    if (at_ == digits || (*digits == '0' && at_ - digits > 1)) return false;
+    const auto [ptr, error] = std::from_chars(start, at_, *out);
+    return error == std::errc() && ptr == at_;
+  }
+
+  bool Uint64() {
+    const char* digits = at_;
+    while (at_ < end_ && *at_ >= '0' && *at_ <= '9') ++at_;
+    std::uint64_t value = 0;
+    const auto [ptr, error] = std::from_chars(digits, at_, value);
+    return at_ != digits && error == std::errc() && ptr == at_ &&
+           !(*digits == '0' && at_ - digits > 1);
+  }
+
+  bool Null() {
+    if (end_ - at_ < 4 || std::memcmp(at_, "null", 4) != 0) return false;
+    at_ += 4;
+    return true;
+  }
+  bool PeekNull() const { return at_ < end_ && *at_ == 'n'; }
+
+  // What follows `"raw":`: a string that runs to the end of the line and closes the object. Its
+  // content is not read (the ledger never needs the partner's bytes).
+  bool RawTail() const {
+    if (end_ - at_ < 3 || *at_ != '"' || end_[-1] != '}' || end_[-2] != '"') return false;
+    // The closing quote must not be escaped: an even run of backslashes before it.
+    const char* quote = end_ - 2;
+    const char* back = quote;
+    while (back > at_ + 1 && back[-1] == '\\') --back;
+    return (quote - back) % 2 == 0 && quote > at_;
+  }
+
+ private:
+  bool Byte(char expected) {
+    if (at_ == end_ || *at_ != expected) return false;
+    ++at_;
+    return true;
+  }
+
+  static int HexDigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool Hex4(std::uint32_t* out) {
+    if (end_ - at_ < 4) return false;
+    std::uint32_t value = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int digit = HexDigit(at_[i]);
+      if (digit < 0) return false;
+      value = value << 4 | static_cast<std::uint32_t>(digit);
+    }
+    at_ += 4;
+    *out = value;
+    return true;
+  }
+
+  static void AppendUtf8(std::uint32_t code_point, std::string* out) {
+    if (code_point < 0x80) {
+      out->push_back(static_cast<char>(code_point));
+    } else if (code_point < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | code_point >> 6));
+      out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+    } else if (code_point < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | code_point >> 12));
+      out->push_back(static_cast<char>(0x80 | (code_point >> 6 & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | code_point >> 18));
+      out->push_back(static_cast<char>(0x80 | (code_point >> 12 & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code_point >> 6 & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+    }
+  }
+
+  // One escape sequence, at the backslash.
+  bool Escape(std::string* out) {
+    if (end_ - at_ < 2) return false;
+    const char kind = at_[1];
+    at_ += 2;
+    switch (kind) {
+      case '"':
+      case '\\':
+      case '/':
+        out->push_back(kind);
+        return true;
+      case 'b':
+        out->push_back('\b');
+        return true;
+      case 'f':
+        out->push_back('\f');
+        return true;
+      case 'n':
+        out->push_back('\n');
+        return true;
+      case 'r':
+        out->push_back('\r');
+        return true;
+      case 't':
+        out->push_back('\t');
+        return true;
+      case 'u':
+        return UnicodeEscape(out);
+      default:
+        return false;
+    }
+  }
+
+  bool UnicodeEscape(std::string* out) {
+    std::uint32_t unit = 0;
+    if (!Hex4(&unit)) return false;
+    if (unit >= 0xDC00 && unit <= 0xDFFF) return false;  // a lone low surrogate
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      std::uint32_t low = 0;
+      if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return false;
+      at_ += 2;
+      if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+      unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+    }
+    AppendUtf8(unit, out);
+    return true;
+  }
+
+  const char* at_;
+  const char* end_;
+};
+
+// Field numbers in kRawFields, for the scanner's error messages.
+enum RawField : std::size_t {
+  kFieldPartnerId,
+  kFieldTxnId,
+  kFieldAmountMinor,
+  kFieldAmount,
+  kFieldCurrency,
+  kFieldStatus,
+  kFieldEventTime,
+  kFieldEventTimeUs,
+  kFieldEventDate,
+  kFieldVersion,
+  kFieldErrorCode,
+  kFieldArrivalId,
+  kFieldEventIndex,
+  kFieldReceivedAt,
+  kFieldReceivedAtUs,
+  kFieldSource,
+  kFieldQueueOffset,
+  kFieldRaw,
+};
+
+Status ScanError(std::size_t field) {
+  return DataLoss("lake line: field '" + std::string(kRawFields[field]) +
+                  "' is missing, out of order or malformed");
+}
+
+Status ScanKey(LineScanner& scan, LedgerFields* out, std::string* scratch) {
+  if (!scan.Key(true, kRawFields[kFieldPartnerId]) || !scan.PlainString(&out->partner_id))
+    return ScanError(kFieldPartnerId);
+  if (!scan.Key(false, kRawFields[kFieldTxnId]) || !scan.String(&out->txn_id, scratch))
+    return ScanError(kFieldTxnId);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ScanLedgerKey(std::string_view line, LedgerFields* out, std::string* scratch) {
+  LineScanner scan(line);
+  return ScanKey(scan, out, scratch);
+}
+
+Status ScanLedgerFields(std::string_view line, LedgerFields* out, std::string* scratch) {
+  LineScanner scan(line);
+  FH_RETURN_IF_ERROR(ScanKey(scan, out, scratch));
+  std::string_view ignored;
+  const auto key = [&scan](std::size_t field) { return scan.Key(false, kRawFields[field]); };
+  if (!key(kFieldAmountMinor) || !scan.Int64(&out->amount_minor))
+    return ScanError(kFieldAmountMinor);
+  if (!key(kFieldAmount) || !scan.PlainString(&ignored)) return ScanError(kFieldAmount);
+  if (!key(kFieldCurrency) || !scan.PlainString(&out->currency)) return ScanError(kFieldCurrency);
+  if (!key(kFieldStatus) || !scan.PlainString(&out->status)) return ScanError(kFieldStatus);
+  if (!key(kFieldEventTime) || !scan.PlainString(&ignored)) return ScanError(kFieldEventTime);
+  if (!key(kFieldEventTimeUs) || !scan.Int64(&out->event_time_us))
+    return ScanError(kFieldEventTimeUs);
+  if (!key(kFieldEventDate) || !scan.PlainString(&out->event_date))
+    return ScanError(kFieldEventDate);
+  if (!key(kFieldVersion)) return ScanError(kFieldVersion);
+  if (scan.PeekNull()) {
+    if (!scan.Null()) return ScanError(kFieldVersion);
+    out->version.reset();
+  } else {
+    std::int64_t version = 0;
+    if (!scan.Int64(&version)) return ScanError(kFieldVersion);
+    out->version = version;
+  }
+  if (!key(kFieldErrorCode) || !(scan.PeekNull() ? scan.Null() : scan.SkipString()))
+    return ScanError(kFieldErrorCode);
+  if (!key(kFieldArrivalId) || !scan.PlainString(&ignored)) return ScanError(kFieldArrivalId);
+  std::int64_t event_index = 0;
+  if (!key(kFieldEventIndex) || !scan.Int64(&event_index)) return ScanError(kFieldEventIndex);
+  if (!key(kFieldReceivedAt) || !scan.PlainString(&ignored)) return ScanError(kFieldReceivedAt);
+  if (!key(kFieldReceivedAtUs) || !scan.Int64(&out->received_at_us))
+    return ScanError(kFieldReceivedAtUs);
+  if (!key(kFieldSource) || !scan.PlainString(&ignored)) return ScanError(kFieldSource);
+  if (!key(kFieldQueueOffset) || !scan.Uint64()) return ScanError(kFieldQueueOffset);
+  if (!key(kFieldRaw) || !scan.RawTail()) return ScanError(kFieldRaw);
+  return Status::Ok();
+}
+
+namespace {
+
 template <typename T>
 Status Take(const nlohmann::ordered_json::const_iterator& it,
             const nlohmann::ordered_json::const_iterator& end, std::string_view name, T* out) {

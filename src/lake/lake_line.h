@@ -106,6 +106,32 @@ class RawLineParser {
 // Bytes a padded line must have readable after its end (simdjson's padding).
 extern const std::size_t kLinePaddingBytes;
 
+// The fields the ledger reads from a raw-zone line, found by a strict scanner that follows the
+// writer's exact layout (kRawFields order, `"key":value` with no whitespace) and stops before
+// `raw`: it never reads the partner's bytes, which are most of a line. String views point into
+// the line, except `txn_id` when its JSON text had escapes (then into the caller's scratch).
+struct LedgerFields {
+  std::string_view partner_id;
+  std::string_view txn_id;  // unescaped
+  std::int64_t amount_minor = 0;
+  std::string_view currency;
+  std::string_view status;
+  std::int64_t event_time_us = 0;
+  std::string_view event_date;
+  std::optional<std::int64_t> version;
+  std::int64_t received_at_us = 0;
+};
+
+// Reads every LedgerFields field, checking each key, type and the JSON syntax of every value up
+// to `raw`, and that the line ends with the closing `"}` of `raw` and the object. A line that
+// does not follow the layout is a DataLoss naming the field (the lake's writer never writes
+// one). About 3x faster than RawLineParser's fast mode: no tape, no lookups, no padding.
+// `scratch` holds an unescaped txn_id; it is reused across calls.
+Status ScanLedgerFields(std::string_view line, LedgerFields* out, std::string* scratch);
+// Only partner_id and txn_id (the line's first two fields): for a reader that decides from the
+// key whether the rest of the line matters.
+Status ScanLedgerKey(std::string_view line, LedgerFields* out, std::string* scratch);
+
 // A parsed quarantine-zone line, with the raw bytes decoded from base64.
 struct QuarantineLine {
   std::string partner_id;

@@ -194,5 +194,83 @@ TEST(LakeLine, MalformedLinesAreDataLossNamingTheField) {
   EXPECT_EQ(ParseQuarantineLine("{}").status().code(), StatusCode::kDataLoss);
 }
 
+// The ledger's scanner reads what the DOM parser reads, on every shape of line the writer makes.
+TEST(LakeLine, TheLedgerScannerAgreesWithTheParser) {
+  const std::string received = FormatRfc3339Micros(*ParseRfc3339("2026-11-28T00:00:01.5Z"));
+  std::vector<CanonicalEvent> events;
+  events.push_back(SampleEvent());  // escapes and multi-byte characters in txn_id
+  CanonicalEvent plain = SampleEvent();
+  plain.txn_id = *TxnId::Parse("plain-1");
+  plain.version.reset();
+  plain.error_code.clear();
+  plain.amount = AmountMinor(-5);
+  events.push_back(plain);
+  CanonicalEvent surrogate = SampleEvent();
+  surrogate.txn_id = *TxnId::Parse("\xF0\x9F\x98\x80 \\/");
+  surrogate.error_code = "with \"quotes\" \\ and \n";
+  surrogate.amount = AmountMinor(INT64_MIN);
+  surrogate.version = -3;
+  events.push_back(surrogate);
+  for (const CanonicalEvent& event : events) {
+    std::string line;
+    AppendRawLine(SampleEnvelope(received), event, BusinessDate::FromCivil(2026, 11, 27), 2,
+                  "{\"x\":\"\\\\\"}", &line);
+    line.pop_back();
+    RawLineParser parser;
+    RawLineView view;
+    ASSERT_TRUE(parser.Parse(line, &view).ok());
+    LedgerFields fields;
+    std::string scratch;
+    const Status status = ScanLedgerFields(line, &fields, &scratch);
+    ASSERT_TRUE(status.ok()) << status.ToString() << "\n" << line;
+    EXPECT_EQ(fields.partner_id, view.partner_id);
+    EXPECT_EQ(fields.txn_id, event.txn_id.view());
+    EXPECT_EQ(fields.amount_minor, view.amount_minor);
+    EXPECT_EQ(fields.currency, view.currency);
+    EXPECT_EQ(fields.status, view.status);
+    EXPECT_EQ(fields.event_time_us, view.event_time_us);
+    EXPECT_EQ(fields.event_date, view.event_date);
+    EXPECT_EQ(fields.version, view.version);
+    EXPECT_EQ(fields.received_at_us, view.received_at_us);
+    LedgerFields key;
+    ASSERT_TRUE(ScanLedgerKey(line, &key, &scratch).ok());
+    EXPECT_EQ(key.txn_id, event.txn_id.view());
+  }
+}
+
+TEST(LakeLine, TheLedgerScannerRefusesWhatTheWriterNeverWrites) {
+  std::string line;
+  AppendRawLine(SampleEnvelope(FormatRfc3339Micros(TimestampUs(0))), SampleEvent(), BusinessDate(0),
+                0, "{}", &line);
+  line.pop_back();
+  LedgerFields fields;
+  std::string scratch;
+  ASSERT_TRUE(ScanLedgerFields(line, &fields, &scratch).ok());
+  const auto scan = [&](std::string text) { return ScanLedgerFields(text, &fields, &scratch); };
+  const auto replaced = [&line](std::string_view from, std::string_view to) {
+    std::string copy = line;
+    copy.replace(copy.find(from), from.size(), to);
+    return copy;
+  };
+  EXPECT_EQ(scan("").code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(line.substr(0, line.size() / 2)).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(line.substr(0, line.size() - 1)).code(), StatusCode::kDataLoss);  // no '}'
+  EXPECT_EQ(scan(line + " ").code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\"amount_minor\":", "\"amount_minor\": ")).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("9007199254740993", "9007199254740993.5")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("9007199254740993", "99999999999999999999")).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("9007199254740993", "09007199254740993")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\"version\":42", "\"version\":\"42\"")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\"version\":42", "\"version\":nul")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\"currency\"", "\"Currency\"")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\\\"quoted", "\\xquoted")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(scan(replaced("\"raw\":\"{}\"}", "\"raw\":\"{}\\\"}")).code(), StatusCode::kDataLoss)
+      << "a raw string whose closing quote is escaped";
+  const Status named = scan(replaced("\"status\":\"refunded\"", "\"status\":7"));
+  EXPECT_NE(named.message().find("status"), std::string::npos) << named.ToString();
+}
+
 }  // namespace
 }  // namespace firehose::lake

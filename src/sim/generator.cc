@@ -182,6 +182,7 @@ class Generator {
   Shape ShapeOf(std::uint32_t partner) const { return fleet_.partners[partner].shape; }
 
   std::string TxnIdFor(Shape shape, std::int64_t number) const {
+    number += options_.txn_number_base;
     switch (shape) {
       case Shape::kStripe:
         return "ch_" + run_tag_ + Base36(number, 8);

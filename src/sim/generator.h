@@ -59,6 +59,9 @@ struct GeneratorOptions {
   // Transactions whose amount is above 2^53 minor units (where a double loses cents);
   // -1: min(8, transactions / 200).
   std::int64_t big_amounts = -1;
+  // Added to every transaction number in txn ids, so that plans generated in chunks (`sim lake`)
+  // never share an id: chunk c of n transactions each uses c * n.
+  std::int64_t txn_number_base = 0;
 };
 
 enum class SendKind : std::uint8_t {

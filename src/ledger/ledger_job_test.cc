@@ -1,0 +1,363 @@
+#include "ledger/ledger_job.h"
+
+#include <gtest/gtest.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "core/time.h"
+#include "lake/lake_reader.h"
+#include "lake/lake_test_util.h"
+#include "lake/lake_writer.h"
+#include "warehouse/sqlite_warehouse.h"
+
+namespace firehose::ledger {
+namespace {
+
+namespace fs = std::filesystem;
+using lake::testing::AcmeBody;
+using lake::testing::GlobexBatch;
+using lake::testing::GlobexElement;
+using lake::testing::MakeRecord;
+using lake::testing::TempDir;
+using warehouse::DayLedger;
+using warehouse::TotalRow;
+
+const BusinessDate kDay = BusinessDate::FromCivil(2025, 11, 27);
+
+TimestampUs At(std::string_view rfc3339) { return *ParseRfc3339(rfc3339); }
+
+std::int64_t UnixSeconds(std::string_view rfc3339) { return At(rfc3339).value() / 1'000'000; }
+
+// A lake in a temp data dir, written through the real LakeWriter (one writer per Land call, so
+// that several calls make several ranges, files and writers).
+class LakeBuilder {
+ public:
+  explicit LakeBuilder(const fs::path& data_dir) : config_(lake::testing::TestConfig(data_dir)) {}
+
+  void Land(const std::vector<QueueRecord>& records, std::string writer_id = "w0",
+            std::int64_t file_bytes_max = 1 << 20) {
+    lake::LakeWriterOptions options = lake::LakeWriterOptions::FromConfig(config_);
+    options.writer_id = std::move(writer_id);
+    options.file_bytes_max = file_bytes_max;
+    auto writer = lake::LakeWriter::Open(config_, options);
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    const std::uint64_t first = (*writer)->next_offset().value();
+    ASSERT_TRUE((*writer)->Write(lake::testing::Deliveries(records, first)).ok());
+    ASSERT_TRUE((*writer)->Flush().ok());
+  }
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+};
+
+class LedgerJobTest : public ::testing::Test {
+ protected:
+  LedgerJobTest() : lake_(dir_.path()) {
+    auto opened = warehouse::OpenSqliteWarehouse(dir_.path() / "warehouse.sqlite");
+    FH_CHECK(opened.ok(), "warehouse");
+    warehouse_ = std::move(*opened);
+  }
+
+  JobOptions Options(BusinessDate day = kDay) {
+    JobOptions options = JobOptions::FromConfig(lake_.config(), day);
+    options.threads = 2;
+    options.partitions = 8;
+    return options;
+  }
+
+  Result<JobResult> Run(const JobOptions& options) {
+    return RunLedgerDay(options, warehouse_.get());
+  }
+
+  DayLedger Ledger(BusinessDate day = kDay) {
+    Result<DayLedger> ledger = warehouse_->ReadDay(day);
+    EXPECT_TRUE(ledger.ok()) << ledger.status().ToString();
+    return ledger.ok() ? *ledger : DayLedger{};
+  }
+
+  TempDir dir_;
+  LakeBuilder lake_;
+  std::unique_ptr<warehouse::Warehouse> warehouse_;
+};
+
+TEST_F(LedgerJobTest, BooksEachKeyOnceByTheCanonicalRule) {
+  lake_.Land({
+      // acme maps a version: the greatest wins, whenever it was received.
+      MakeRecord("acme", AcmeBody("a1", "12.00", "2025-11-27T10:00:00Z", "ok", "USD", 2),
+                 At("2025-11-27T10:00:01Z")),
+      MakeRecord("acme", AcmeBody("a1", "10.00", "2025-11-27T10:00:00Z", "ok", "USD", 1),
+                 At("2025-11-27T10:00:02Z")),
+      MakeRecord("acme", AcmeBody("a1", "10.00", "2025-11-27T10:00:00Z", "ok", "USD", 1),
+                 At("2025-11-27T10:00:03Z")),
+      // Same version, same instant: the earlier line of the file wins.
+      MakeRecord("acme", AcmeBody("a2", "1.00", "2025-11-27T11:00:00Z", "ok", "USD", 5),
+                 At("2025-11-27T11:00:01Z")),
+      MakeRecord("acme", AcmeBody("a2", "2.00", "2025-11-27T11:00:00Z", "ko", "USD", 5),
+                 At("2025-11-27T11:00:01Z")),
+      // globex maps no version: the first received wins.
+      MakeRecord("globex",
+                 GlobexBatch({GlobexElement("g1", 700, UnixSeconds("2025-11-27T12:00:00Z")),
+                              GlobexElement("g2", 9'007'199'254'740'993,
+                                            UnixSeconds("2025-11-27T12:00:00Z"), "S", "JPY")}),
+                 At("2025-11-27T12:00:05Z")),
+      MakeRecord("globex",
+                 GlobexBatch({GlobexElement("g1", 500, UnixSeconds("2025-11-27T12:00:00Z"))}),
+                 At("2025-11-27T12:00:04Z")),
+      // Another day's event is not booked here.
+      MakeRecord("acme", AcmeBody("other-day", "1.00", "2025-11-29T11:00:00Z"),
+                 At("2025-11-29T11:00:01Z")),
+  });
+  Result<JobResult> result = Run(Options());
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  const DayLedger ledger = Ledger();
+  ASSERT_EQ(ledger.transactions.size(), 4u);
+  std::map<std::string, warehouse::TransactionRow> by_txn;
+  for (const auto& row : ledger.transactions) by_txn[row.txn_id] = row;
+  EXPECT_EQ(by_txn["a1"].amount.value(), 1200);
+  EXPECT_EQ(by_txn["a1"].version, 2);
+  EXPECT_EQ(by_txn["a1"].versions, 3);
+  EXPECT_TRUE(by_txn["a1"].conflict);
+  EXPECT_EQ(by_txn["a2"].amount.value(), 100) << "tie on version and time: the earlier line";
+  EXPECT_EQ(by_txn["a2"].status, TxnStatus::kSucceeded);
+  EXPECT_EQ(by_txn["g1"].amount.value(), 500) << "no version: the first received";
+  EXPECT_EQ(by_txn["g2"].amount.value(), 9'007'199'254'740'993);
+  EXPECT_FALSE(by_txn["g2"].conflict);
+
+  const std::vector<TotalRow> expected_totals = {
+      {kDay, "acme", "USD", TxnStatus::kSucceeded, 2, AmountMinor(1300)},
+      {kDay, "globex", "EUR", TxnStatus::kSucceeded, 1, AmountMinor(500)},
+      {kDay, "globex", "JPY", TxnStatus::kSucceeded, 1, AmountMinor(9'007'199'254'740'993)}};
+  EXPECT_EQ(ledger.totals, expected_totals);
+  EXPECT_EQ(result->totals, expected_totals);
+
+  // a1: one other value (10.00, twice); a2: 2.00 failed; g1: 700.
+  ASSERT_EQ(ledger.conflicts.size(), 3u);
+  EXPECT_EQ(ledger.conflicts[0].txn_id, "a1");
+  EXPECT_EQ(ledger.conflicts[0].other_amount.value(), 1000);
+  EXPECT_EQ(ledger.conflicts[0].other_versions, 2);
+  EXPECT_EQ(ledger.conflicts[1].other_status, TxnStatus::kFailed);
+  EXPECT_EQ(ledger.conflicts[2].other_amount.value(), 700);
+
+  const auto& run = result->run;
+  EXPECT_EQ(run.keys_booked, 4);
+  EXPECT_EQ(run.versions_read, 8);
+  EXPECT_EQ(run.duplicates, 4);
+  EXPECT_EQ(run.conflicts, 3);
+  EXPECT_EQ(run.lines_in_day, 8);
+  EXPECT_EQ(run.digest.size(), 64u);
+  EXPECT_EQ(*warehouse_->LatestRun(kDay), run);
+}
+
+// Many keys, several writers and files, some cross-midnight: the ledger must come out the same
+// whatever the threads, partitions, file order and memory bound.
+std::vector<QueueRecord> VariedRecords(int count, int seed) {
+  std::vector<QueueRecord> records;
+  for (int i = 0; i < count; ++i) {
+    const std::int64_t second = (i * 7919 + seed) % 86'400;
+    const TimestampUs time(At("2025-11-27T00:00:00Z").value() + second * 1'000'000 - 600'000'000);
+    const std::string txn = "t" + std::to_string(i % (count * 9 / 10));  // 10% resent
+    const bool yen = i % 4 == 0;
+    const std::string amount =
+        std::to_string(1 + i % 997) + (yen ? "" : "." + std::to_string(10 + i % 90));
+    if (i % 3 == 0) {
+      records.push_back(MakeRecord(
+          "globex",
+          GlobexBatch({GlobexElement("b" + txn, 100 + i % 13, time.value() / 1'000'000,
+                                     i % 11 == 0 ? "F" : "S", i % 5 == 0 ? "KWD" : "EUR")}),
+          TimestampUs(time.value() + 1'000'000 + i)));
+    } else {
+      records.push_back(
+          MakeRecord("acme",
+                     AcmeBody(txn, amount, FormatRfc3339Micros(time), i % 7 == 0 ? "ko" : "ok",
+                              yen ? "JPY" : "USD", 1 + i % 3),
+                     TimestampUs(time.value() + 2'000'000 + i)));
+    }
+  }
+  return records;
+}
+
+TEST_F(LedgerJobTest, TheDigestDoesNotDependOnThreadsPartitionsFileOrderOrMemory) {
+  const std::vector<QueueRecord> records = VariedRecords(6000, 1);
+  const std::size_t half = records.size() / 2;
+  lake_.Land({records.begin(), records.begin() + static_cast<std::ptrdiff_t>(half)}, "w0",
+             64 << 10);
+  lake_.Land({records.begin() + static_cast<std::ptrdiff_t>(half), records.end()}, "w1", 48 << 10);
+
+  JobOptions base = Options();
+  Result<JobResult> first = Run(base);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const DayLedger expected = Ledger();
+  ASSERT_GT(expected.transactions.size(), 2000u);
+  ASSERT_GT(first->run.files_read, 6) << "several files in the window";
+  EXPECT_GT(first->run.conflicts, 0);
+
+  struct Variant {
+    std::string name;
+    int threads;
+    int partitions;
+    std::uint64_t file_order_seed;
+    std::int64_t memory_bytes_max;
+  };
+  const std::vector<Variant> variants = {
+      {"again", 2, 8, 0, base.memory_bytes_max},
+      {"1 thread", 1, 8, 0, base.memory_bytes_max},
+      {"8 threads", 8, 8, 0, base.memory_bytes_max},
+      {"1 partition", 2, 1, 0, base.memory_bytes_max},
+      {"61 partitions", 2, 61, 0, base.memory_bytes_max},
+      {"files shuffled", 2, 8, 42, base.memory_bytes_max},
+      {"files shuffled again", 8, 3, 7, base.memory_bytes_max},
+      {"spilling", 2, 8, 0, 96 << 10},
+  };
+  for (const Variant& variant : variants) {
+    JobOptions options = base;
+    options.threads = variant.threads;
+    options.partitions = variant.partitions;
+    options.file_order_seed = variant.file_order_seed;
+    options.memory_bytes_max = variant.memory_bytes_max;
+    Result<JobResult> again = Run(options);
+    ASSERT_TRUE(again.ok()) << variant.name << ": " << again.status().ToString();
+    EXPECT_EQ(again->run.digest, first->run.digest) << variant.name;
+    EXPECT_EQ(again->run.keys_booked, first->run.keys_booked) << variant.name;
+    EXPECT_EQ(again->run.conflicts, first->run.conflicts) << variant.name;
+    const DayLedger ledger = Ledger();
+    EXPECT_EQ(ledger.transactions, expected.transactions) << variant.name;
+    EXPECT_EQ(ledger.totals, expected.totals) << variant.name;
+    EXPECT_EQ(ledger.conflicts, expected.conflicts) << variant.name;
+    if (variant.name == "spilling") {
+      EXPECT_GT(again->run.spilled_bytes, 0) << "the memory bound forced spilling";
+    } else {
+      EXPECT_EQ(again->run.spilled_bytes, 0) << variant.name;
+    }
+  }
+}
+
+TEST_F(LedgerJobTest, AnOverflowingTotalFailsAndWritesNothing) {
+  lake_.Land({MakeRecord("acme", AcmeBody("x1", "1.00", "2025-11-27T10:00:00Z"),
+                         At("2025-11-27T10:00:01Z"))});
+  ASSERT_TRUE(Run(Options()).ok());
+  const DayLedger before = Ledger();
+  const auto before_run = *warehouse_->LatestRun(kDay);
+  // Two amounts that fit int64 alone but not together (same partner, currency, status).
+  lake_.Land(
+      {MakeRecord(
+          "globex",
+          GlobexBatch({GlobexElement("big1", INT64_MAX - 10, UnixSeconds("2025-11-27T10:00:00Z")),
+                       GlobexElement("big2", 20, UnixSeconds("2025-11-27T11:00:00Z"))}),
+          At("2025-11-27T12:00:00Z"))},
+      "w1");
+  Result<JobResult> result = Run(Options());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(result.status().message().find("globex"), std::string::npos)
+      << result.status().ToString();
+  EXPECT_NE(result.status().message().find("EUR"), std::string::npos);
+  EXPECT_NE(result.status().message().find("succeeded"), std::string::npos);
+  EXPECT_EQ(Ledger().transactions, before.transactions) << "the previous ledger is intact";
+  EXPECT_EQ(*warehouse_->LatestRun(kDay), before_run) << "no run was recorded";
+}
+
+TEST_F(LedgerJobTest, AVersionedResendAcrossMidnightMovesTheBookingAndFlagsTheOldDay) {
+  const BusinessDate next = kDay.AddDays(1);
+  lake_.Land({MakeRecord("acme", AcmeBody("m1", "5.00", "2025-11-27T23:59:59.900Z", "ok", "USD", 1),
+                         At("2025-11-28T00:00:01Z")),
+              MakeRecord("acme", AcmeBody("stay", "1.00", "2025-11-27T12:00:00Z"),
+                         At("2025-11-27T12:00:01Z"))});
+  ASSERT_TRUE(Run(Options(kDay)).ok());
+  ASSERT_EQ(Ledger(kDay).transactions.size(), 2u);
+
+  // The partner resends m1 with a newer version whose time drifted past midnight.
+  lake_.Land({MakeRecord("acme", AcmeBody("m1", "6.00", "2025-11-28T00:00:00.100Z", "ok", "USD", 2),
+                         At("2025-11-28T00:05:00Z"))},
+             "w1");
+  Result<JobResult> next_run = Run(Options(next));
+  ASSERT_TRUE(next_run.ok()) << next_run.status().ToString();
+  const DayLedger next_ledger = Ledger(next);
+  ASSERT_EQ(next_ledger.transactions.size(), 1u);
+  EXPECT_EQ(next_ledger.transactions[0].txn_id, "m1");
+  EXPECT_EQ(next_ledger.transactions[0].amount.value(), 600);
+  EXPECT_EQ(next_ledger.transactions[0].versions, 2);
+
+  // The run of the 28th found that the 27th still books m1: the 27th is stale.
+  ASSERT_EQ(next_run->findings.size(), 1u);
+  EXPECT_EQ(next_run->findings[0].business_date, kDay);
+  EXPECT_EQ(next_run->findings[0].keys, 1);
+  EXPECT_EQ(next_run->findings[0].examples, R"([["acme","m1"]])");
+  const auto day_run = *warehouse_->LatestRun(kDay);
+  EXPECT_EQ(warehouse_->FindingsAbout(kDay, day_run->run_id)->size(), 1u);
+
+  // Re-running the 27th drops m1 from it (its canonical version is on the 28th).
+  Result<JobResult> rerun = Run(Options(kDay));
+  ASSERT_TRUE(rerun.ok());
+  const DayLedger day_ledger = Ledger(kDay);
+  ASSERT_EQ(day_ledger.transactions.size(), 1u);
+  EXPECT_EQ(day_ledger.transactions[0].txn_id, "stay");
+  EXPECT_TRUE(rerun->findings.empty()) << "the 28th books m1 as the lake says";
+  EXPECT_TRUE(warehouse_->FindingsAbout(kDay, rerun->run.run_id)->empty());
+}
+
+TEST_F(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
+  std::vector<QueueRecord> records;
+  for (int i = 0; i < 4000; ++i) {
+    const bool big = i % 5 != 0;  // 80% acme
+    const std::string time = "2025-11-27T10:00:00Z";
+    records.push_back(big ? MakeRecord("acme", AcmeBody("k" + std::to_string(i), "1.00", time),
+                                       At("2025-11-27T10:00:01Z"))
+                          : MakeRecord("globex",
+                                       GlobexBatch({GlobexElement("k" + std::to_string(i), 1,
+                                                                  UnixSeconds(time))}),
+                                       At("2025-11-27T10:00:01Z")));
+  }
+  lake_.Land(records);
+  JobOptions options = Options();
+  options.partitions = 16;
+  Result<JobResult> result = Run(options);
+  ASSERT_TRUE(result.ok());
+  const std::vector<std::int64_t>& sizes = result->run.partition_sizes;
+  ASSERT_EQ(sizes.size(), 16u);
+  const auto [smallest, largest] = std::minmax_element(sizes.begin(), sizes.end());
+  EXPECT_GT(*smallest, 4000 / 16 / 2);
+  EXPECT_LT(*largest, 4000 / 16 * 3 / 2) << "no partition carries the big partner's share";
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}), 4000);
+}
+
+TEST_F(LedgerJobTest, AnEmptyDayIsAnEmptyLedger) {
+  Result<JobResult> result = Run(Options());
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->run.keys_booked, 0);
+  EXPECT_TRUE(Ledger().transactions.empty());
+  // SHA-256 of nothing.
+  EXPECT_EQ(result->run.digest, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_F(LedgerJobTest, ACorruptLineIsDataLossNamingTheFile) {
+  lake_.Land({MakeRecord("acme", AcmeBody("x1", "1.00", "2025-11-27T10:00:00Z"),
+                         At("2025-11-27T10:00:01Z"))});
+  // Rewrite the published file with a damaged line (as a disk would).
+  auto listing = lake::ListLake(lake::LakeRoot(dir_.path()));
+  ASSERT_TRUE(listing.ok());
+  const auto files = listing->Files(lake::Zone::kRaw, kDay);
+  ASSERT_EQ(files.size(), 1u);
+  const fs::path path = lake::LakeRoot(dir_.path()) / files[0].file.path;
+  const std::string text = "{\"partner_id\":\"acme\",\"txn_id\":5}\n";
+  std::string compressed(ZSTD_compressBound(text.size()), '\0');
+  compressed.resize(
+      ZSTD_compress(compressed.data(), compressed.size(), text.data(), text.size(), 1));
+  {
+    std::FILE* out = std::fopen(path.c_str(), "wb");
+    std::fwrite(compressed.data(), 1, compressed.size(), out);
+    std::fclose(out);
+  }
+  Result<JobResult> result = Run(Options());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(result.status().message().find(files[0].file.path + ":1"), std::string::npos)
+      << result.status().ToString();
+}
+
+}  // namespace
+}  // namespace firehose::ledger

@@ -1,0 +1,762 @@
+#include "warehouse/sqlite_warehouse.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/fault.h"
+
+namespace firehose::warehouse {
+
+namespace {
+
+// The schema (docs/formats/warehouse.md). TEXT keys compare as bytes (SQLite's BINARY collation),
+// so ORDER BY partner_id, txn_id is the ledger's digest order.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS warehouse_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_transactions (
+  business_date TEXT NOT NULL,
+  partner_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  amount_minor INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  event_time_us INTEGER NOT NULL,
+  version INTEGER,
+  versions INTEGER NOT NULL,
+  conflict INTEGER NOT NULL,
+  source_file INTEGER NOT NULL,
+  source_line INTEGER NOT NULL,
+  PRIMARY KEY (business_date, partner_id, txn_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_daily_totals (
+  business_date TEXT NOT NULL,
+  partner_id TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  txn_count INTEGER NOT NULL,
+  amount_minor INTEGER NOT NULL,
+  PRIMARY KEY (business_date, partner_id, currency, status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_conflicts (
+  business_date TEXT NOT NULL,
+  partner_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  versions INTEGER NOT NULL,
+  amount_minor INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  other_amount_minor INTEGER NOT NULL,
+  other_currency TEXT NOT NULL,
+  other_status TEXT NOT NULL,
+  other_versions INTEGER NOT NULL,
+  PRIMARY KEY (business_date, partner_id, txn_id, other_amount_minor, other_currency, other_status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_runs (
+  run_id INTEGER PRIMARY KEY,
+  business_date TEXT NOT NULL,
+  started_at_us INTEGER NOT NULL,
+  finished_at_us INTEGER NOT NULL,
+  dedup_window_days INTEGER NOT NULL,
+  timezone TEXT NOT NULL,
+  partitions INTEGER NOT NULL,
+  threads INTEGER NOT NULL,
+  memory_bytes_max INTEGER NOT NULL,
+  files_read INTEGER NOT NULL,
+  bytes_read INTEGER NOT NULL,
+  lines_read INTEGER NOT NULL,
+  lines_in_day INTEGER NOT NULL,
+  versions_read INTEGER NOT NULL,
+  keys_booked INTEGER NOT NULL,
+  duplicates INTEGER NOT NULL,
+  conflicts INTEGER NOT NULL,
+  quarantined INTEGER NOT NULL,
+  spilled_bytes INTEGER NOT NULL,
+  partition_sizes TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  timings TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_runs_by_date ON ledger_runs (business_date, run_id);
+CREATE TABLE IF NOT EXISTS ledger_run_files (
+  run_id INTEGER NOT NULL,
+  file_index INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  partition_date TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  lines INTEGER NOT NULL,
+  PRIMARY KEY (run_id, file_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_findings (
+  business_date TEXT NOT NULL,
+  found_by_run INTEGER NOT NULL,
+  found_by_date TEXT NOT NULL,
+  keys INTEGER NOT NULL,
+  examples TEXT NOT NULL,
+  PRIMARY KEY (business_date, found_by_run)
+) WITHOUT ROWID;
+)sql";
+
+Status SqliteError(sqlite3* db, std::string_view what) {
+  const int code = sqlite3_errcode(db);
+  std::string message = "warehouse: " + std::string(what) + ": " + sqlite3_errmsg(db);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return Unavailable(message + " (another process is writing the warehouse)");
+  }
+  if (code == SQLITE_FULL) return ResourceExhausted(message);
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return DataLoss(message);
+  return Internal(message);
+}
+
+// A prepared statement, reset for reuse after every Step sequence.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(statement_); }
+
+  Status Prepare(sqlite3* db, const char* sql) {
+    db_ = db;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement_, nullptr) !=
+        SQLITE_OK) {
+      return SqliteError(db, std::string("preparing ") + sql);
+    }
+    return Status::Ok();
+  }
+
+  void Text(int index, std::string_view text) {
+    sqlite3_bind_text(statement_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  }
+  void Int(int index, std::int64_t value) { sqlite3_bind_int64(statement_, index, value); }
+  void OptionalInt(int index, const std::optional<std::int64_t>& value) {
+    if (value) {
+      sqlite3_bind_int64(statement_, index, *value);
+    } else {
+      sqlite3_bind_null(statement_, index);
+    }
+  }
+
+  // Runs a statement that returns no rows, then resets it.
+  Status Run(std::string_view what) {
+    const int result = sqlite3_step(statement_);
+    sqlite3_reset(statement_);
+    if (result != SQLITE_DONE) return SqliteError(db_, what);
+    return Status::Ok();
+  }
+
+  // Steps once: true with a row, false when done (then resets).
+  Result<bool> Next(std::string_view what) {
+    const int result = sqlite3_step(statement_);
+    if (result == SQLITE_ROW) return true;
+    sqlite3_reset(statement_);
+    if (result != SQLITE_DONE) return SqliteError(db_, what);
+    return false;
+  }
+  void Reset() { sqlite3_reset(statement_); }
+
+  std::int64_t ColumnInt(int column) const { return sqlite3_column_int64(statement_, column); }
+  std::optional<std::int64_t> ColumnOptionalInt(int column) const {
+    if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_int64(statement_, column);
+  }
+  std::string ColumnText(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
+    return text == nullptr
+               ? std::string()
+               : std::string(text,
+                             static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    Status status = SqliteError(db, sql);
+    return Status(status.code(), "warehouse: " + message);
+  }
+  return Status::Ok();
+}
+
+Result<TxnStatus> StatusColumn(const Statement& statement, int column) {
+  const std::string name = statement.ColumnText(column);
+  const std::optional<TxnStatus> status = TxnStatusFromName(name);
+  if (!status) return DataLoss("warehouse: unknown status '" + name + "' in a row");
+  return *status;
+}
+
+Result<BusinessDate> DateColumn(const Statement& statement, int column) {
+  const std::string text = statement.ColumnText(column);
+  Result<BusinessDate> date = BusinessDate::Parse(text);
+  if (!date.ok()) return DataLoss("warehouse: bad date '" + text + "' in a row");
+  return *date;
+}
+
+constexpr const char* kRunColumns =
+    "run_id, business_date, started_at_us, finished_at_us, dedup_window_days, timezone, "
+    "partitions, threads, memory_bytes_max, files_read, bytes_read, lines_read, lines_in_day, "
+    "versions_read, keys_booked, duplicates, conflicts, quarantined, spilled_bytes, "
+    "partition_sizes, digest, timings";
+
+Result<RunRecord> ReadRun(const Statement& s) {
+  RunRecord run;
+  run.run_id = s.ColumnInt(0);
+  FH_ASSIGN_OR_RETURN(run.business_date, DateColumn(s, 1));
+  run.started_at = TimestampUs(s.ColumnInt(2));
+  run.finished_at = TimestampUs(s.ColumnInt(3));
+  run.dedup_window_days = s.ColumnInt(4);
+  run.timezone = s.ColumnText(5);
+  run.partitions = s.ColumnInt(6);
+  run.threads = s.ColumnInt(7);
+  run.memory_bytes_max = s.ColumnInt(8);
+  run.files_read = s.ColumnInt(9);
+  run.bytes_read = s.ColumnInt(10);
+  run.lines_read = s.ColumnInt(11);
+  run.lines_in_day = s.ColumnInt(12);
+  run.versions_read = s.ColumnInt(13);
+  run.keys_booked = s.ColumnInt(14);
+  run.duplicates = s.ColumnInt(15);
+  run.conflicts = s.ColumnInt(16);
+  run.quarantined = s.ColumnInt(17);
+  run.spilled_bytes = s.ColumnInt(18);
+  const nlohmann::json sizes =
+      nlohmann::json::parse(s.ColumnText(19), nullptr, /*allow_exceptions=*/false);
+  if (!sizes.is_array()) return DataLoss("warehouse: ledger_runs.partition_sizes is not an array");
+  for (const nlohmann::json& size : sizes) {
+    if (!size.is_number_integer()) return DataLoss("warehouse: a partition size is not an integer");
+    run.partition_sizes.push_back(size.get<std::int64_t>());
+  }
+  run.digest = s.ColumnText(20);
+  run.timings_json = s.ColumnText(21);
+  return run;
+}
+
+// Owns a connection. sqlite3_close_v2 waits for the connection's statements to be finalised.
+struct Connection {
+  explicit Connection(sqlite3* handle) : db(handle) {}
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() { sqlite3_close_v2(db); }
+  sqlite3* db;
+};
+
+class SqliteLookup : public BookingLookup {
+ public:
+  SqliteLookup(sqlite3* db, BusinessDate day)
+      : connection_(db), db_(db), day_text_(day.ToString()) {}
+
+  Status Prepare() {
+    return find_.Prepare(db_,
+                         "SELECT amount_minor, currency, status, event_time_us, version, versions, "
+                         "conflict, source_file, source_line FROM ledger_transactions "
+                         "WHERE business_date = ?1 AND partner_id = ?2 AND txn_id = ?3");
+  }
+
+  Result<std::optional<TransactionRow>> Find(std::string_view partner_id,
+                                             std::string_view txn_id) override {
+    find_.Text(1, day_text_);
+    find_.Text(2, partner_id);
+    find_.Text(3, txn_id);
+    FH_ASSIGN_OR_RETURN(const bool found, find_.Next("looking up a booking"));
+    if (!found) return std::optional<TransactionRow>();
+    TransactionRow row;
+    FH_ASSIGN_OR_RETURN(row.business_date, BusinessDate::Parse(day_text_));
+    row.partner_id = std::string(partner_id);
+    row.txn_id = std::string(txn_id);
+    row.amount = AmountMinor(find_.ColumnInt(0));
+    row.currency = find_.ColumnText(1);
+    Result<TxnStatus> status = StatusColumn(find_, 2);
+    row.event_time = TimestampUs(find_.ColumnInt(3));
+    row.version = find_.ColumnOptionalInt(4);
+    row.versions = find_.ColumnInt(5);
+    row.conflict = find_.ColumnInt(6) != 0;
+    row.source_file = find_.ColumnInt(7);
+    row.source_line = find_.ColumnInt(8);
+    find_.Reset();
+    if (!status.ok()) return status.status();
+    row.status = *status;
+    return std::optional<TransactionRow>(std::move(row));
+  }
+
+ private:
+  Connection connection_;  // closed last, after the statement is finalised
+  sqlite3* db_;
+  std::string day_text_;
+  Statement find_;
+};
+
+Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    Status status = Internal("warehouse: opening " + path.string() + ": " +
+                             (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
+    sqlite3_close_v2(db);
+    return status;
+  }
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 0);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-65536"}) {
+    const Status status = Exec(db, pragma);
+    if (!status.ok()) {
+      sqlite3_close_v2(db);
+      return status.WithContext(path.string());
+    }
+  }
+  return db;
+}
+
+class SqliteWarehouse : public Warehouse {
+ public:
+  SqliteWarehouse(sqlite3* db, std::filesystem::path path, SqliteOptions options)
+      : connection_(db), db_(db), path_(std::move(path)), options_(options) {}
+
+  Status Init() {
+    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    Status status = Exec(db_, kSchema);
+    if (status.ok()) status = CheckSchemaVersion();
+    if (!status.ok()) {
+      (void)Exec(db_, "ROLLBACK");
+      return status;
+    }
+    return Exec(db_, "COMMIT");
+  }
+
+  Result<std::unique_ptr<DayWriter>> BeginDay(BusinessDate day) override;
+
+  Result<std::vector<TotalRow>> ReadTotals(BusinessDate day) override {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(db_,
+                                 "SELECT partner_id, currency, status, txn_count, amount_minor "
+                                 "FROM ledger_daily_totals WHERE business_date = ?1 "
+                                 "ORDER BY partner_id, currency, status"));
+    const std::string day_text = day.ToString();
+    s.Text(1, day_text);
+    std::vector<TotalRow> rows;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading totals"));
+      if (!more) break;
+      TotalRow row;
+      row.business_date = day;
+      row.partner_id = s.ColumnText(0);
+      row.currency = s.ColumnText(1);
+      FH_ASSIGN_OR_RETURN(row.status, StatusColumn(s, 2));
+      row.txn_count = s.ColumnInt(3);
+      row.amount = AmountMinor(s.ColumnInt(4));
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  Result<std::vector<ConflictRow>> ReadConflicts(BusinessDate day) override {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(
+        db_,
+        "SELECT partner_id, txn_id, versions, amount_minor, currency, status, other_amount_minor, "
+        "other_currency, other_status, other_versions FROM ledger_conflicts "
+        "WHERE business_date = ?1 "
+        "ORDER BY partner_id, txn_id, other_amount_minor, other_currency, other_status"));
+    const std::string day_text = day.ToString();
+    s.Text(1, day_text);
+    std::vector<ConflictRow> rows;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading conflicts"));
+      if (!more) break;
+      ConflictRow row;
+      row.business_date = day;
+      row.partner_id = s.ColumnText(0);
+      row.txn_id = s.ColumnText(1);
+      row.versions = s.ColumnInt(2);
+      row.amount = AmountMinor(s.ColumnInt(3));
+      row.currency = s.ColumnText(4);
+      FH_ASSIGN_OR_RETURN(row.status, StatusColumn(s, 5));
+      row.other_amount = AmountMinor(s.ColumnInt(6));
+      row.other_currency = s.ColumnText(7);
+      FH_ASSIGN_OR_RETURN(row.other_status, StatusColumn(s, 8));
+      row.other_versions = s.ColumnInt(9);
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  Status ForEachTransaction(BusinessDate day,
+                            const std::function<bool(const TransactionRow&)>& visit) override {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(
+        db_,
+        "SELECT partner_id, txn_id, amount_minor, currency, status, event_time_us, version, "
+        "versions, conflict, source_file, source_line FROM ledger_transactions "
+        "WHERE business_date = ?1 ORDER BY partner_id, txn_id"));
+    const std::string day_text = day.ToString();
+    s.Text(1, day_text);
+    TransactionRow row;
+    row.business_date = day;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading transactions"));
+      if (!more) break;
+      row.partner_id = s.ColumnText(0);
+      row.txn_id = s.ColumnText(1);
+      row.amount = AmountMinor(s.ColumnInt(2));
+      row.currency = s.ColumnText(3);
+      Result<TxnStatus> status = StatusColumn(s, 4);
+      if (!status.ok()) {
+        s.Reset();
+        return status.status();
+      }
+      row.status = *status;
+      row.event_time = TimestampUs(s.ColumnInt(5));
+      row.version = s.ColumnOptionalInt(6);
+      row.versions = s.ColumnInt(7);
+      row.conflict = s.ColumnInt(8) != 0;
+      row.source_file = s.ColumnInt(9);
+      row.source_line = s.ColumnInt(10);
+      if (!visit(row)) {
+        s.Reset();
+        break;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<RunRecord>> LatestRun(BusinessDate day) override {
+    Statement s;
+    const std::string sql = std::string("SELECT ") + kRunColumns +
+                            " FROM ledger_runs WHERE business_date = ?1 "
+                            "ORDER BY run_id DESC LIMIT 1";
+    FH_RETURN_IF_ERROR(s.Prepare(db_, sql.c_str()));
+    const std::string day_text = day.ToString();
+    s.Text(1, day_text);
+    FH_ASSIGN_OR_RETURN(const bool found, s.Next("reading the latest run"));
+    if (!found) return std::optional<RunRecord>();
+    Result<RunRecord> run = ReadRun(s);
+    s.Reset();
+    if (!run.ok()) return run.status();
+    return std::optional<RunRecord>(std::move(*run));
+  }
+
+  Result<std::vector<DaySummary>> Days() override {
+    Statement s;
+    const std::string sql = std::string("SELECT ") + kRunColumns +
+                            " FROM ledger_runs WHERE run_id IN (SELECT max(run_id) FROM "
+                            "ledger_runs GROUP BY business_date) ORDER BY business_date";
+    FH_RETURN_IF_ERROR(s.Prepare(db_, sql.c_str()));
+    std::vector<DaySummary> days;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("listing days"));
+      if (!more) break;
+      Result<RunRecord> run = ReadRun(s);
+      if (!run.ok()) {
+        s.Reset();
+        return run.status();
+      }
+      days.push_back({run->business_date, std::move(*run)});
+    }
+    return days;
+  }
+
+  Result<std::vector<RunFile>> RunFiles(std::int64_t run_id) override {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(db_,
+                                 "SELECT file_index, path, partition_date, bytes, sha256, lines "
+                                 "FROM ledger_run_files WHERE run_id = ?1 ORDER BY file_index"));
+    s.Int(1, run_id);
+    std::vector<RunFile> files;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading a run's files"));
+      if (!more) break;
+      RunFile file;
+      file.index = s.ColumnInt(0);
+      file.path = s.ColumnText(1);
+      Result<BusinessDate> date = DateColumn(s, 2);
+      if (!date.ok()) {
+        s.Reset();
+        return date.status();
+      }
+      file.partition_date = *date;
+      file.bytes = static_cast<std::uint64_t>(s.ColumnInt(3));
+      file.sha256 = s.ColumnText(4);
+      file.lines = static_cast<std::uint64_t>(s.ColumnInt(5));
+      files.push_back(std::move(file));
+    }
+    return files;
+  }
+
+  Result<std::vector<Finding>> FindingsAbout(BusinessDate day, std::int64_t after_run) override {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(db_,
+                                 "SELECT found_by_run, found_by_date, keys, examples "
+                                 "FROM ledger_findings WHERE business_date = ?1 AND "
+                                 "found_by_run > ?2 ORDER BY found_by_run"));
+    const std::string day_text = day.ToString();
+    s.Text(1, day_text);
+    s.Int(2, after_run);
+    std::vector<Finding> findings;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading findings"));
+      if (!more) break;
+      Finding finding;
+      finding.found_by_run = s.ColumnInt(0);
+      Result<BusinessDate> date = DateColumn(s, 1);
+      if (!date.ok()) {
+        s.Reset();
+        return date.status();
+      }
+      finding.found_by_date = *date;
+      finding.business_date = day;
+      finding.keys = s.ColumnInt(2);
+      finding.examples = s.ColumnText(3);
+      findings.push_back(std::move(finding));
+    }
+    return findings;
+  }
+
+  Result<std::unique_ptr<BookingLookup>> OpenLookup(BusinessDate day) override {
+    FH_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(path_, options_));
+    auto lookup = std::make_unique<SqliteLookup>(db, day);
+    FH_RETURN_IF_ERROR(lookup->Prepare());
+    return std::unique_ptr<BookingLookup>(std::move(lookup));
+  }
+
+ private:
+  Status CheckSchemaVersion() {
+    Statement read;
+    FH_RETURN_IF_ERROR(
+        read.Prepare(db_, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'"));
+    FH_ASSIGN_OR_RETURN(const bool found, read.Next("reading the schema version"));
+    if (!found) {
+      Statement write;
+      FH_RETURN_IF_ERROR(write.Prepare(
+          db_, "INSERT INTO warehouse_meta (key, value) VALUES ('schema_version', ?1)"));
+      const std::string version = std::to_string(kSchemaVersion);
+      write.Text(1, version);
+      return write.Run("writing the schema version");
+    }
+    const std::string version = read.ColumnText(0);
+    read.Reset();
+    if (version != std::to_string(kSchemaVersion)) {
+      return FailedPrecondition("warehouse " + path_.string() + " has schema version " + version +
+                                "; this firehose reads version " + std::to_string(kSchemaVersion));
+    }
+    return Status::Ok();
+  }
+
+  Connection connection_;
+  sqlite3* db_;
+  std::filesystem::path path_;
+  SqliteOptions options_;
+};
+
+class SqliteDayWriter : public DayWriter {
+ public:
+  SqliteDayWriter(sqlite3* db, BusinessDate day) : db_(db), day_(day), day_text_(day.ToString()) {}
+  ~SqliteDayWriter() override {
+    if (open_) (void)Exec(db_, "ROLLBACK");
+  }
+
+  Status Begin() {
+    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    open_ = true;
+    for (const char* table : {"ledger_transactions", "ledger_daily_totals", "ledger_conflicts"}) {
+      Statement remove;
+      const std::string sql = std::string("DELETE FROM ") + table + " WHERE business_date = ?1";
+      FH_RETURN_IF_ERROR(remove.Prepare(db_, sql.c_str()));
+      remove.Text(1, day_text_);
+      FH_RETURN_IF_ERROR(remove.Run(std::string("deleting the day from ") + table));
+    }
+    FH_RETURN_IF_ERROR(insert_transaction_.Prepare(
+        db_,
+        "INSERT INTO ledger_transactions (business_date, partner_id, txn_id, amount_minor, "
+        "currency, status, event_time_us, version, versions, conflict, source_file, source_line) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
+    FH_RETURN_IF_ERROR(insert_total_.Prepare(
+        db_,
+        "INSERT INTO ledger_daily_totals (business_date, partner_id, currency, status, txn_count, "
+        "amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    FH_RETURN_IF_ERROR(insert_conflict_.Prepare(
+        db_,
+        "INSERT INTO ledger_conflicts (business_date, partner_id, txn_id, versions, amount_minor, "
+        "currency, status, other_amount_minor, other_currency, other_status, other_versions) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+    return Status::Ok();
+  }
+
+  Status AddTransaction(const TransactionRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    Statement& s = insert_transaction_;
+    s.Text(1, day_text_);
+    s.Text(2, row.partner_id);
+    s.Text(3, row.txn_id);
+    s.Int(4, row.amount.value());
+    s.Text(5, row.currency);
+    s.Text(6, TxnStatusName(row.status));
+    s.Int(7, row.event_time.value());
+    s.OptionalInt(8, row.version);
+    s.Int(9, row.versions);
+    s.Int(10, row.conflict ? 1 : 0);
+    s.Int(11, row.source_file);
+    s.Int(12, row.source_line);
+    return s.Run("inserting a transaction");
+  }
+
+  Status AddTotal(const TotalRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    Statement& s = insert_total_;
+    s.Text(1, day_text_);
+    s.Text(2, row.partner_id);
+    s.Text(3, row.currency);
+    s.Text(4, TxnStatusName(row.status));
+    s.Int(5, row.txn_count);
+    s.Int(6, row.amount.value());
+    return s.Run("inserting a total");
+  }
+
+  Status AddConflict(const ConflictRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    Statement& s = insert_conflict_;
+    s.Text(1, day_text_);
+    s.Text(2, row.partner_id);
+    s.Text(3, row.txn_id);
+    s.Int(4, row.versions);
+    s.Int(5, row.amount.value());
+    s.Text(6, row.currency);
+    s.Text(7, TxnStatusName(row.status));
+    s.Int(8, row.other_amount.value());
+    s.Text(9, row.other_currency);
+    s.Text(10, TxnStatusName(row.other_status));
+    s.Int(11, row.other_versions);
+    return s.Run("inserting a conflict");
+  }
+
+  Result<std::int64_t> Commit(RunRecord run, const std::vector<RunFile>& files,
+                              const std::vector<Finding>& findings) override {
+    if (!open_) return FailedPrecondition("warehouse: the day's transaction is not open");
+    FH_RETURN_IF_ERROR(CheckDay(run.business_date));
+    FH_ASSIGN_OR_RETURN(const std::int64_t run_id, InsertRun(run));
+    FH_RETURN_IF_ERROR(InsertFiles(run_id, files));
+    FH_RETURN_IF_ERROR(InsertFindings(run_id, findings));
+    if (const int injected = fault::Check(kProbeBeforeCommit)) {
+      return ErrnoStatus(std::string(kProbeBeforeCommit) + " (injected)", injected);
+    }
+    // Statements must be finalised or reset before COMMIT; they are reset after every Run.
+    FH_RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+    open_ = false;
+    return run_id;
+  }
+
+ private:
+  Status CheckDay(BusinessDate date) const {
+    if (date != day_) {
+      return InvalidArgument("warehouse: a row of " + date.ToString() + " in the write of " +
+                             day_text_);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::int64_t> InsertRun(const RunRecord& run) {
+    Statement s;
+    const std::string sql = std::string("INSERT INTO ledger_runs (") + kRunColumns +
+                            ") VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                            "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+    FH_RETURN_IF_ERROR(s.Prepare(db_, sql.c_str()));
+    nlohmann::json sizes = run.partition_sizes;
+    const std::string sizes_text = sizes.dump();
+    const std::string timings = run.timings_json.empty() ? "{}" : run.timings_json;
+    s.Text(1, day_text_);
+    s.Int(2, run.started_at.value());
+    s.Int(3, run.finished_at.value());
+    s.Int(4, run.dedup_window_days);
+    s.Text(5, run.timezone);
+    s.Int(6, run.partitions);
+    s.Int(7, run.threads);
+    s.Int(8, run.memory_bytes_max);
+    s.Int(9, run.files_read);
+    s.Int(10, run.bytes_read);
+    s.Int(11, run.lines_read);
+    s.Int(12, run.lines_in_day);
+    s.Int(13, run.versions_read);
+    s.Int(14, run.keys_booked);
+    s.Int(15, run.duplicates);
+    s.Int(16, run.conflicts);
+    s.Int(17, run.quarantined);
+    s.Int(18, run.spilled_bytes);
+    s.Text(19, sizes_text);
+    s.Text(20, run.digest);
+    s.Text(21, timings);
+    FH_RETURN_IF_ERROR(s.Run("inserting the run"));
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Status InsertFiles(std::int64_t run_id, const std::vector<RunFile>& files) {
+    Statement s;
+    FH_RETURN_IF_ERROR(
+        s.Prepare(db_,
+                  "INSERT INTO ledger_run_files (run_id, file_index, path, partition_date, bytes, "
+                  "sha256, lines) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    for (const RunFile& file : files) {
+      const std::string date = file.partition_date.ToString();
+      s.Int(1, run_id);
+      s.Int(2, file.index);
+      s.Text(3, file.path);
+      s.Text(4, date);
+      s.Int(5, static_cast<std::int64_t>(file.bytes));
+      s.Text(6, file.sha256);
+      s.Int(7, static_cast<std::int64_t>(file.lines));
+      FH_RETURN_IF_ERROR(s.Run("inserting a run file"));
+    }
+    return Status::Ok();
+  }
+
+  Status InsertFindings(std::int64_t run_id, const std::vector<Finding>& findings) {
+    Statement s;
+    FH_RETURN_IF_ERROR(
+        s.Prepare(db_,
+                  "INSERT INTO ledger_findings (business_date, found_by_run, found_by_date, keys, "
+                  "examples) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    for (const Finding& finding : findings) {
+      const std::string date = finding.business_date.ToString();
+      s.Text(1, date);
+      s.Int(2, run_id);
+      s.Text(3, day_text_);
+      s.Int(4, finding.keys);
+      s.Text(5, finding.examples);
+      FH_RETURN_IF_ERROR(s.Run("inserting a finding"));
+    }
+    return Status::Ok();
+  }
+
+  sqlite3* db_;
+  BusinessDate day_;
+  std::string day_text_;
+  bool open_ = false;
+  Statement insert_transaction_;
+  Statement insert_total_;
+  Statement insert_conflict_;
+};
+
+Result<std::unique_ptr<DayWriter>> SqliteWarehouse::BeginDay(BusinessDate day) {
+  auto writer = std::make_unique<SqliteDayWriter>(db_, day);
+  FH_RETURN_IF_ERROR(writer->Begin());
+  return std::unique_ptr<DayWriter>(std::move(writer));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Warehouse>> OpenSqliteWarehouse(const std::filesystem::path& path,
+                                                       SqliteOptions options) {
+  FH_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(path, options));
+  auto warehouse = std::make_unique<SqliteWarehouse>(db, path, options);
+  FH_RETURN_IF_ERROR(warehouse->Init());
+  return std::unique_ptr<Warehouse>(std::move(warehouse));
+}
+
+}  // namespace firehose::warehouse

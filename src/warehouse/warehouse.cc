@@ -1,0 +1,41 @@
+#include "warehouse/warehouse.h"
+
+#include "core/file.h"
+#include "warehouse/sqlite_warehouse.h"
+
+namespace firehose::warehouse {
+
+Result<std::int64_t> Warehouse::ReplaceDay(BusinessDate day, const DayLedger& ledger, RunRecord run,
+                                           const std::vector<RunFile>& files,
+                                           const std::vector<Finding>& findings) {
+  FH_ASSIGN_OR_RETURN(std::unique_ptr<DayWriter> writer, BeginDay(day));
+  for (const TransactionRow& row : ledger.transactions)
+    FH_RETURN_IF_ERROR(writer->AddTransaction(row));
+  for (const TotalRow& row : ledger.totals) FH_RETURN_IF_ERROR(writer->AddTotal(row));
+  for (const ConflictRow& row : ledger.conflicts) FH_RETURN_IF_ERROR(writer->AddConflict(row));
+  run.business_date = day;
+  return writer->Commit(std::move(run), files, findings);
+}
+
+Result<DayLedger> Warehouse::ReadDay(BusinessDate day) {
+  DayLedger ledger;
+  FH_RETURN_IF_ERROR(ForEachTransaction(day, [&ledger](const TransactionRow& row) {
+    ledger.transactions.push_back(row);
+    return true;
+  }));
+  FH_ASSIGN_OR_RETURN(ledger.totals, ReadTotals(day));
+  FH_ASSIGN_OR_RETURN(ledger.conflicts, ReadConflicts(day));
+  return ledger;
+}
+
+Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config) {
+  if (!config.ledger.warehouse_url.empty()) {
+    return FailedPrecondition(
+        "[ledger] warehouse_url is set, but the PostgreSQL warehouse is not built yet (issue #6); "
+        "remove it to use SQLite in the data directory");
+  }
+  FH_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));
+  return OpenSqliteWarehouse(config.data_dir / kSqliteFileName);
+}
+
+}  // namespace firehose::warehouse

@@ -1,0 +1,217 @@
+// The warehouse: where the exact daily ledger lives for finance (DESIGN §7). One interface, two
+// implementations: SQLite in <data_dir>/warehouse.sqlite (sqlite_warehouse.h, the default) and
+// PostgreSQL when [ledger] warehouse_url is set (issue #6). The same tests run against every
+// implementation (warehouse_test.cc is parameterised over them).
+//
+// Tables (docs/formats/warehouse.md): ledger_transactions, ledger_daily_totals,
+// ledger_conflicts, ledger_runs, ledger_run_files, ledger_findings.
+//
+// Design constraints:
+//  - A day is replaced as a whole, in one transaction (an idempotent partition overwrite):
+//    BeginDay deletes every row of the day and the writer inserts the new ones; Commit makes them
+//    visible at once. Until Commit, readers (other connections, other processes) keep reading the
+//    previous ledger of the day; a crash or an error before Commit leaves it untouched.
+//  - Rows stream in: a day of two billion transactions never sits in memory.
+//  - Every value is exact: money is int64 minor units, never a float column.
+//
+// Thread safety: a Warehouse is used by one thread at a time. A job that reads from several
+// threads opens one BookingLookup per thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/event.h"
+#include "core/money.h"
+#include "core/status.h"
+#include "core/types.h"
+
+namespace firehose::warehouse {
+
+// One booked transaction: its canonical version.
+struct TransactionRow {
+  BusinessDate business_date;
+  std::string partner_id;
+  std::string txn_id;
+  AmountMinor amount;
+  std::string currency;  // ISO 4217, upper case
+  TxnStatus status = TxnStatus::kSucceeded;
+  TimestampUs event_time;
+  std::optional<std::int64_t> version;
+  std::int64_t versions = 1;  // versions of the key read in the dedup window
+  bool conflict = false;      // its versions disagree on amount, currency or status
+  // Where the canonical version is: an index into the run's ledger_run_files, and its line
+  // (1-based) in that file.
+  std::int64_t source_file = 0;
+  std::int64_t source_line = 0;
+
+  bool operator==(const TransactionRow&) const = default;
+};
+
+// The totals of one (business_date, partner_id, currency, status).
+struct TotalRow {
+  BusinessDate business_date;
+  std::string partner_id;
+  std::string currency;
+  TxnStatus status = TxnStatus::kSucceeded;
+  std::int64_t txn_count = 0;
+  AmountMinor amount;
+
+  bool operator==(const TotalRow&) const = default;
+};
+
+// One value that a conflicting key's versions held besides the canonical one (a key with two
+// other values has two rows).
+struct ConflictRow {
+  BusinessDate business_date;
+  std::string partner_id;
+  std::string txn_id;
+  std::int64_t versions = 0;  // every version of the key read
+  // The canonical (booked) values.
+  AmountMinor amount;
+  std::string currency;
+  TxnStatus status = TxnStatus::kSucceeded;
+  // The other value and how many versions carried it.
+  AmountMinor other_amount;
+  std::string other_currency;
+  TxnStatus other_status = TxnStatus::kSucceeded;
+  std::int64_t other_versions = 0;
+
+  bool operator==(const ConflictRow&) const = default;
+};
+
+// One lake file a run read.
+struct RunFile {
+  std::int64_t index = 0;  // position in the run's input set (sorted by path)
+  std::string path;        // relative to the lake root
+  BusinessDate partition_date;
+  std::uint64_t bytes = 0;
+  std::string sha256;
+  std::uint64_t lines = 0;
+
+  bool operator==(const RunFile&) const = default;
+};
+
+// What a run found about a neighbouring day's ledger (docs/ledger.md, "Late data"): keys whose
+// booking there no longer matches the lake as this run sees it. The neighbour is stale until it
+// is re-run.
+struct Finding {
+  std::int64_t found_by_run = 0;  // run id (set by Commit)
+  BusinessDate found_by_date;     // the day whose run found it
+  BusinessDate business_date;     // the day that is stale
+  std::int64_t keys = 0;          // keys whose booking differs or is missing
+  std::string examples;           // a few of them, for humans (JSON array text)
+
+  bool operator==(const Finding&) const = default;
+};
+
+// One committed run of a day.
+struct RunRecord {
+  std::int64_t run_id = 0;  // increases with each commit (set by Commit)
+  BusinessDate business_date;
+  TimestampUs started_at;
+  TimestampUs finished_at;
+  std::int64_t dedup_window_days = 0;
+  std::string timezone;
+  std::int64_t partitions = 0;
+  std::int64_t threads = 0;
+  std::int64_t memory_bytes_max = 0;
+  std::int64_t files_read = 0;
+  std::int64_t bytes_read = 0;     // compressed bytes of the files read
+  std::int64_t lines_read = 0;     // lines of every file in the window
+  std::int64_t lines_in_day = 0;   // lines of the day's own partition
+  std::int64_t versions_read = 0;  // versions of the keys booked
+  std::int64_t keys_booked = 0;
+  std::int64_t duplicates = 0;   // versions_read - keys_booked
+  std::int64_t conflicts = 0;    // booked keys whose versions disagree
+  std::int64_t quarantined = 0;  // quarantine lines with arrival_date = the day
+  std::int64_t spilled_bytes = 0;
+  std::vector<std::int64_t> partition_sizes;  // versions routed to each hash partition
+  std::string digest;                         // lower-case hex SHA-256 (docs/ledger.md)
+  std::string timings_json;                   // {"scan_ms":..,"process_ms":..,...}
+
+  bool operator==(const RunRecord&) const = default;
+};
+
+// The whole (small part of the) ledger of a day, for tests and `ledger show`.
+struct DayLedger {
+  std::vector<TransactionRow> transactions;  // (partner_id, txn_id) order
+  std::vector<TotalRow> totals;              // (partner_id, currency, status name) order
+  std::vector<ConflictRow> conflicts;        // (partner_id, txn_id, other values) order
+};
+
+// Replaces one day. Obtained from Warehouse::BeginDay; the previous ledger of the day stays
+// visible to every reader until Commit returns OK. Destroying a writer without a successful
+// Commit rolls everything back.
+class DayWriter {
+ public:
+  virtual ~DayWriter() = default;
+  virtual Status AddTransaction(const TransactionRow& row) = 0;
+  virtual Status AddTotal(const TotalRow& row) = 0;
+  virtual Status AddConflict(const ConflictRow& row) = 0;
+  // Commits the day with its run record, input files and findings about other days. Returns
+  // the run id. After OK the new ledger is durable (the transaction is synced).
+  virtual Result<std::int64_t> Commit(RunRecord run, const std::vector<RunFile>& files,
+                                      const std::vector<Finding>& findings) = 0;
+};
+
+// Looks up one day's bookings by key. One per thread.
+class BookingLookup {
+ public:
+  virtual ~BookingLookup() = default;
+  virtual Result<std::optional<TransactionRow>> Find(std::string_view partner_id,
+                                                     std::string_view txn_id) = 0;
+};
+
+// A day with a ledger: its latest run.
+struct DaySummary {
+  BusinessDate business_date;
+  RunRecord latest_run;
+};
+
+class Warehouse {
+ public:
+  virtual ~Warehouse() = default;
+
+  // Starts replacing `day`: the transaction is open (and holds the write lock) until the writer
+  // commits or is destroyed.
+  virtual Result<std::unique_ptr<DayWriter>> BeginDay(BusinessDate day) = 0;
+
+  virtual Result<std::vector<TotalRow>> ReadTotals(BusinessDate day) = 0;
+  virtual Result<std::vector<ConflictRow>> ReadConflicts(BusinessDate day) = 0;
+  // Every booked transaction of the day in (partner_id, txn_id) order; `visit` returns false to
+  // stop early.
+  virtual Status ForEachTransaction(BusinessDate day,
+                                    const std::function<bool(const TransactionRow&)>& visit) = 0;
+  // The latest committed run of the day, if any.
+  virtual Result<std::optional<RunRecord>> LatestRun(BusinessDate day) = 0;
+  // Every day with a ledger, in date order.
+  virtual Result<std::vector<DaySummary>> Days() = 0;
+  virtual Result<std::vector<RunFile>> RunFiles(std::int64_t run_id) = 0;
+  // Findings about `day` made by runs committed after run `after_run` (the day's latest run):
+  // the day is stale while there is one.
+  virtual Result<std::vector<Finding>> FindingsAbout(BusinessDate day, std::int64_t after_run) = 0;
+  virtual Result<std::unique_ptr<BookingLookup>> OpenLookup(BusinessDate day) = 0;
+
+  // Convenience over BeginDay: the whole day from memory (tests, small days).
+  Result<std::int64_t> ReplaceDay(BusinessDate day, const DayLedger& ledger, RunRecord run,
+                                  const std::vector<RunFile>& files = {},
+                                  const std::vector<Finding>& findings = {});
+  // Convenience over the readers.
+  Result<DayLedger> ReadDay(BusinessDate day);
+};
+
+// The warehouse a config names: SQLite at <data_dir>/warehouse.sqlite unless [ledger]
+// warehouse_url is set (PostgreSQL: issue #6, Unimplemented until then).
+Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config);
+
+// Fault probe: after every row of the day is written, before the commit (core/fault.h).
+inline constexpr std::string_view kProbeBeforeCommit = "ledger.before_commit";
+
+}  // namespace firehose::warehouse

@@ -1,0 +1,266 @@
+// The Warehouse contract, parameterised over implementations: every test here must pass against
+// SQLite today and PostgreSQL when issue #6 adds it (add it to kImplementations).
+#include "warehouse/warehouse.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "core/fault.h"
+#include "warehouse/sqlite_warehouse.h"
+
+namespace firehose::warehouse {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "firehose-warehouse-XXXXXX").string();
+    FH_CHECK(::mkdtemp(pattern.data()) != nullptr, "mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code error;
+    fs::remove_all(path_, error);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Opens a connection to the warehouse in `dir` (each call: a new connection, as another process
+// would have).
+using Opener = std::function<Result<std::unique_ptr<Warehouse>>(const fs::path& dir)>;
+
+struct Implementation {
+  std::string name;
+  Opener open;
+};
+
+const Implementation kImplementations[] = {
+    {"sqlite", [](const fs::path& dir) { return OpenSqliteWarehouse(dir / kSqliteFileName); }},
+};
+
+BusinessDate Day(int day) { return BusinessDate::FromCivil(2025, 11, day); }
+
+TransactionRow Txn(BusinessDate day, std::string partner, std::string txn, std::int64_t amount,
+                   TxnStatus status = TxnStatus::kSucceeded) {
+  TransactionRow row;
+  row.business_date = day;
+  row.partner_id = std::move(partner);
+  row.txn_id = std::move(txn);
+  row.amount = AmountMinor(amount);
+  row.currency = "USD";
+  row.status = status;
+  row.event_time = TimestampUs(1'764'200'000'000'000);
+  row.version = amount % 2 == 0 ? std::optional<std::int64_t>(7) : std::nullopt;
+  row.versions = 2;
+  row.conflict = amount % 3 == 0;
+  row.source_file = 1;
+  row.source_line = amount;
+  return row;
+}
+
+DayLedger SampleDay(BusinessDate day, std::int64_t base) {
+  DayLedger ledger;
+  ledger.transactions = {Txn(day, "acme", "a1", base + 1), Txn(day, "acme", "a2", base + 2),
+                         Txn(day, "globex", "g\xC3\xA9", base + 3, TxnStatus::kFailed)};
+  ledger.totals = {{day, "acme", "USD", TxnStatus::kSucceeded, 2, AmountMinor(2 * base + 3)},
+                   {day, "globex", "USD", TxnStatus::kFailed, 1, AmountMinor(base + 3)}};
+  ConflictRow conflict;
+  conflict.business_date = day;
+  conflict.partner_id = "acme";
+  conflict.txn_id = "a1";
+  conflict.versions = 3;
+  conflict.amount = AmountMinor(base + 1);
+  conflict.currency = "USD";
+  conflict.other_amount = AmountMinor(9'007'199'254'740'993);
+  conflict.other_currency = "KWD";
+  conflict.other_status = TxnStatus::kRefunded;
+  conflict.other_versions = 2;
+  ledger.conflicts = {conflict};
+  return ledger;
+}
+
+RunRecord SampleRun(std::int64_t keys) {
+  RunRecord run;
+  run.started_at = TimestampUs(1);
+  run.finished_at = TimestampUs(2);
+  run.dedup_window_days = 1;
+  run.timezone = "UTC";
+  run.partitions = 4;
+  run.threads = 2;
+  run.memory_bytes_max = 1 << 30;
+  run.keys_booked = keys;
+  run.partition_sizes = {1, 0, 5, 9'000'000'000};
+  run.digest = std::string(64, 'a');
+  run.timings_json = R"({"scan_ms":1})";
+  return run;
+}
+
+class WarehouseTest : public ::testing::TestWithParam<Implementation> {
+ protected:
+  std::unique_ptr<Warehouse> Open() {
+    Result<std::unique_ptr<Warehouse>> warehouse = GetParam().open(dir_.path());
+    EXPECT_TRUE(warehouse.ok()) << warehouse.status().ToString();
+    return warehouse.ok() ? std::move(*warehouse) : nullptr;
+  }
+  TempDir dir_;
+};
+
+TEST_P(WarehouseTest, ReplaceDayThenReadItBackExactly) {
+  auto warehouse = Open();
+  const DayLedger day = SampleDay(Day(27), 9'007'199'254'740'000);
+  Result<std::int64_t> run_id = warehouse->ReplaceDay(Day(27), day, SampleRun(3));
+  ASSERT_TRUE(run_id.ok()) << run_id.status().ToString();
+  Result<DayLedger> back = warehouse->ReadDay(Day(27));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->transactions, day.transactions);
+  EXPECT_EQ(back->totals, day.totals);
+  EXPECT_EQ(back->conflicts, day.conflicts);
+
+  Result<std::optional<RunRecord>> run = warehouse->LatestRun(Day(27));
+  ASSERT_TRUE(run.ok() && run->has_value());
+  RunRecord expected = SampleRun(3);
+  expected.run_id = *run_id;
+  expected.business_date = Day(27);
+  EXPECT_EQ(**run, expected);
+  EXPECT_FALSE(warehouse->LatestRun(Day(26))->has_value());
+}
+
+TEST_P(WarehouseTest, ReplacingADayRemovesEveryOldRowAndLeavesOtherDaysAlone) {
+  auto warehouse = Open();
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(26), SampleDay(Day(26), 100), SampleRun(3)).ok());
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), SampleDay(Day(27), 200), SampleRun(3)).ok());
+  DayLedger smaller;
+  smaller.transactions = {Txn(Day(27), "initech", "i1", 5)};
+  smaller.totals = {{Day(27), "initech", "USD", TxnStatus::kSucceeded, 1, AmountMinor(5)}};
+  Result<std::int64_t> second = warehouse->ReplaceDay(Day(27), smaller, SampleRun(1));
+  ASSERT_TRUE(second.ok());
+
+  Result<DayLedger> day27 = warehouse->ReadDay(Day(27));
+  ASSERT_TRUE(day27.ok());
+  EXPECT_EQ(day27->transactions, smaller.transactions);
+  EXPECT_EQ(day27->totals, smaller.totals);
+  EXPECT_TRUE(day27->conflicts.empty());
+  EXPECT_EQ(warehouse->ReadDay(Day(26))->transactions, SampleDay(Day(26), 100).transactions);
+
+  Result<std::vector<DaySummary>> days = warehouse->Days();
+  ASSERT_TRUE(days.ok());
+  ASSERT_EQ(days->size(), 2u);
+  EXPECT_EQ((*days)[0].business_date, Day(26));
+  EXPECT_EQ((*days)[1].latest_run.run_id, *second) << "the latest run of each day";
+  EXPECT_EQ((*days)[1].latest_run.keys_booked, 1);
+}
+
+TEST_P(WarehouseTest, AnUncommittedDayIsInvisibleAndRollsBackWhenDropped) {
+  auto warehouse = Open();
+  const DayLedger old_day = SampleDay(Day(27), 100);
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), old_day, SampleRun(3)).ok());
+  auto reader = Open();  // another connection: another process reading the warehouse
+  {
+    Result<std::unique_ptr<DayWriter>> writer = warehouse->BeginDay(Day(27));
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ASSERT_TRUE((*writer)->AddTransaction(Txn(Day(27), "new", "n1", 1)).ok());
+    // While the day is being replaced, a reader still sees the whole old day.
+    Result<DayLedger> seen = reader->ReadDay(Day(27));
+    ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+    EXPECT_EQ(seen->transactions, old_day.transactions);
+    EXPECT_EQ(seen->totals, old_day.totals);
+  }  // dropped without Commit
+  EXPECT_EQ(warehouse->ReadDay(Day(27))->transactions, old_day.transactions);
+  EXPECT_EQ(reader->ReadDay(Day(27))->transactions, old_day.transactions);
+}
+
+TEST_P(WarehouseTest, ACommitThatFailsAtTheProbeLeavesTheOldDay) {
+  auto warehouse = Open();
+  const DayLedger old_day = SampleDay(Day(27), 100);
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), old_day, SampleRun(3)).ok());
+  fault::SetForTest("ledger.before_commit=eio");
+  Result<std::int64_t> failed =
+      warehouse->ReplaceDay(Day(27), SampleDay(Day(27), 500), SampleRun(3));
+  fault::SetForTest("");
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(warehouse->ReadDay(Day(27))->transactions, old_day.transactions);
+  EXPECT_EQ(warehouse->Days()->size(), 1u);
+}
+
+TEST_P(WarehouseTest, RunFilesFindingsAndLookups) {
+  auto warehouse = Open();
+  std::vector<RunFile> files = {
+      {0, "raw/event_date=2025-11-26/part-w0-1-2.jsonl.zst", Day(26), 10, std::string(64, 'b'), 3},
+      {1, "raw/event_date=2025-11-27/part-w0-1-2.jsonl.zst", Day(27), 20, std::string(64, 'c'), 4}};
+  Result<std::int64_t> first = warehouse->ReplaceDay(Day(26), SampleDay(Day(26), 1), SampleRun(3));
+  ASSERT_TRUE(first.ok());
+  Finding finding;
+  finding.business_date = Day(26);
+  finding.keys = 2;
+  finding.examples = R"([["acme","a1"]])";
+  Result<std::int64_t> second =
+      warehouse->ReplaceDay(Day(27), SampleDay(Day(27), 1), SampleRun(3), files, {finding});
+  ASSERT_TRUE(second.ok());
+
+  EXPECT_EQ(*warehouse->RunFiles(*second), files);
+  Result<std::vector<Finding>> findings = warehouse->FindingsAbout(Day(26), *first);
+  ASSERT_TRUE(findings.ok());
+  ASSERT_EQ(findings->size(), 1u);
+  EXPECT_EQ((*findings)[0].found_by_run, *second);
+  EXPECT_EQ((*findings)[0].found_by_date, Day(27));
+  EXPECT_EQ((*findings)[0].keys, 2);
+  EXPECT_TRUE(warehouse->FindingsAbout(Day(26), *second)->empty())
+      << "a run of the day after the finding settles it";
+
+  Result<std::unique_ptr<BookingLookup>> lookup = warehouse->OpenLookup(Day(27));
+  ASSERT_TRUE(lookup.ok()) << lookup.status().ToString();
+  Result<std::optional<TransactionRow>> found = (*lookup)->Find("globex", "g\xC3\xA9");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ(**found, SampleDay(Day(27), 1).transactions[2]);
+  EXPECT_FALSE((*lookup)->Find("globex", "g")->has_value());
+}
+
+TEST_P(WarehouseTest, RowsOfAnotherDayAreRefused) {
+  auto warehouse = Open();
+  Result<std::unique_ptr<DayWriter>> writer = warehouse->BeginDay(Day(27));
+  ASSERT_TRUE(writer.ok());
+  EXPECT_EQ((*writer)->AddTransaction(Txn(Day(26), "a", "b", 1)).code(),
+            StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Implementations, WarehouseTest, ::testing::ValuesIn(kImplementations),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+TEST(SqliteWarehouse, ASecondWriterWaitsThenGivesUp) {
+  TempDir dir;
+  auto first = OpenSqliteWarehouse(dir.path() / kSqliteFileName);
+  auto second = OpenSqliteWarehouse(dir.path() / kSqliteFileName, {.busy_timeout_ms = 50});
+  ASSERT_TRUE(first.ok() && second.ok());
+  Result<std::unique_ptr<DayWriter>> holding = (*first)->BeginDay(Day(27));
+  ASSERT_TRUE(holding.ok());
+  Result<std::unique_ptr<DayWriter>> waiting = (*second)->BeginDay(Day(28));
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.status().code(), StatusCode::kUnavailable) << waiting.status().ToString();
+}
+
+TEST(SqliteWarehouse, AnotherSchemaVersionIsRefused) {
+  TempDir dir;
+  ASSERT_TRUE(OpenSqliteWarehouse(dir.path() / kSqliteFileName).ok());
+  // A file written by a future version.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / kSqliteFileName).c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, "UPDATE warehouse_meta SET value='99' WHERE key='schema_version'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Result<std::unique_ptr<Warehouse>> reopened = OpenSqliteWarehouse(dir.path() / kSqliteFileName);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace firehose::warehouse
