@@ -327,10 +327,10 @@ void RemoveAbandonedSpillDirs(const fs::path& spill_root) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(spill_root, error)) {
     const std::string name = entry.path().filename().string();
-    // run-<day>-<pid>-<n>
-    const std::size_t first = name.find('-', 4 + 10 + 1);
-    if (!name.starts_with("run-") || first == std::string::npos) continue;
-    const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + first + 1));
+    // run-<YYYY-MM-DD>-<pid>-<n>
+    constexpr std::size_t kPidAt = 4 + 10 + 1;
+    if (!name.starts_with("run-") || name.size() <= kPidAt || name[kPidAt - 1] != '-') continue;
+    const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + kPidAt));
     if (pid <= 0 || pid == ::getpid()) continue;
     if (::kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), error);
   }

@@ -1,0 +1,351 @@
+// `firehose ledger ...` and `firehose reconcile` as an operator runs them: the real binary on a
+// lake from `firehose sim lake`, checking output, exit codes, late data and crashes.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/config.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/money.h"
+#include "lake/lake_line.h"
+#include "lake/lake_reader.h"
+#include "lake/lake_test_util.h"
+#include "lake/lake_writer.h"
+#include "sim/fleet.h"
+#include "sim/payloads.h"
+
+namespace firehose {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::string_view kDay = "2025-11-27";
+
+struct CommandRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs the real binary through the shell; `env` is prepended (VAR=value ...).
+CommandRun Firehose(const std::string& args, const std::string& env = "") {
+  const std::string command =
+      env + " " + std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose " + args + " 2>/dev/null";
+  CommandRun run;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[65536];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, got);
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+json Json(const CommandRun& run) {
+  json parsed = json::parse(run.out, nullptr, false);
+  EXPECT_FALSE(parsed.is_discarded()) << run.out;
+  return parsed;
+}
+
+class LedgerCliTest : public ::testing::Test {
+ protected:
+  void MakeLake(std::int64_t events) {
+    const CommandRun run =
+        Firehose("sim lake --day " + std::string(kDay) + " --events " + std::to_string(events) +
+                 " --partners 6 --seed 5 --json --out " + dir_.path().string());
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+  }
+  std::string ConfigArg() const { return " --config " + (dir_.path() / "firehose.toml").string(); }
+  std::string Ledger(const std::string& args) const { return "ledger " + args + ConfigArg(); }
+
+  json Show() {
+    const CommandRun run =
+        Firehose(Ledger("show --json --transactions 0 --day " + std::string(kDay)));
+    EXPECT_EQ(run.exit_code, 0) << run.out;
+    return Json(run);
+  }
+
+  lake::testing::TempDir dir_;
+};
+
+TEST_F(LedgerCliTest, RunShowStatusAndReconcile) {
+  MakeLake(20'000);
+  const CommandRun first = Firehose(Ledger("run --json --day " + std::string(kDay)));
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const json run = Json(first);
+  const std::string digest = run["run"]["digest"];
+  EXPECT_EQ(digest.size(), 64u);
+  EXPECT_GT(run["run"]["keys_booked"].get<std::int64_t>(), 19'000);
+  EXPECT_GT(run["run"]["duplicates"].get<std::int64_t>(), 0);
+  EXPECT_GT(run["run"]["conflicts"].get<std::int64_t>(), 0);
+  EXPECT_GT(run["run"]["quarantined"].get<std::int64_t>(), 0);
+
+  // Re-running gives the same digest, with other threads and partitions too.
+  const CommandRun again =
+      Firehose(Ledger("run --json --threads 1 --partitions 7 --day " + std::string(kDay)));
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_EQ(Json(again)["run"]["digest"], digest);
+
+  const json shown = Show();
+  EXPECT_EQ(shown["run"]["digest"], digest);
+  EXPECT_EQ(shown["totals"], run["totals"]);
+  const CommandRun human = Firehose(Ledger("show --day " + std::string(kDay)));
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_NE(human.out.find(digest), std::string::npos);
+
+  const CommandRun status = Firehose(Ledger("status --json"));
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  bool day_ok = false;
+  for (const json& day : Json(status)) {
+    if (day["business_date"] == kDay) day_ok = day["state"] == "ok";
+  }
+  EXPECT_TRUE(day_ok) << status.out;
+
+  // The partners' statements match to the minor unit.
+  const fs::path statements = dir_.path() / "truth" / "statements.csv";
+  const CommandRun matched = Firehose("reconcile --json --day " + std::string(kDay) +
+                                      " --statements " + statements.string() + ConfigArg());
+  ASSERT_EQ(matched.exit_code, 0) << matched.out;
+  EXPECT_TRUE(Json(matched)["ok"].get<bool>());
+  EXPECT_GT(Json(matched)["matched"].get<int>(), 3);
+
+  // One statement off by one minor unit: that cell, and only it, is reported.
+  std::string text = *ReadFile(statements, 1 << 30);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t end = text.find('\n', at);
+    lines.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  std::size_t target = 0;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].starts_with(kDay)) target = i;
+  }
+  ASSERT_GT(target, 0u);
+  std::vector<std::string> fields;
+  for (std::size_t at = 0; at <= lines[target].size();) {
+    const std::size_t end = std::min(lines[target].find(',', at), lines[target].size());
+    fields.push_back(lines[target].substr(at, end - at));
+    at = end + 1;
+  }
+  ASSERT_EQ(fields.size(), 5u);
+  const int exponent = Currency::FromCode(fields[2])->exponent();
+  const MoneyParse total = ParseDecimalAmount(fields[4], exponent);
+  ASSERT_TRUE(total.ok);
+  fields[4] = FormatAmount(AmountMinor(total.amount.value() + 1), exponent);
+  lines[target] = fields[0] + "," + fields[1] + "," + fields[2] + "," + fields[3] + "," + fields[4];
+  std::string changed;
+  for (const std::string& line : lines) changed += line + "\n";
+  const fs::path off = dir_.path() / "off_by_one.csv";
+  ASSERT_TRUE(WriteFileAtomically(off, changed).ok());
+  const CommandRun mismatch = Firehose("reconcile --json --day " + std::string(kDay) +
+                                       " --statements " + off.string() + ConfigArg());
+  EXPECT_EQ(mismatch.exit_code, 1) << mismatch.out;
+  const json report = Json(mismatch);
+  ASSERT_EQ(report["mismatches"].size(), 1u) << mismatch.out;
+  EXPECT_EQ(report["mismatches"][0]["kind"], "total_differs");
+  EXPECT_EQ(report["mismatches"][0]["partner_id"], fields[1]);
+  EXPECT_EQ(report["mismatches"][0]["currency"], fields[2]);
+  EXPECT_EQ(report["mismatches"][0]["statement_total"], fields[4]);
+  const CommandRun mismatch_human = Firehose("reconcile --day " + std::string(kDay) +
+                                             " --statements " + off.string() + ConfigArg());
+  EXPECT_EQ(mismatch_human.exit_code, 1);
+  EXPECT_NE(mismatch_human.out.find("total_differs"), std::string::npos) << mismatch_human.out;
+
+  // A malformed statements file cannot be reconciled: exit 3.
+  ASSERT_TRUE(WriteFileAtomically(dir_.path() / "bad.csv", "business_date,partner_id\n").ok());
+  EXPECT_EQ(Firehose("reconcile --day " + std::string(kDay) + " --statements " +
+                     (dir_.path() / "bad.csv").string() + ConfigArg())
+                .exit_code,
+            3);
+  EXPECT_EQ(Firehose(Ledger("run --day 2025-13-01")).exit_code, 2);
+}
+
+// Lines of `partner` in the day's partition, as the partner sent them (`raw`).
+std::vector<std::string> RawBodiesOf(const fs::path& lake_root, std::string_view partner,
+                                     std::size_t count) {
+  std::vector<std::string> bodies;
+  auto listing = lake::ListLake(lake_root);
+  EXPECT_TRUE(listing.ok());
+  lake::RawLineParser parser;
+  for (const lake::LakeFile& file : listing->Files(lake::Zone::kRaw, *BusinessDate::Parse(kDay))) {
+    auto reader = lake::LineReader::Open(lake_root / file.file.path);
+    std::string_view line;
+    while (bodies.size() < count) {
+      Result<bool> more = (*reader)->Next(&line);
+      if (!more.ok() || !*more) break;
+      lake::RawLineView view;
+      EXPECT_TRUE(parser.ParsePadded(line, &view).ok());
+      if (view.partner_id == partner) bodies.emplace_back(view.raw);
+    }
+  }
+  return bodies;
+}
+
+TEST_F(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
+  InitLogging("error");
+  MakeLake(20'000);
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
+  const json before = Show();
+
+  // A partner replays its backlog for the day after the ledger ran: 40 resends of booked
+  // transactions (exact duplicates) and 25 transactions the ledger has not seen.
+  Result<firehose::Config> config = LoadConfigOrStatus(dir_.path() / "firehose.toml");
+  ASSERT_TRUE(config.ok());
+  Result<sim::Fleet> fleet = sim::FleetFromConfig(*config);
+  ASSERT_TRUE(fleet.ok());
+  const sim::SimPartner& partner = fleet->partners[0];
+  ASSERT_EQ(partner.shape, sim::Shape::kStripe);  // one event per body: raw is the body
+  const std::vector<std::string> resends =
+      RawBodiesOf(lake::LakeRoot(dir_.path()), partner.id.view(), 40);
+  ASSERT_EQ(resends.size(), 40u);
+  std::vector<QueueRecord> backlog;
+  const TimestampUs received = *ParseRfc3339("2025-11-28T02:00:00Z");
+  for (const std::string& body : resends) {
+    backlog.push_back(lake::testing::MakeRecord(partner.id.view(), body, received));
+  }
+  std::int64_t new_amount = 0;
+  for (int i = 0; i < 25; ++i) {
+    sim::SimEvent event;
+    event.txn_id = "ch_backlog" + std::to_string(i);
+    event.amount = AmountMinor(1000 + i);
+    event.currency = partner.currencies[0];
+    event.status = TxnStatus::kSucceeded;
+    event.event_time = TimestampUs(ParseRfc3339("2025-11-27T15:00:00Z")->value() + i * 1'000'000);
+    event.delivery_id = "evt_backlog" + std::to_string(i);
+    new_amount += 1000 + i;
+    backlog.push_back(lake::testing::MakeRecord(
+        partner.id.view(), sim::WrapBody(partner.shape, {sim::RenderEvent(partner.shape, event)}),
+        received));
+  }
+  {
+    lake::LakeWriterOptions options = lake::LakeWriterOptions::FromConfig(*config);
+    options.writer_id = "w9";
+    auto writer = lake::LakeWriter::Open(*config, options);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(lake::testing::Deliveries(backlog)).ok());
+    ASSERT_TRUE((*writer)->Flush().ok());
+  }
+
+  const CommandRun stale = Firehose(Ledger("status --json --day " + std::string(kDay)));
+  EXPECT_EQ(stale.exit_code, 1) << "a stale day is a problem found";
+  const json state = Json(stale)[0];
+  EXPECT_EQ(state["state"], "stale");
+  EXPECT_EQ(state["new_events"], 65);
+  EXPECT_EQ(state["new_files"].size(), 1u);
+  const CommandRun stale_human = Firehose(Ledger("status"));
+  EXPECT_NE(stale_human.out.find("1 new file(s) with 65 event(s)"), std::string::npos)
+      << stale_human.out;
+
+  // A reprocess that dies just before its commit: the old ledger is intact and readable.
+  const CommandRun crashed =
+      Firehose(Ledger("reprocess --stale"), "FIREHOSE_FAULTS=ledger.before_commit=crash");
+  EXPECT_EQ(crashed.exit_code, 137);
+  const json intact = Show();
+  EXPECT_EQ(intact["run"], before["run"]);
+  EXPECT_EQ(intact["totals"], before["totals"]);
+  EXPECT_EQ(Firehose(Ledger("status --day " + std::string(kDay))).exit_code, 1) << "still stale";
+
+  const CommandRun reprocessed = Firehose(Ledger("reprocess --stale --json"));
+  ASSERT_EQ(reprocessed.exit_code, 0) << reprocessed.out;
+  const json runs = Json(reprocessed);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_EQ(runs[0]["changes"].size(), 1u) << runs[0]["changes"].dump();
+  const json& change = runs[0]["changes"][0];
+  EXPECT_EQ(change["partner_id"], partner.id.str());
+  EXPECT_EQ(change["status"], "succeeded");
+  EXPECT_EQ(change["new_count"].get<std::int64_t>() - change["old_count"].get<std::int64_t>(), 25);
+  EXPECT_EQ(change["new_amount_minor"].get<std::int64_t>() -
+                change["old_amount_minor"].get<std::int64_t>(),
+            new_amount);
+  EXPECT_EQ(runs[0]["run"]["duplicates"].get<std::int64_t>() -
+                before["run"]["duplicates"].get<std::int64_t>(),
+            40);
+
+  // The ledger is the truth plus the backlog's new transactions, to the cent.
+  const json after = Show();
+  json expected = before["totals"];
+  for (json& total : expected) {
+    if (total["partner_id"] == partner.id.str() && total["currency"] == change["currency"] &&
+        total["status"] == "succeeded") {
+      total["txn_count"] = total["txn_count"].get<std::int64_t>() + 25;
+      total["amount_minor"] = total["amount_minor"].get<std::int64_t>() + new_amount;
+      total["amount"] =
+          FormatAmount(AmountMinor(total["amount_minor"].get<std::int64_t>()),
+                       Currency::FromCode(total["currency"].get<std::string>())->exponent());
+    }
+  }
+  EXPECT_EQ(after["totals"], expected);
+  EXPECT_EQ(Firehose(Ledger("status --day " + std::string(kDay))).exit_code, 0);
+}
+
+pid_t Spawn(const std::vector<std::string>& args) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+TEST_F(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
+  MakeLake(60'000);
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
+  const json before = Show();
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
+  const auto run_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  std::mt19937 random(static_cast<unsigned>(::getpid()));
+  int killed_mid_run = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const pid_t pid = Spawn({std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose", "ledger", "run",
+                             "--day", std::string(kDay), "--partitions", "5", "--memory-max",
+                             "1048576", "--config", (dir_.path() / "firehose.toml").string()});
+    const auto delay = std::chrono::milliseconds(
+        20 + random() % static_cast<unsigned>(std::max<std::int64_t>(50, run_ms)));
+    std::this_thread::sleep_for(delay);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) ++killed_mid_run;
+    const json now = Show();
+    // Killed before its commit: the previous run; after it: a new run of the same lake.
+    EXPECT_EQ(now["run"]["digest"], before["run"]["digest"]) << "after " << delay.count() << " ms";
+    EXPECT_EQ(now["totals"], before["totals"]);
+  }
+  EXPECT_GE(killed_mid_run, 2) << "most kills should land mid-run";
+  const CommandRun next = Firehose(Ledger("run --json --day " + std::string(kDay)));
+  ASSERT_EQ(next.exit_code, 0);
+  EXPECT_EQ(Json(next)["run"]["digest"], before["run"]["digest"]);
+  // The killed runs' spill directories are gone (the next run removes abandoned ones).
+  std::size_t leftovers = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir_.path() / "ledger" / "spill", error)) {
+    (void)entry;
+    ++leftovers;
+  }
+  EXPECT_EQ(leftovers, 0u);
+}
+
+}  // namespace
+}  // namespace firehose
