@@ -394,6 +394,7 @@ class Job {
                                     partitions_ * ((hash / partitions_) % slices_));
   }
   std::size_t PartitionOfUnit(std::size_t unit) const { return unit % partitions_; }
+  bool CancelRequested() const { return options_.cancel != nullptr && options_.cancel->load(); }
 
   const JobOptions& options_;
   warehouse::Warehouse* warehouse_;
@@ -595,6 +596,7 @@ Status Job::ScanFile(const InputFile& input, bool neighbours, ScanThread* thread
       lines_scanned_ += unreported;
       unreported = 0;
       if (failed_) return Cancelled("another thread failed");
+      if (CancelRequested()) return Cancelled("ledger run cancelled");
     }
     std::uint64_t hash = 0;
     if (neighbours) {
@@ -957,6 +959,7 @@ Status Job::ProcessAll() {
     while (!failed_) {
       const std::size_t index = next++;
       if (index >= order.size()) break;
+      if (CancelRequested()) return Cancelled("ledger run cancelled");
       FH_RETURN_IF_ERROR(ProcessUnit(order[index], &tallies_[static_cast<std::size_t>(thread)]));
       ++units_done_;
     }
@@ -1180,6 +1183,7 @@ Result<JobResult> Job::Run() {
   // Every total is checked before the warehouse is touched: an overflow writes nothing.
   FH_ASSIGN_OR_RETURN(std::vector<TotalRow> totals, SumTotals());
 
+  if (CancelRequested()) return Cancelled("ledger run cancelled");
   started = std::chrono::steady_clock::now();
   FH_ASSIGN_OR_RETURN(std::unique_ptr<DayWriter> writer, warehouse_->BeginDay(options_.day));
   Digest digest;

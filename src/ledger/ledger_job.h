@@ -24,6 +24,7 @@
 // depends on thread count, partition count, memory bound or the order files are read in.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -57,6 +58,8 @@ struct JobOptions {
   // 0: read the biggest files first (balance); otherwise a shuffle of the files by this seed
   // (tests: the ledger must not depend on the order files are read in).
   std::uint64_t file_order_seed = 0;
+  // When set and true, the job stops at its next check with Cancelled and writes nothing.
+  const std::atomic<bool>* cancel = nullptr;
   // Called about five times a second from the calling thread while the job runs.
   std::function<void(const Progress&)> on_progress;
 
