@@ -83,7 +83,7 @@ SpillBuffer::~SpillBuffer() {
   Free();
 }
 
-Status SpillBuffer::Append(std::vector<char> chunk) {
+Status SpillBuffer::Append(Bytes chunk) {
   const auto bytes = static_cast<std::int64_t>(chunk.size());
   {
     std::lock_guard lock(mutex_);
@@ -98,7 +98,7 @@ Status SpillBuffer::Append(std::vector<char> chunk) {
   return budget_->Add(bytes);
 }
 
-Status SpillBuffer::WriteLocked(const std::vector<char>& chunk) {
+Status SpillBuffer::WriteLocked(const Bytes& chunk) {
   if (!file_.valid()) {
     FH_ASSIGN_OR_RETURN(file_, OpenFile(file_path_, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   }
@@ -110,7 +110,7 @@ Status SpillBuffer::WriteLocked(const std::vector<char>& chunk) {
 
 Result<std::int64_t> SpillBuffer::SpillLocked() {
   const std::int64_t freed = memory_bytes_;
-  for (const std::vector<char>& chunk : chunks_) FH_RETURN_IF_ERROR(WriteLocked(chunk));
+  for (const Bytes& chunk : chunks_) FH_RETURN_IF_ERROR(WriteLocked(chunk));
   chunks_.clear();
   chunks_.shrink_to_fit();
   memory_bytes_ = 0;
@@ -122,14 +122,14 @@ Result<SpillBuffer::Loaded> SpillBuffer::Take() {
   std::lock_guard lock(mutex_);
   Loaded loaded;
   if (file_bytes_ > 0) {
-    std::vector<char> block(static_cast<std::size_t>(file_bytes_));
+    Bytes block(static_cast<std::size_t>(file_bytes_));
     FH_RETURN_IF_ERROR(ReadExactly(file_.get(), block.data(), block.size(), 0, file_path_));
     loaded.blocks.push_back(std::move(block));
     // Counted now: the loaded bytes are in memory again.
     budget_->used_bytes_.fetch_add(file_bytes_);
     loaded.counted_bytes += file_bytes_;
   }
-  for (std::vector<char>& chunk : chunks_) loaded.blocks.push_back(std::move(chunk));
+  for (Bytes& chunk : chunks_) loaded.blocks.push_back(std::move(chunk));
   loaded.counted_bytes += memory_bytes_;
   chunks_.clear();
   memory_bytes_ = 0;
@@ -186,7 +186,7 @@ Result<bool> SpillBuffer::Reader::Ensure(std::size_t bytes) {
       continue;
     }
     if (next_chunk_ < buffer_->chunks_.size()) {
-      const std::vector<char>& chunk = buffer_->chunks_[next_chunk_++];
+      const Bytes& chunk = buffer_->chunks_[next_chunk_++];
       window_.insert(window_.end(), chunk.begin(), chunk.end());
       continue;
     }

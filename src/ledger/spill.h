@@ -16,12 +16,38 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "core/file.h"
 #include "core/status.h"
 
 namespace firehose::ledger {
+
+// An allocator that leaves new elements uninitialised: byte buffers are always written before
+// they are read, and zero-filling them cost a tenth of the scan.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}  // NOLINT
+  template <typename U>
+  void construct(U* pointer) noexcept {
+    ::new (static_cast<void*>(pointer)) U;  // default-initialisation: no zeroing for char
+  }
+  template <typename U, typename... Args>
+  void construct(U* pointer, Args&&... args) {
+    ::new (static_cast<void*>(pointer)) U(std::forward<Args>(args)...);
+  }
+};
+
+// Bytes of whole records.
+using Bytes = std::vector<char, UninitializedAllocator<char>>;
 
 class SpillBuffer;
 
@@ -64,12 +90,12 @@ class SpillBuffer {
   SpillBuffer& operator=(const SpillBuffer&) = delete;
 
   // Takes a chunk of whole records. May spill this or other buffers (outside this one's lock).
-  Status Append(std::vector<char> chunk);
+  Status Append(Bytes chunk);
   // Takes every byte out of the buffer, in order: the file's bytes as one block, then the
   // chunks that were in memory. Records never straddle blocks. The blocks stay counted by the
   // budget: the caller releases `counted_bytes` when it frees them. The buffer is empty after.
   struct Loaded {
-    std::vector<std::vector<char>> blocks;
+    std::vector<Bytes> blocks;
     std::int64_t counted_bytes = 0;
   };
   Result<Loaded> Take();
@@ -96,7 +122,7 @@ class SpillBuffer {
     std::size_t block_bytes_;
     std::uint64_t file_offset_ = 0;
     std::size_t next_chunk_ = 0;
-    std::vector<char> window_;
+    Bytes window_;
     std::size_t window_begin_ = 0;
   };
 
@@ -104,12 +130,12 @@ class SpillBuffer {
   friend class MemoryBudget;
   // Writes the in-memory chunks to the file (caller holds mutex_). Returns the bytes freed.
   Result<std::int64_t> SpillLocked();
-  Status WriteLocked(const std::vector<char>& chunk);
+  Status WriteLocked(const Bytes& chunk);
 
   MemoryBudget* budget_;
   const std::filesystem::path file_path_;
   mutable std::mutex mutex_;
-  std::vector<std::vector<char>> chunks_;
+  std::vector<Bytes> chunks_;
   std::int64_t memory_bytes_ = 0;
   FileDescriptor file_;
   std::int64_t file_bytes_ = 0;

@@ -305,8 +305,11 @@ Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteO
   }
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   sqlite3_extended_result_codes(db, 0);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-65536"}) {
+  // page_size applies to a new file only (before its first table); larger pages make the
+  // ordered bulk inserts of a day cheaper (fewer page splits and B-tree levels).
+  for (const char* pragma :
+       {"PRAGMA page_size=16384", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-65536"}) {
     const Status status = Exec(db, pragma);
     if (!status.ok()) {
       sqlite3_close_v2(db);
