@@ -425,6 +425,7 @@ class Job {
   std::vector<std::atomic<std::int64_t>> unit_records_;
   std::vector<WorkerTally> tallies_;
   std::atomic<std::uint64_t> lines_scanned_{0};
+  std::uint64_t keys_to_write_ = 0;
   std::atomic<std::uint64_t> units_done_{0};
   std::atomic<bool> failed_{false};
 };
@@ -1045,6 +1046,9 @@ struct MergeCursor {
 };
 
 Status Job::WriteTransactions(DayWriter* writer, Digest* digest) {
+  keys_to_write_ = 0;
+  for (const WorkerTally& tally : tallies_)
+    keys_to_write_ += static_cast<std::uint64_t>(tally.keys_booked);
   std::vector<MergeCursor> cursors(units_);
   const auto greater = [&cursors](std::size_t a, std::size_t b) {
     const BookedRecord* x = cursors[a].row;
@@ -1091,7 +1095,7 @@ Status Job::WriteTransactions(DayWriter* writer, Digest* digest) {
     digest->Field(row.event_time.value());
     digest->EndLine();
     FH_RETURN_IF_ERROR(writer->AddTransaction(row));
-    if (++written % 65536 == 0) Report("write", written, 0);
+    if (++written % 65536 == 0) Report("write", written, keys_to_write_);
     FH_ASSIGN_OR_RETURN(const bool more, cursors[unit].Advance());
     if (more) heap.push(unit);
   }
