@@ -298,6 +298,9 @@ class EmbeddedLog::Core {
     Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
     Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");
     Metrics().Describe("firehose_consumer_lag_records", "Durable records not yet committed.");
+    Metrics().Describe("firehose_queue_segments", "Segment files of the embedded log.");
+    Metrics().Describe("firehose_queue_segments_deleted_total",
+                       "Segment files deleted, by reason (retention, size_limit).");
   }
 
   const Limits& limits() const { return limits_; }
