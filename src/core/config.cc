@@ -620,6 +620,8 @@ void ParseOps(const toml::table* table, Config* config, Problems* problems) {
     reader.Problem("down_error_pct", "must not be below degraded_error_pct");
   }
   ops.recent_alerts_max = reader.Integer("recent_alerts_max", ops.recent_alerts_max, 0, 100'000);
+  ops.state_min_events =
+      reader.Integer("state_min_events", ops.state_min_events, 1, 1'000'000'000);
 
   std::set<std::string> names;
   if (const toml::node* node = reader.Node("alerts")) {

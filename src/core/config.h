@@ -175,6 +175,7 @@ struct OpsConfig {
   std::int64_t state_window_s = 60;        // window of the partner state and headline rates
   double degraded_error_pct = 5;           // error rate at which a partner is "degraded"
   double down_error_pct = 90;              // ... and "down"
+  std::int64_t state_min_events = 50;      // below this traffic in the window, no error state
   std::int64_t recent_alerts_max = 200;    // resolved alerts kept for /api/ops/alerts
   std::vector<AlertRule> alerts;
   std::vector<AlertDestination> destinations;

@@ -22,7 +22,6 @@ using edge::HttpResponse;
 using edge::Responder;
 
 constexpr std::int64_t kRateWindowS = 10;  // "current rate": the last 10 complete seconds
-constexpr std::int64_t kStateVolumeMin = 10;  // fewer requests in the window: too few to judge
 constexpr std::int64_t kLedgerRefreshS = 10;
 constexpr std::int64_t kDayS = kMinuteBuckets * 60;
 
@@ -138,9 +137,15 @@ std::string ReadLedgerRun(const std::filesystem::path& path) {
     for (int column = 0; column < sqlite3_column_count(statement); ++column) {
       json.Key(sqlite3_column_name(statement, column));
       switch (sqlite3_column_type(statement, column)) {
-        case SQLITE_INTEGER: json.Int(sqlite3_column_int64(statement, column)); break;
-        case SQLITE_FLOAT: json.Double(sqlite3_column_double(statement, column)); break;
-        case SQLITE_NULL: json.Null(); break;
+        case SQLITE_INTEGER:
+          json.Int(sqlite3_column_int64(statement, column));
+          break;
+        case SQLITE_FLOAT:
+          json.Double(sqlite3_column_double(statement, column));
+          break;
+        case SQLITE_NULL:
+          json.Null();
+          break;
         default: {
           const auto* text = sqlite3_column_text(statement, column);
           std::string_view value(reinterpret_cast<const char*>(text),
@@ -282,7 +287,8 @@ void OpsService::RefreshLedger() {
   if (config_.ledger.warehouse_url.empty()) {
     json = ReadLedgerRun(config_.data_dir / "warehouse.sqlite");
   } else {
-    json = R"j({"available":false,"reason":"the warehouse is at ledger.warehouse_url (not read by ops)"})j";
+    json =
+        R"j({"available":false,"reason":"the warehouse is at ledger.warehouse_url (not read by ops)"})j";
   }
   std::lock_guard lock(ledger_mutex_);
   ledger_json_ = std::move(json);
@@ -300,8 +306,9 @@ std::string OpsService::PartnerState(const PartnerSeries& series, const BucketVa
   const auto volume = static_cast<std::int64_t>(window.events + window.ingest_errors());
   if (volume == 0) return "silent";
   const double error_pct = window.error_pct();
-  if (volume >= kStateVolumeMin && error_pct >= config_.ops.down_error_pct) return "down";
-  if ((volume >= kStateVolumeMin && error_pct >= config_.ops.degraded_error_pct) ||
+  const bool judgeable = volume >= config_.ops.state_min_events;
+  if (judgeable && error_pct >= config_.ops.down_error_pct) return "down";
+  if ((judgeable && error_pct >= config_.ops.degraded_error_pct) ||
       alerts_.FiringFor(series.id()) > 0) {
     return "degraded";
   }
@@ -331,9 +338,9 @@ std::string OpsService::PartnersJson(std::string_view query) const {
   const std::size_t count = state_.partner_count();
   for (std::size_t i = 0; i < count; ++i) {
     const PartnerSeries& series = state_.partner(i);
-    Row row{&series, series.SumSeconds(now_s, config_.ops.state_window_s),
-            static_cast<double>(series.SumSeconds(now_s - 1, kRateWindowS).events) /
-                kRateWindowS,
+    Row row{&series,
+            series.SumSeconds(now_s, config_.ops.state_window_s),
+            static_cast<double>(series.SumSeconds(now_s - 1, kRateWindowS).events) / kRateWindowS,
             {}};
     row.state = PartnerState(series, row.window, now_s);
     ++states[row.state];
@@ -404,9 +411,8 @@ Result<std::string> OpsService::SeriesJson(std::string_view query) const {
   const std::int64_t now_s = state_.NowSeconds();
   const bool by_minute = window_s > kSecondBuckets;
   const std::int64_t step_s = by_minute ? 60 : 1;
-  const std::vector<BucketValues> buckets = by_minute
-                                                ? series->Minutes(now_s, (window_s + 59) / 60)
-                                                : series->Seconds(now_s, window_s);
+  const std::vector<BucketValues> buckets =
+      by_minute ? series->Minutes(now_s, (window_s + 59) / 60) : series->Seconds(now_s, window_s);
   const std::int64_t last_start = by_minute ? now_s / 60 * 60 : now_s;
   const std::int64_t start_s = last_start - static_cast<std::int64_t>(buckets.size() - 1) * step_s;
 
@@ -436,9 +442,8 @@ Result<std::string> OpsService::SeriesJson(std::string_view query) const {
   }
   json.EndObject();
   if (by_minute) {
-    column("lag_avg_ms", [&](const BucketValues& b) {
-      json.UInt(b.events == 0 ? 0 : b.lag_sum_ms / b.events);
-    });
+    column("lag_avg_ms",
+           [&](const BucketValues& b) { json.UInt(b.events == 0 ? 0 : b.lag_sum_ms / b.events); });
     // Amounts in minor units per currency slot (the last is every other currency).
     const auto currencies = series->CurrencySlots();
     json.Key("amounts_minor").BeginObject();
@@ -552,8 +557,7 @@ void OpsService::AddRoutes(edge::HttpServer& server) {
       Result<std::string> body = SeriesJson(request.query());
       if (body.ok()) return edge::JsonResponse(200, std::move(*body));
       const bool not_found = body.status().code() == StatusCode::kNotFound;
-      return edge::ErrorResponse(not_found ? 404 : 400,
-                                 not_found ? "unknown_partner" : "bad_query",
+      return edge::ErrorResponse(not_found ? 404 : 400, not_found ? "unknown_partner" : "bad_query",
                                  body.status().message());
     });
   });

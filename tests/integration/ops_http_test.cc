@@ -43,16 +43,20 @@ class AlertReceiver {
     edge::HttpServerOptions options;
     options.name = "receiver";
     server_ = std::make_unique<edge::HttpServer>(options);
-    server_->Handle("POST", "/alerts", [this](edge::HttpRequest request, edge::Responder responder) {
-      std::lock_guard lock(mutex_);
-      if (attempts_++ < fail_first_) return responder.Send(edge::ErrorResponse(503, "busy", "try later"));
-      received_.push_back({Clock::now(), json::parse(request.body)});
-      responder.Send(edge::JsonResponse(200, "{}"));
-    });
+    server_->Handle("POST", "/alerts",
+                    [this](edge::HttpRequest request, edge::Responder responder) {
+                      std::lock_guard lock(mutex_);
+                      if (attempts_++ < fail_first_)
+                        return responder.Send(edge::ErrorResponse(503, "busy", "try later"));
+                      received_.push_back({Clock::now(), json::parse(request.body)});
+                      responder.Send(edge::JsonResponse(200, "{}"));
+                    });
     EXPECT_TRUE(server_->Start().ok());
   }
   ~AlertReceiver() { server_->Stop(milliseconds(100)); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/alerts"; }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/alerts";
+  }
 
   // Waits for a notification with this status and rule; returns when it arrived.
   std::optional<Clock::time_point> WaitFor(std::string_view status, std::string_view rule,
@@ -131,7 +135,8 @@ class OpsHttpTest : public ::testing::Test {
     return response ? response->status : 0;
   }
 
-  std::optional<testing::RawResponse> Get(const std::string& target, const HeaderList& headers = {}) {
+  std::optional<testing::RawResponse> Get(const std::string& target,
+                                          const HeaderList& headers = {}) {
     return RoundTrip(port_, BuildRequest("GET", target, headers));
   }
 
@@ -194,8 +199,8 @@ TEST_F(OpsHttpTest, AnArrivalIsVisibleInThePartnersApiWithinOneSecondOfIts2xx) {
   ASSERT_NE(row, nullptr);
   EXPECT_EQ((*row)["events_total"], 1);
   EXPECT_FALSE((*row)["last_seen"].is_null());
-  EXPECT_LT(visible_after, seconds(1)) << "visible after "
-                                       << std::chrono::duration<double>(visible_after).count() << " s";
+  EXPECT_LT(visible_after, seconds(1))
+      << "visible after " << std::chrono::duration<double>(visible_after).count() << " s";
   EXPECT_EQ(partners["partners_total"], 3);
   EXPECT_EQ(FindPartner(partners, "p000")->at("state"), "silent");
 }
@@ -210,7 +215,8 @@ TEST_F(OpsHttpTest, EdgeRejectionsCountInThePartnersSeries) {
   ASSERT_EQ(response->status, 401);
   const json series = GetJson("/api/ops/series?partner=p000&window=60");
   std::uint64_t bad_signatures = 0;
-  for (const json& count : series["errors"]["bad_signature"]) bad_signatures += count.get<std::uint64_t>();
+  for (const json& count : series["errors"]["bad_signature"])
+    bad_signatures += count.get<std::uint64_t>();
   EXPECT_EQ(bad_signatures, 1u);
   EXPECT_EQ(series["step_s"], 1);
   EXPECT_EQ(series["events"].size(), 60u);
@@ -241,7 +247,8 @@ resolve_hold_s = 2
 
 [[ops.destinations]]
 name = "receiver"
-url = ")" + receiver.url() + R"("
+url = ")" + receiver.url() +
+               R"("
 backoff_initial_ms = 100
 )");
   StartSender();
@@ -288,7 +295,8 @@ TEST_F(OpsHttpTest, TheOpsTokenProtectsApiAndMetricsButNotHealthOrWebhooks) {
     bool literal = false;
     config.server.ops_token = *ResolveSecret("env:FIREHOSE_TEST_OPS_TOKEN", "/tmp", &literal);
   });
-  for (std::string target : {"/api/ops/partners", "/api/ops/alerts", "/metrics", "/api/ops/stream"}) {
+  for (std::string target :
+       {"/api/ops/partners", "/api/ops/alerts", "/metrics", "/api/ops/stream"}) {
     auto denied = Get(target);
     ASSERT_TRUE(denied) << target;
     EXPECT_EQ(denied->status, 401) << target;
