@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "edge/edge_server.h"
+#include "edge/http_server.h"
 #include "lake/lake_consumer.h"
+#include "ops/ops_service.h"
 #include "queue/open_queue.h"
 
 namespace firehose::cli {
@@ -16,15 +18,25 @@ constexpr std::string_view kLakeConsumerName = "lake";
 Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles roles) {
   std::unique_ptr<Platform> platform(new Platform(config, roles));
   FH_ASSIGN_OR_RETURN(platform->queue_, OpenQueue(platform->config_));
+  if (!roles.ops) FH_RETURN_IF_ERROR(platform->ReleaseOpsCursor());
   if (roles.lake) FH_RETURN_IF_ERROR(platform->StartLake());
+  Status started = Status::Ok();
   if (roles.edge) {
-    const Status started = platform->StartEdge();
-    if (!started.ok()) {
-      platform->Stop();
-      return started;
-    }
+    started = platform->StartEdge();
+  } else if (roles.ops) {
+    started = platform->StartOpsAlone();
+  }
+  if (!started.ok()) {
+    platform->Stop();
+    return started;
   }
   return platform;
+}
+
+// See the header: without ops in this process, nothing would ever advance its cursor.
+Status Platform::ReleaseOpsCursor() {
+  if (config_.queue.backend != QueueBackend::kEmbedded) return Status::Ok();
+  return queue_->DropConsumer(ops::kConsumerName).WithContext("releasing the ops cursor");
 }
 
 Status Platform::StartLake() {
@@ -40,23 +52,53 @@ Status Platform::StartLake() {
 }
 
 Status Platform::StartEdge() {
-  edge_ = std::make_unique<edge::EdgeServer>(config_, *queue_);
+  if (roles_.ops) ops_ = std::make_unique<ops::OpsService>(config_, *queue_);
+  edge_ = std::make_unique<edge::EdgeServer>(config_, *queue_,
+                                             ops_ ? ops_->webhook_observer() : nullptr);
+  if (ops_) ops_->AddRoutes(edge_->http());
   FH_RETURN_IF_ERROR(edge_->Start());
   spdlog::info("edge listening on http://{}:{} ({} partners)", config_.server.listen_host,
                edge_->port(), config_.partners.size());
+  if (ops_) {
+    FH_RETURN_IF_ERROR(ops_->Start());
+    spdlog::info("ops dashboard on http://{}:{}/", config_.server.listen_host, edge_->port());
+  }
   return Status::Ok();
 }
 
-std::uint16_t Platform::port() const { return edge_ ? edge_->port() : 0; }
+Status Platform::StartOpsAlone() {
+  ops_ = std::make_unique<ops::OpsService>(config_, *queue_);
+  edge::HttpServerOptions options = edge::EdgeServerOptions(config_);
+  options.name = "ops";
+  ops_server_ = std::make_unique<edge::HttpServer>(options);
+  ops_server_->Handle("GET", "/healthz", [](edge::HttpRequest, edge::Responder responder) {
+    responder.Send(edge::JsonResponse(200, R"({"status":"ok"})"));
+  });
+  ops_->AddRoutes(*ops_server_);
+  FH_RETURN_IF_ERROR(ops_server_->Start());
+  FH_RETURN_IF_ERROR(ops_->Start());
+  spdlog::info("ops dashboard on http://{}:{}/ (no webhook edge in this process)",
+               config_.server.listen_host, ops_server_->port());
+  return Status::Ok();
+}
+
+std::uint16_t Platform::port() const {
+  if (edge_) return edge_->port();
+  return ops_server_ ? ops_server_->port() : 0;
+}
 
 void Platform::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (edge_) edge_->Stop(kEdgeDrain);
+  if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
+  if (ops_) ops_->Stop();
   if (queue_) queue_->Shutdown();
   lake_stop_ = true;
   if (lake_thread_.joinable()) lake_thread_.join();
   edge_.reset();
+  ops_server_.reset();
+  ops_.reset();
   lake_consumer_.reset();
 }
 

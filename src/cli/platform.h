@@ -1,12 +1,21 @@
 // The stages one Firehose process hosts, started and stopped in the right order.
 //
 // `firehose run` hosts every role; `firehose ingest` only the edge; `firehose land` only the
-// lake writer (scale-out roles need a shared queue: with the embedded log, one process owns the
-// queue directory, so its edge and lake writer run together). The demo and the tests host a
-// Platform in-process.
+// lake writer; `firehose ops` only the ops view (consumer, alerts, API and dashboard on its own
+// HTTP server, no webhook route). Scale-out roles need a shared queue: with the embedded log,
+// one process owns the queue directory, so its edge and lake writer run together. The demo and
+// the tests host a Platform in-process.
+//
+// The ops consumer's cursor: "ops" is a durable consumer (DESIGN §4), so that a restart resumes
+// where it stopped and rebuilds the last day's series from the queue. A durable cursor that
+// nobody advances would pin every later segment (and, at queue_bytes_max, make the edge answer
+// 503) for a view that is approximate by design. So a process on the embedded log that does
+// not host ops drops the "ops" cursor at start: with the embedded log one process owns the
+// queue, so no ops runs elsewhere. Hosting ops again recreates it at the oldest stored record.
 //
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
 //   1. the edge stops accepting (503 shutting_down), drains requests in flight;
+//   1b. ops stops (ends its streams, commits its consumer's cursor);
 //   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
 //   3. the lake writer lands what is durable, publishes its open range and commits.
 #pragma once
@@ -22,6 +31,10 @@
 
 namespace firehose::edge {
 class EdgeServer;
+class HttpServer;
+}  // namespace firehose::edge
+namespace firehose::ops {
+class OpsService;
 }
 
 namespace firehose::cli {
@@ -29,6 +42,8 @@ namespace firehose::cli {
 struct Roles {
   bool edge = true;  // webhook ingest (HTTP)
   bool lake = true;  // queue -> raw lake
+  bool ops = true;   // the ops consumer, alerts, the ops API + dashboard (on the edge's HTTP
+                     // server, or on its own one at server.listen without the edge role)
 };
 
 class Platform {
@@ -45,7 +60,7 @@ class Platform {
 
   // A stage that cannot go on (the lake cannot be opened, ...): the process should exit.
   bool failed() const { return failed_.load(); }
-  // The edge's bound port (0 without the edge role).
+  // The bound HTTP port: the edge's, or the ops server's without the edge (0 without either).
   std::uint16_t port() const;
   const Config& config() const { return config_; }
   Queue& queue() { return *queue_; }
@@ -54,11 +69,15 @@ class Platform {
   Platform(const Config& config, Roles roles);
   Status StartLake();
   Status StartEdge();
+  Status StartOpsAlone();
+  Status ReleaseOpsCursor();
 
   Config config_;
   Roles roles_;
   std::unique_ptr<Queue> queue_;
+  std::unique_ptr<ops::OpsService> ops_;  // before edge_: the edge's routes call into it
   std::unique_ptr<edge::EdgeServer> edge_;
+  std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
   std::unique_ptr<QueueConsumer> lake_consumer_;
   std::atomic<bool> lake_stop_{false};
   std::atomic<bool> failed_{false};

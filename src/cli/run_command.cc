@@ -1,5 +1,6 @@
 // `firehose run` (every role in one process), and the scale-out roles one by one:
-// `firehose ingest` (the webhook edge) and `firehose land` (the lake writer).
+// `firehose ingest` (the webhook edge), `firehose land` (the lake writer) and `firehose ops`
+// (the ops consumer, alerts, API and dashboard).
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -17,8 +18,8 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
   auto platform = Platform::Start(*config, roles);
   if (!platform.ok()) return Fail(platform.status().WithContext(std::string(what)));
   spdlog::info("firehose {} running; data in {}; Ctrl-C stops", what, config->data_dir.string());
-  const int signal_number =
-      WaitForStop(std::chrono::steady_clock::duration::zero(), [&] { return (*platform)->failed(); });
+  const int signal_number = WaitForStop(std::chrono::steady_clock::duration::zero(),
+                                        [&] { return (*platform)->failed(); });
   InstallHardExit();
   spdlog::info("stopping ({})", signal_number != 0 ? "signal" : "a stage failed");
   (*platform)->Stop();
@@ -29,18 +30,34 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
 }  // namespace
 
 void AddRunCommands(CLI::App& app, Context& context) {
-  app.add_subcommand("run", "Run every role in one process: edge, queue, lake writer")
+  app.add_subcommand("run",
+                     "Run every role in one process: edge, queue, lake writer, ops API and "
+                     "dashboard")
       ->fallthrough()
-      ->callback([&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
+      ->callback(
+          [&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
   app.add_subcommand("ingest", "Run the webhook edge only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
-        context.run = [&context] { return RunRoles(context, Roles{.edge = true, .lake = false}, "ingest"); };
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = true, .lake = false, .ops = false}, "ingest");
+        };
       });
   app.add_subcommand("land", "Run the lake writer only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
-        context.run = [&context] { return RunRoles(context, Roles{.edge = false, .lake = true}, "land"); };
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = false, .lake = true, .ops = false}, "land");
+        };
+      });
+  app.add_subcommand("ops",
+                     "Run the ops view only: the ops consumer, alerts, the ops API and dashboard "
+                     "on server.listen (scale-out role; no webhook route)")
+      ->fallthrough()
+      ->callback([&context] {
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = false, .lake = false, .ops = true}, "ops");
+        };
       });
 }
 

@@ -486,11 +486,189 @@ void ParseLimits(const toml::table* table, Config* config, Problems* problems) {
   }
 }
 
+bool IsValidRuleName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// The threshold's unit and range for each rule kind, for messages.
+struct AlertKindSpec {
+  AlertKind kind;
+  std::string_view name;
+  std::string_view unit;
+  double threshold_max;
+};
+constexpr AlertKindSpec kAlertKinds[] = {
+    {AlertKind::kErrorRate, "error_rate", "percent", 100},
+    {AlertKind::kSilence, "silence", "seconds", 7 * 86'400},
+    {AlertKind::kDuplicateRate, "duplicate_rate", "percent", 100},
+    {AlertKind::kSignatureFailures, "signature_failures", "requests in the window", 1e12},
+    {AlertKind::kQueueLag, "queue_lag", "records", 1e15},
+};
+
+const AlertKindSpec& SpecOf(AlertKind kind) {
+  for (const AlertKindSpec& spec : kAlertKinds) {
+    if (spec.kind == kind) return spec;
+  }
+  return kAlertKinds[0];
+}
+
+std::optional<AlertRule> ParseAlertRule(const toml::table& table, const std::string& path,
+                                        const Config& config, Problems* problems) {
+  const std::size_t problems_before = problems->size();
+  TableReader reader(&table, path, problems);
+  AlertRule rule;
+  rule.name = reader.String("name", true).value_or("");
+  if (!rule.name.empty() && !IsValidRuleName(rule.name)) {
+    reader.Problem("name", "'" + rule.name + "' must match [a-z0-9_-]{1,64}");
+  }
+  const auto kind = ParseEnum<AlertKind>(reader, "kind",
+                                         {{"error_rate", AlertKind::kErrorRate},
+                                          {"silence", AlertKind::kSilence},
+                                          {"duplicate_rate", AlertKind::kDuplicateRate},
+                                          {"signature_failures", AlertKind::kSignatureFailures},
+                                          {"queue_lag", AlertKind::kQueueLag}},
+                                         std::nullopt);
+  if (!kind && !reader.present("kind")) {
+    reader.Problem("kind",
+                   "is required: error_rate, silence, duplicate_rate, signature_failures or "
+                   "queue_lag");
+  }
+  rule.kind = kind.value_or(AlertKind::kErrorRate);
+  const AlertKindSpec& spec = SpecOf(rule.kind);
+  if (!reader.present("threshold")) {
+    reader.Problem("threshold", "is required (" + std::string(spec.unit) + " for a " +
+                                    std::string(spec.name) + " rule)");
+  }
+  rule.threshold = reader.Number("threshold", 0, 0, spec.threshold_max);
+  const double default_resolve =
+      rule.kind == AlertKind::kSilence ? rule.threshold : rule.threshold * 0.8;
+  rule.resolve_threshold =
+      reader.Number("resolve_threshold", default_resolve, 0, spec.threshold_max);
+  if (rule.resolve_threshold > rule.threshold) {
+    reader.Problem("resolve_threshold",
+                   "must not be above threshold: the gap between them is what stops an alert "
+                   "from flapping");
+  }
+  rule.window_s = reader.Integer("window_s", rule.window_s, 1, 3600);
+  rule.min_events = reader.Integer("min_events", 0, 0, 1'000'000'000);
+  rule.for_s = reader.Integer("for_s", 0, 0, 3600);
+  rule.resolve_hold_s = reader.Integer("resolve_hold_s", rule.resolve_hold_s, 0, 86'400);
+  rule.severity =
+      ParseEnum<std::string>(reader, "severity", {{"warning", "warning"}, {"critical", "critical"}},
+                             std::string("warning"))
+          .value_or("warning");
+  rule.consumer = reader.String("consumer").value_or("");
+  if (!rule.consumer.empty() && rule.kind != AlertKind::kQueueLag) {
+    reader.Problem("consumer", "only applies to a queue_lag rule");
+  }
+  if (auto partners = reader.Strings("partners")) {
+    for (const std::string& partner : *partners) {
+      if (config.FindPartner(partner) == nullptr) {
+        reader.Problem("partners", "names '" + partner + "', which is not a configured partner");
+      }
+    }
+    rule.partners = *partners;
+    if (rule.kind == AlertKind::kQueueLag) {
+      reader.Problem("partners", "does not apply to a queue_lag rule (it watches the queue)");
+    }
+  }
+  reader.RejectUnknownKeys();
+  if (problems->size() != problems_before) return std::nullopt;
+  return rule;
+}
+
+std::optional<AlertDestination> ParseDestination(const toml::table& table, const std::string& path,
+                                                 std::size_t index, Problems* problems) {
+  const std::size_t problems_before = problems->size();
+  TableReader reader(&table, path, problems);
+  AlertDestination destination;
+  destination.name = reader.String("name").value_or("destination" + std::to_string(index));
+  if (!IsValidRuleName(destination.name)) {
+    reader.Problem("name", "'" + destination.name + "' must match [a-z0-9_-]{1,64}");
+  }
+  destination.url = reader.String("url", true).value_or("");
+  if (!destination.url.empty() && !destination.url.starts_with("http://") &&
+      !destination.url.starts_with("https://")) {
+    reader.Problem("url", "must start with http:// or https://");
+  }
+  destination.timeout_ms = reader.Integer("timeout_ms", destination.timeout_ms, 10, 600'000);
+  destination.backoff_initial_ms =
+      reader.Integer("backoff_initial_ms", destination.backoff_initial_ms, 1, 3'600'000);
+  destination.backoff_max_ms =
+      reader.Integer("backoff_max_ms", destination.backoff_max_ms, 1, 86'400'000);
+  destination.attempts_max = reader.Integer("attempts_max", destination.attempts_max, 1, 1000);
+  if (destination.backoff_max_ms < destination.backoff_initial_ms) {
+    reader.Problem("backoff_max_ms", "must not be below backoff_initial_ms");
+  }
+  reader.RejectUnknownKeys();
+  if (problems->size() != problems_before) return std::nullopt;
+  return destination;
+}
+
+// [ops]: read after the partners, so that rules can be checked against them.
+void ParseOps(const toml::table* table, Config* config, Problems* problems) {
+  TableReader reader(table, "ops", problems);
+  OpsConfig& ops = config->ops;
+  ops.commit_interval_ms =
+      reader.Integer("commit_interval_ms", ops.commit_interval_ms, 10, 600'000);
+  ops.state_window_s = reader.Integer("state_window_s", ops.state_window_s, 1, 3600);
+  ops.degraded_error_pct = reader.Number("degraded_error_pct", ops.degraded_error_pct, 0, 100);
+  ops.down_error_pct = reader.Number("down_error_pct", ops.down_error_pct, 0, 100);
+  if (ops.down_error_pct < ops.degraded_error_pct) {
+    reader.Problem("down_error_pct", "must not be below degraded_error_pct");
+  }
+  ops.recent_alerts_max = reader.Integer("recent_alerts_max", ops.recent_alerts_max, 0, 100'000);
+  ops.state_min_events =
+      reader.Integer("state_min_events", ops.state_min_events, 1, 1'000'000'000);
+
+  std::set<std::string> names;
+  if (const toml::node* node = reader.Node("alerts")) {
+    const toml::array* rules = node->as_array();
+    if (rules == nullptr) reader.Problem("alerts", "must be an array of tables ([[ops.alerts]])");
+    for (std::size_t i = 0; rules != nullptr && i < rules->size(); ++i) {
+      const std::string path = "ops.alerts[" + std::to_string(i) + "]";
+      const toml::table* rule_table = (*rules)[i].as_table();
+      if (rule_table == nullptr) {
+        problems->push_back({path, "must be a table"});
+        continue;
+      }
+      auto rule = ParseAlertRule(*rule_table, path, *config, problems);
+      if (!rule) continue;
+      if (!names.insert(rule->name).second) {
+        problems->push_back({path + ".name", "'" + rule->name + "' is used by another rule"});
+        continue;
+      }
+      ops.alerts.push_back(std::move(*rule));
+    }
+  }
+  if (const toml::node* node = reader.Node("destinations")) {
+    const toml::array* destinations = node->as_array();
+    if (destinations == nullptr) {
+      reader.Problem("destinations", "must be an array of tables ([[ops.destinations]])");
+    }
+    for (std::size_t i = 0; destinations != nullptr && i < destinations->size(); ++i) {
+      const std::string path = "ops.destinations[" + std::to_string(i) + "]";
+      const toml::table* destination_table = (*destinations)[i].as_table();
+      if (destination_table == nullptr) {
+        problems->push_back({path, "must be a table"});
+        continue;
+      }
+      if (auto destination = ParseDestination(*destination_table, path, i, problems)) {
+        ops.destinations.push_back(std::move(*destination));
+      }
+    }
+  }
+  reader.RejectUnknownKeys();
+}
+
 }  // namespace
 
 std::string_view SignatureSchemeName(SignatureScheme scheme) {
   return scheme == SignatureScheme::kStripe ? "stripe" : "standard_webhooks";
 }
+std::string_view AlertKindName(AlertKind kind) { return SpecOf(kind).name; }
 std::string_view AmountFormatName(AmountFormat format) {
   return format == AmountFormat::kDecimal ? "decimal" : "minor_units";
 }
@@ -564,6 +742,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::filesystem::path& base_
   }
   top.Node("partners");
   ParsePartners(root, mappings, base_dir.string(), world_readable, &config, &problems);
+  ParseOps(top.Table("ops"), &config, &problems);
   top.RejectUnknownKeys();
 
   if (problems.empty()) load.config = std::move(config);
@@ -632,6 +811,17 @@ std::string DescribeConfig(const Config& config) {
       out << "  url=" << partner.poll->url << "  every " << partner.poll->interval_ms << " ms";
     }
     out << "\n";
+  }
+  out << "ops alerts " << config.ops.alerts.size() << "\n";
+  for (const AlertRule& rule : config.ops.alerts) {
+    out << "  " << rule.name << "  " << AlertKindName(rule.kind) << " > " << rule.threshold
+        << " (resolve < " << rule.resolve_threshold << ")  window=" << rule.window_s << "s"
+        << "  for=" << rule.for_s << "s  hold=" << rule.resolve_hold_s << "s  " << rule.severity
+        << "\n";
+  }
+  out << "ops destinations " << config.ops.destinations.size() << "\n";
+  for (const AlertDestination& destination : config.ops.destinations) {
+    out << "  " << destination.name << "  " << destination.url << "\n";
   }
   out << "limits\n";
   for (const LimitSpec& spec : kLimitSpecs) {

@@ -131,6 +131,56 @@ struct LedgerConfig {
   std::string warehouse_url;          // empty: SQLite in <data_dir>/warehouse.sqlite
 };
 
+// What an ops alert rule watches (DESIGN §6). Every rule is evaluated per partner except
+// kQueueLag, which watches the queue's consumers.
+enum class AlertKind : std::uint8_t {
+  kErrorRate,          // (failed txns + ingest errors) / (events + ingest errors), percent
+  kSilence,            // seconds since the partner's last arrival
+  kDuplicateRate,      // estimated duplicate events / events, percent (replay floods)
+  kSignatureFailures,  // requests refused for a bad signature within the window (a count)
+  kQueueLag,           // records a queue consumer has not committed yet
+};
+std::string_view AlertKindName(AlertKind kind);
+
+// One [[ops.alerts]] rule. A rule moves pending -> firing -> resolved with hysteresis: it
+// fires once the value stayed above `threshold` for `for_s` seconds, and resolves once it
+// stayed below `resolve_threshold` for `resolve_hold_s` seconds; in between it keeps its state,
+// so a value oscillating around the threshold does not flap.
+struct AlertRule {
+  std::string name;  // [a-z0-9_-]{1,64}, unique
+  AlertKind kind = AlertKind::kErrorRate;
+  std::vector<std::string> partners;  // empty: every partner
+  double threshold = 0;               // percent, seconds, count or records (see AlertKind)
+  double resolve_threshold = 0;       // defaults to 80% of threshold (silence: = threshold)
+  std::int64_t window_s = 60;         // the rolling window the value is computed over
+  std::int64_t min_events = 0;        // below this volume in the window a rate is not judged
+  std::int64_t for_s = 0;             // pending time before firing
+  std::int64_t resolve_hold_s = 10;   // time below resolve_threshold before resolving
+  std::string severity = "warning";   // warning | critical
+  std::string consumer;               // kQueueLag: the consumer to watch; empty: the worst
+};
+
+// One [[ops.destinations]]: alert notifications are POSTed there as JSON.
+struct AlertDestination {
+  std::string name;  // for logs and metrics; defaults to "destination<N>"
+  std::string url;   // http:// or https://
+  std::int64_t timeout_ms = 2000;
+  std::int64_t backoff_initial_ms = 200;  // doubles per failed attempt ...
+  std::int64_t backoff_max_ms = 10000;    // ... up to this
+  std::int64_t attempts_max = 10;         // then the notification is dropped (and counted)
+};
+
+struct OpsConfig {
+  std::int64_t commit_interval_ms = 1000;  // how often the ops consumer commits its cursor
+  std::int64_t state_window_s = 60;        // window of the partner state and headline rates
+  double degraded_error_pct = 5;           // error rate at which a partner is "degraded"
+  double down_error_pct = 90;              // ... and "down"
+  std::int64_t state_min_events = 50;      // below this traffic in the window, no error state
+  std::int64_t recent_alerts_max = 200;    // resolved alerts kept for /api/ops/alerts
+  std::vector<AlertRule> alerts;
+  std::vector<AlertDestination> destinations;
+};
+
 struct Config {
   std::filesystem::path source_path;  // the file this was loaded from (empty when built in code)
   std::filesystem::path data_dir = "firehose-data";
@@ -138,6 +188,7 @@ struct Config {
   QueueConfig queue;
   LakeConfig lake;
   LedgerConfig ledger;
+  OpsConfig ops;
   Limits limits;
   std::vector<PartnerConfig> partners;
 

@@ -143,5 +143,78 @@ TEST_F(ConfigTest, MappingRequiresTheCanonicalFields) {
   EXPECT_NE(mapping.status().message().find("status_map"), std::string::npos);
 }
 
+TEST_F(ConfigTest, ReadsOpsAlertRulesAndDestinations) {
+  std::string text(kValid);
+  text += R"(
+[ops]
+commit_interval_ms = 500
+
+[[ops.alerts]]
+name = "acme-errors"
+kind = "error_rate"
+partners = ["acme"]
+threshold = 20
+window_s = 30
+min_events = 50
+for_s = 2
+
+[[ops.alerts]]
+name = "lag"
+kind = "queue_lag"
+threshold = 100000
+consumer = "lake"
+
+[[ops.destinations]]
+url = "http://127.0.0.1:9/alerts"
+)";
+  const ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  ASSERT_TRUE(load.config) << load.problems.front().key << ": " << load.problems.front().message;
+  const OpsConfig& ops = load.config->ops;
+  EXPECT_EQ(ops.commit_interval_ms, 500);
+  ASSERT_EQ(ops.alerts.size(), 2u);
+  EXPECT_EQ(ops.alerts[0].kind, AlertKind::kErrorRate);
+  EXPECT_EQ(ops.alerts[0].partners, std::vector<std::string>{"acme"});
+  EXPECT_DOUBLE_EQ(ops.alerts[0].resolve_threshold, 16);  // 80% of the threshold by default
+  EXPECT_EQ(ops.alerts[0].min_events, 50);
+  EXPECT_EQ(ops.alerts[1].consumer, "lake");
+  ASSERT_EQ(ops.destinations.size(), 1u);
+  EXPECT_EQ(ops.destinations[0].name, "destination0");
+  EXPECT_NE(DescribeConfig(*load.config).find("acme-errors  error_rate > 20"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ExplainsBadAlertRules) {
+  std::string text(kValid);
+  text += R"(
+[[ops.alerts]]
+name = "Bad Name"
+kind = "error_rate"
+threshold = 150
+partners = ["nobody"]
+
+[[ops.alerts]]
+name = "flappy"
+kind = "duplicate_rate"
+threshold = 10
+resolve_threshold = 20
+windw_s = 5
+
+[[ops.alerts]]
+name = "nokind"
+threshold = 1
+
+[[ops.destinations]]
+url = "ftp://x"
+)";
+  const ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[0].name", "[a-z0-9_-]"));
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[0].threshold", "0.000000..100.000000"));
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[0].partners", "'nobody'"));
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[1].resolve_threshold", "flapping"));
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[1].windw_s", "did you mean 'window_s'"));
+  EXPECT_TRUE(HasProblem(load, "ops.alerts[2].kind", "is required"));
+  EXPECT_TRUE(HasProblem(load, "ops.destinations[0].url", "http://"));
+}
+
 }  // namespace
 }  // namespace firehose

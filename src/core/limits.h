@@ -79,6 +79,9 @@ namespace firehose {
   X(alert_queue_max, 1000, 1, 1000000, "notifications",                                           \
     "alert notifications waiting for a webhook destination; the oldest are dropped beyond it")    \
   X(sse_clients_max, 256, 1, 100000, "clients", "concurrent /api/ops/stream subscribers")         \
+  X(ops_dedup_filter_bytes, 16 << 20, 64 << 10, 4LL << 30, "bytes",                               \
+    "size of each of the two Bloom filters that estimate duplicates; sets how many recent "       \
+    "txn ids the estimate remembers (filter bits / 16) at a false-positive rate under 1%")     \
   /* --- polling --- */                                                                           \
   X(poll_concurrency_max, 32, 1, 10000, "requests", "poll requests in flight at once")            \
   X(poll_response_bytes_max, 16 << 20, 1024, 1LL << 30, "bytes",                                  \

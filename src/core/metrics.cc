@@ -130,7 +130,11 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(std::string_view name, Kind 
   FH_CHECK(IsValidMetricName(name), "invalid metric name");
   auto found = families_.find(name);
   if (found == families_.end()) {
-    found = families_.emplace(std::string(name), Family{kind, {}, {}, {}, {}}).first;
+    const auto help = help_.find(name);
+    found = families_
+                .emplace(std::string(name),
+                         Family{kind, help != help_.end() ? help->second : "", {}, {}, {}})
+                .first;
   }
   FH_CHECK(found->second.kind == kind, "metric family registered with two kinds");
   return found->second;
@@ -160,6 +164,7 @@ Histogram& MetricsRegistry::HistogramFor(std::string_view name, const Labels& la
 
 void MetricsRegistry::Describe(std::string_view name, std::string_view help) {
   std::lock_guard lock(mutex_);
+  help_[std::string(name)] = std::string(help);
   auto found = families_.find(name);
   if (found != families_.end()) found->second.help = std::string(help);
 }
@@ -249,7 +254,20 @@ std::string MetricsRegistry::Expose() const {
 }
 
 MetricsRegistry& Metrics() {
-  static auto* registry = new MetricsRegistry();
+  static auto* registry = [] {
+    auto* created = new MetricsRegistry();
+    // The instrumentation contract's families (docs/instrumentation.md).
+    created->Describe("firehose_received_total", "Items that reached the stage");
+    created->Describe("firehose_accepted_total", "Items the stage took responsibility for");
+    created->Describe("firehose_rejected_total", "Items the stage refused, by reason");
+    created->Describe("firehose_written_events_total", "Events the stage wrote downstream");
+    created->Describe("firehose_written_bytes_total", "Bytes the stage wrote downstream");
+    created->Describe("firehose_errors_total",
+                      "Operating errors that are not an item's fault, by kind");
+    created->Describe("firehose_consumer_lag_records",
+                      "Durable queue records a consumer has not committed yet");
+    return created;
+  }();
   return *registry;
 }
 

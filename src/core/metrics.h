@@ -73,7 +73,8 @@ class MetricsRegistry {
   Gauge& GaugeFor(std::string_view name, const Labels& labels = {});
   Histogram& HistogramFor(std::string_view name, const Labels& labels = {},
                           const std::vector<double>& upper_bounds = DefaultLatencyBounds());
-  // Sets the # HELP text of a family.
+  // Sets the # HELP text of a family, now or when the family is first used (promtool wants one
+  // for every family).
   void Describe(std::string_view name, std::string_view help);
   // Runs before every exposition, to refresh gauges that are cheaper to read than to track.
   void AddCollector(std::function<void()> collector);
@@ -97,6 +98,7 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family, std::less<>> families_;
+  std::map<std::string, std::string, std::less<>> help_;  // for families not created yet
   std::vector<std::function<void()>> collectors_;
 };
 

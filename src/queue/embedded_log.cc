@@ -298,6 +298,9 @@ class EmbeddedLog::Core {
     Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
     Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");
     Metrics().Describe("firehose_consumer_lag_records", "Durable records not yet committed.");
+    Metrics().Describe("firehose_queue_segments", "Segment files of the embedded log.");
+    Metrics().Describe("firehose_queue_segments_deleted_total",
+                       "Segment files deleted, by reason (retention, size_limit).");
   }
 
   const Limits& limits() const { return limits_; }
@@ -334,6 +337,10 @@ class EmbeddedLog::Core {
   Result<std::optional<QueueOffset>> AcquireConsumer(const std::string& name, QueueOffset* start);
   void ForgetConsumer(const std::string& name);  // its cursor file could not be created
   void ReleaseConsumer(const std::string& name);
+  // Marks `name` open so that nothing acquires it while its cursor file is removed; false if
+  // there is no such consumer. EraseConsumer then forgets it (and zeroes its lag gauge).
+  Result<bool> ReserveForDrop(const std::string& name);
+  void EraseConsumer(const std::string& name);
   // Validates a seek target and lowers the consumer's retention floor to it before the cursor
   // is written, so retention cannot delete what the consumer is about to read again.
   Status PrepareSeek(const std::string& name, QueueOffset next);
@@ -1222,6 +1229,23 @@ void EmbeddedLog::Core::ReleaseConsumer(const std::string& name) {
   if (auto found = cursors_.find(name); found != cursors_.end()) found->second.open = false;
 }
 
+Result<bool> EmbeddedLog::Core::ReserveForDrop(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto found = cursors_.find(name);
+  if (found == cursors_.end()) return false;
+  if (found->second.open) return FailedPrecondition("consumer " + name + " is open");
+  found->second.open = true;
+  return true;
+}
+
+void EmbeddedLog::Core::EraseConsumer(const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    cursors_.erase(name);
+  }
+  LagGauge(name).Set(0);
+}
+
 Status EmbeddedLog::Core::PrepareSeek(const std::string& name, QueueOffset next) {
   std::lock_guard lock(mutex_);
   const QueueOffset first = segments_.front().base;
@@ -1488,6 +1512,30 @@ Result<std::unique_ptr<QueueConsumer>> EmbeddedLog::OpenConsumer(std::string_vie
   }
   return std::unique_ptr<QueueConsumer>(
       new EmbeddedConsumer(core_, consumer, std::move(fd).value(), sequence, start));
+}
+
+Status EmbeddedLog::DropConsumer(std::string_view name) {
+  if (!IsValidConsumerName(name)) {
+    return InvalidArgument("consumer name \"" + std::string(name) + "\" is not [a-z0-9_-]{1,64}");
+  }
+  const std::string consumer(name);
+  FH_ASSIGN_OR_RETURN(const bool exists, core_->ReserveForDrop(consumer));
+  if (!exists) return Status::Ok();
+  // The file goes first, durably: until it is gone the cursor keeps holding retention, so a
+  // crash in between leaves either the old cursor (valid) or none.
+  const std::filesystem::path directory = core_->dir() / kCursorDirectory;
+  std::error_code error;
+  std::filesystem::remove(directory / consumer, error);
+  const Status status =
+      error ? Internal("removing the cursor of consumer " + consumer + ": " + error.message())
+            : SyncDirectory(directory);
+  if (!status.ok()) {
+    core_->ReleaseConsumer(consumer);
+    return status;
+  }
+  core_->EraseConsumer(consumer);
+  spdlog::info("queue: dropped consumer {}", consumer);
+  return Status::Ok();
 }
 
 QueueStats EmbeddedLog::Stats() const { return core_->Stats(); }

@@ -76,6 +76,10 @@ class EmbeddedLog final : public Queue {
   // are no longer stored.
   Result<std::unique_ptr<QueueConsumer>> OpenConsumer(std::string_view name) override;
 
+  // Thread-safe. Removes the cursor file durably (then the consumer stops holding retention).
+  // FailedPrecondition if a consumer object of that name is open.
+  Status DropConsumer(std::string_view name) override;
+
   // Thread-safe. Lists every durable consumer (every cursor file), open or not.
   QueueStats Stats() const override;
 

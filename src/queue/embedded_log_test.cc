@@ -588,6 +588,37 @@ TEST_F(EmbeddedLogTest, RetentionWaitsForEveryConsumerAndForTheSegmentsAge) {
   EXPECT_EQ(ReadAllBodies(dir_.path(), limits).back(), "end2");
 }
 
+TEST_F(EmbeddedLogTest, ADroppedConsumerNoLongerHoldsRetention) {
+  std::atomic<std::int64_t> now_us{1'764'237'600'000'000};
+  Limits limits = TestLimits();
+  limits.retention_s = 60;
+  auto log = OpenOrDie(dir_.path(), limits, [&] { return TimestampUs(now_us.load()); });
+  auto lake = log->OpenConsumer("lake");
+  ASSERT_TRUE(lake.ok());
+  ASSERT_TRUE(log->OpenConsumer("ops").ok());  // opened once, then never again: a stale cursor
+  for (int i = 0; i < 200; ++i)
+    log->Append(MakeRecord(Body(std::to_string(i), 1000)), [](Result<QueueOffset>) {});
+  ASSERT_TRUE(AppendSync(*log, MakeRecord("end")).ok());
+  ASSERT_GE(log->SegmentBaseOffsets().size(), 3u);
+  ASSERT_TRUE((*lake)->Commit(Drain(**lake).back().offset).ok());
+  now_us += 61'000'000;
+  EXPECT_EQ(log->EnforceRetention(), 0u) << "the stale ops cursor holds every segment";
+
+  auto open_lake = log->DropConsumer("lake");
+  EXPECT_EQ(open_lake.code(), StatusCode::kFailedPrecondition) << "an open consumer stays";
+  ASSERT_TRUE(log->DropConsumer("ops").ok());
+  EXPECT_TRUE(log->DropConsumer("ops").ok()) << "dropping what is not there is fine";
+  EXPECT_FALSE(fs::exists(dir_.path() / "cursors" / "ops"));
+  log->EnforceRetention();  // (the maintenance thread may get there first)
+  EXPECT_EQ(log->SegmentBaseOffsets().size(), 1u);
+  for (const ConsumerStats& consumer : log->Stats().consumers) EXPECT_NE(consumer.name, "ops");
+
+  // Opened again, it starts afresh at the oldest record still stored.
+  auto ops = log->OpenConsumer("ops");
+  ASSERT_TRUE(ops.ok()) << ops.status().ToString();
+  EXPECT_EQ((*ops)->committed_next(), log->Stats().first_offset);
+}
+
 TEST_F(EmbeddedLogTest, WithoutConsumersNothingIsEverDeleted) {
   Limits limits = TestLimits();
   limits.queue_bytes_max = 1 << 20;

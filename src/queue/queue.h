@@ -92,6 +92,15 @@ class Queue {
   // Opens (creating if needed) the durable consumer `name` ([a-z0-9_-]{1,64}).
   virtual Result<std::unique_ptr<QueueConsumer>> OpenConsumer(std::string_view name) = 0;
 
+  // Deletes the durable consumer `name` (its cursor), so that it no longer holds retention; a
+  // later OpenConsumer creates it afresh. For a consumer that is allowed to lose its place (ops,
+  // approximate by design) when the process knows it does not run anywhere; never for "lake".
+  // Ok if there is no such consumer; FailedPrecondition if it is open, or if the backend cannot
+  // drop consumers (the default).
+  virtual Status DropConsumer(std::string_view name) {
+    return FailedPrecondition("this queue backend cannot drop consumer " + std::string(name));
+  }
+
   virtual QueueStats Stats() const = 0;
 
   // Whether an append now would be refused for space (for /readyz and 503 before reading a
