@@ -100,7 +100,7 @@ Result<ChunkResult> LandChunk(const Config& config, const Fleet& fleet,
   FH_ASSIGN_OR_RETURN(result.truth, ComputeTruth(fleet, plan, acknowledged, config.lake.calendar));
 
   lake::LakeWriterOptions writer_options = lake::LakeWriterOptions::FromConfig(config);
-  char writer_id[16];
+  char writer_id[24];
   std::snprintf(writer_id, sizeof writer_id, "s%06lld", static_cast<long long>(chunk));
   writer_options.writer_id = writer_id;
   if (options.lake_file_bytes_max > 0) writer_options.file_bytes_max = options.lake_file_bytes_max;
