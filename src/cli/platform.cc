@@ -1,11 +1,15 @@
 #include "cli/platform.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <random>
 
 #include "edge/edge_server.h"
 #include "edge/http_server.h"
 #include "lake/lake_consumer.h"
 #include "ops/ops_service.h"
+#include "queue/jetstream_lease.h"
 #include "queue/open_queue.h"
 
 namespace firehose::cli {
@@ -40,6 +44,7 @@ Status Platform::ReleaseOpsCursor() {
 }
 
 Status Platform::StartLake() {
+  if (config_.queue.backend == QueueBackend::kJetStream) return StartLeasedLake();
   FH_ASSIGN_OR_RETURN(lake_consumer_, queue_->OpenConsumer(kLakeConsumerName));
   lake_thread_ = std::thread([this] {
     const Status status = lake::RunLakeConsumer(config_, *lake_consumer_, lake_stop_);
@@ -49,6 +54,52 @@ Status Platform::StartLake() {
     }
   });
   return Status::Ok();
+}
+
+Status Platform::StartLeasedLake() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string holder = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
+                             std::to_string(std::random_device{}());
+  FH_ASSIGN_OR_RETURN(lake_lease_, JetStreamLease::Open(config_.queue, config_.limits,
+                                                        "lake-" + config_.lake.writer_id, holder));
+  lake_thread_ = std::thread([this] { RunLeasedLake(); });
+  return Status::Ok();
+}
+
+// Holds the writer's lease, lands while it is held, stands by when it is not.
+void Platform::RunLeasedLake() {
+  while (!lake_stop_.load()) {
+    if (!lake_lease_->Acquire(lake_stop_)) break;  // stopping
+    auto consumer = queue_->OpenConsumer(kLakeConsumerName);
+    if (!consumer.ok()) {
+      spdlog::error("lake: opening the queue consumer: {}", consumer.status().ToString());
+      lake_lease_->Release();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    // The loop stops when the platform stops or the lease is lost, whichever comes first.
+    std::atomic<bool> run_stop{false};
+    std::thread watch([&] {
+      while (!run_stop.load()) {
+        if (lake_stop_.load() || !lake_lease_->held()) {
+          run_stop = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    lake::LakeConsumerOptions options;
+    options.fence = [this] { return lake_lease_->Check(); };
+    const Status status = lake::RunLakeConsumer(config_, **consumer, run_stop, options);
+    run_stop = true;
+    watch.join();
+    consumer->reset();
+    if (!status.ok()) spdlog::error("lake writer stopped: {}", status.ToString());
+    if (lake_stop_.load()) break;
+    spdlog::warn("lake: writer {} lost its lease; standing by", config_.lake.writer_id);
+  }
+  lake_lease_->Release();
 }
 
 Status Platform::StartEdge() {

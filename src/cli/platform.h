@@ -13,6 +13,11 @@
 // not host ops drops the "ops" cursor at start: with the embedded log one process owns the
 // queue, so no ops runs elsewhere. Hosting ops again recreates it at the oldest stored record.
 //
+// On JetStream, several `firehose land` processes may run for one lake writer id: each takes the
+// writer's lease (queue/jetstream_lease.h) before it reads the `lake` consumer or touches the
+// writer's part of the lake, the others stand by, and a writer that loses its lease stops
+// (its open range is not published: the fence refuses the manifest) and stands by again.
+//
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
 //   1. the edge stops accepting (503 shutting_down), drains requests in flight;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
@@ -35,6 +40,10 @@ class HttpServer;
 }  // namespace firehose::edge
 namespace firehose::ops {
 class OpsService;
+}
+
+namespace firehose {
+class JetStreamLease;
 }
 
 namespace firehose::cli {
@@ -68,6 +77,8 @@ class Platform {
  private:
   Platform(const Config& config, Roles roles);
   Status StartLake();
+  Status StartLeasedLake();
+  void RunLeasedLake();
   Status StartEdge();
   Status StartOpsAlone();
   Status ReleaseOpsCursor();
@@ -79,6 +90,7 @@ class Platform {
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
   std::unique_ptr<QueueConsumer> lake_consumer_;
+  std::unique_ptr<JetStreamLease> lake_lease_;
   std::atomic<bool> lake_stop_{false};
   std::atomic<bool> failed_{false};
   std::thread lake_thread_;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -430,6 +431,21 @@ void ParseQueue(const toml::table* table, Config* config, Problems* problems) {
   if (auto urls = reader.Strings("nats_urls")) config->queue.nats_urls = *urls;
   config->queue.stream = reader.String("stream").value_or(config->queue.stream);
   config->queue.replicas = static_cast<int>(reader.Integer("replicas", 3, 1, 5));
+  if (auto consumers = reader.Strings("consumers")) config->queue.consumers = *consumers;
+  for (const std::string& name : config->queue.consumers) {
+    const bool valid = !name.empty() && name.size() <= 64 &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+                       });
+    if (!valid) reader.Problem("consumers", "'" + name + "' is not a consumer name ([a-z0-9_-]{1,64})");
+  }
+  const std::string& stream = config->queue.stream;
+  if (stream.empty() || stream.size() > 64 ||
+      !std::all_of(stream.begin(), stream.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      })) {
+    reader.Problem("stream", "'" + stream + "' is not a stream name ([A-Za-z0-9_-]{1,64})");
+  }
   if (config->queue.backend == QueueBackend::kJetStream && config->queue.nats_urls.empty()) {
     reader.Problem("nats_urls", "is required with backend = 'jetstream'");
   }

@@ -114,9 +114,12 @@ enum class QueueBackend : std::uint8_t { kEmbedded, kJetStream };
 
 struct QueueConfig {
   QueueBackend backend = QueueBackend::kEmbedded;
-  std::vector<std::string> nats_urls;  // jetstream
-  std::string stream = "FIREHOSE";    // jetstream
-  int replicas = 3;                    // jetstream
+  std::vector<std::string> nats_urls;  // jetstream: nats://host:port of the cluster's servers
+  std::string stream = "FIREHOSE";    // jetstream: [A-Za-z0-9_-]{1,64}
+  int replicas = 3;                    // jetstream: copies of the stream (1..5)
+  // jetstream: the durable consumers the stream keeps records for (created with the stream;
+  // a record is purged only after all of them committed past it).
+  std::vector<std::string> consumers = {"lake"};
 };
 
 struct LakeConfig {

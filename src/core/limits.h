@@ -60,6 +60,22 @@ namespace firehose {
     "how long a fully consumed segment is kept for inspection before deletion")                   \
   X(consumer_fetch_bytes_max, 8 << 20, 4096, 1LL << 30, "bytes",                                  \
     "most record bytes one consumer fetch returns")                                               \
+  /* --- the JetStream queue backend --- */                                                       \
+  X(jetstream_in_flight_max, 4096, 1, 1000000, "publishes",                                       \
+    "appends published to JetStream and waiting for their PubAck; beyond it appends are refused " \
+    "(503) instead of buffered in the client")                                                    \
+  X(jetstream_ack_timeout_ms, 5000, 100, 600000, "ms",                                            \
+    "time an append waits for its PubAck before it fails (503); a lost server or a stalled "       \
+    "quorum must not hold a webhook request forever")                                             \
+  X(jetstream_ack_wait_ms, 120000, 1000, 86400000, "ms",                                          \
+    "time JetStream waits for a consumer's commit before it redelivers; longer than "             \
+    "lake_roll_age_ms, or every open lake range is delivered twice (and dropped)")               \
+  X(jetstream_ack_pending_max, 262144, 1024, 10000000, "records",                                \
+    "records delivered to one consumer and not yet committed (ack-reply subjects kept in "        \
+    "memory); at it the server pauses delivery until the lake publishes")                        \
+  X(jetstream_lease_ms, 10000, 1000, 600000, "ms",                                                \
+    "time a lake writer's lease lasts without renewal: how long a standby `firehose land` waits " \
+    "before it takes over from a dead one")                                                       \
   /* --- the lake --- */                                                                          \
   X(lake_file_bytes_max, 128 << 20, 4096, 16LL << 30, "bytes",                                    \
     "uncompressed bytes in one lake file before the writer rolls (no single huge file)")          \

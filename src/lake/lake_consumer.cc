@@ -105,8 +105,10 @@ Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std:
   if (options.fetch_bytes_max == 0) {
     options.fetch_bytes_max = static_cast<std::size_t>(config.limits.consumer_fetch_bytes_max);
   }
+  LakeWriterOptions writer_options = LakeWriterOptions::FromConfig(config);
+  writer_options.fence = options.fence;
   FH_ASSIGN_OR_RETURN(std::unique_ptr<LakeWriter> writer,
-                      LakeWriter::Open(config, LakeWriterOptions::FromConfig(config)));
+                      LakeWriter::Open(config, std::move(writer_options)));
   spdlog::info("lake: writer {} starts at queue offset {}", config.lake.writer_id,
                writer->next_offset().value());
   return LakeConsumerLoop(consumer, stop, options).Run(*writer);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 
 #include "core/config.h"
 #include "core/status.h"
@@ -25,6 +26,8 @@ struct LakeConsumerOptions {
   std::chrono::milliseconds idle_wait{200};
   std::chrono::milliseconds retry_backoff_initial{100};
   std::chrono::milliseconds retry_backoff_max{10000};
+  // LakeWriterOptions::fence for the writer (empty: none).
+  std::function<Status()> fence;
 };
 
 // Lands records until `stop` becomes true, then publishes the open range, commits and returns

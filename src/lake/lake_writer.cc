@@ -408,6 +408,7 @@ Status LakeWriter::PublishFiles(std::vector<ManifestFile>* files) {
 
   if (const int injected = fault::Check(probe::kBeforeManifest))
     return Injected(probe::kBeforeManifest, injected);
+  if (options_.fence) FH_RETURN_IF_ERROR(options_.fence());
   Manifest manifest;
   manifest.writer = options_.writer_id;
   manifest.first = range_.first;

@@ -50,6 +50,10 @@ struct LakeWriterOptions {
   int zstd_level = static_cast<int>(Limits{}.lake_zstd_level);
   // A monotonic clock in milliseconds, for the age of a range (tests move it by hand).
   std::function<std::int64_t()> monotonic_ms;
+  // Called just before each manifest write (the commit point); a non-OK status aborts that
+  // publication as any error does. Scale-out lake writers pass their lease check here, so that
+  // a writer that lost its lease never publishes (queue/jetstream_lease.h).
+  std::function<Status()> fence;
 
   // <data_dir>/lake, lake.writer_id and the lake_* limits.
   static LakeWriterOptions FromConfig(const Config& config);

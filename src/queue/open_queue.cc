@@ -1,6 +1,7 @@
 #include "queue/open_queue.h"
 
 #include "queue/embedded_log.h"
+#include "queue/jetstream_queue.h"
 
 namespace firehose {
 
@@ -11,8 +12,11 @@ Result<std::unique_ptr<Queue>> OpenQueue(const Config& config) {
                           EmbeddedLog::Open(config.data_dir / "queue", config.limits));
       return std::unique_ptr<Queue>(std::move(log));
     }
-    case QueueBackend::kJetStream:
-      return Unavailable("the jetstream queue backend is not built into this binary yet");
+    case QueueBackend::kJetStream: {
+      FH_ASSIGN_OR_RETURN(std::unique_ptr<JetStreamQueue> queue,
+                          JetStreamQueue::Open(config.queue, config.limits));
+      return std::unique_ptr<Queue>(std::move(queue));
+    }
   }
   return InvalidArgument("unknown queue backend");
 }
