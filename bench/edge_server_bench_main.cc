@@ -2,7 +2,8 @@
 // an EdgeServer appending to an EmbeddedLog in a data directory, with two Stripe-signed
 // partners: "acme" (one event per body) and "batcher" (events in an array under /events).
 //
-//   edge_bench_server serve [--port 0] [--threads 2] [--queue log|discard] --data-dir DIR
+//   edge_bench_server serve [--port 0] [--threads 2] [--queue log|discard|jetstream]
+//                           [--nats URL --stream NAME --replicas N] --data-dir DIR
 //       Prints "LISTENING <port>" once it accepts; serves until SIGINT/SIGTERM, then stops
 //       gracefully and prints "STATS received=.. accepted=.. rejected=..".
 //   edge_bench_server requests --count N --events K --out FILE
@@ -31,6 +32,7 @@
 #include "edge/edge_server.h"
 #include "edge/signature.h"
 #include "queue/embedded_log.h"
+#include "queue/jetstream_queue.h"
 
 namespace firehose::bench {
 namespace {
@@ -190,8 +192,14 @@ int WriteRequests(int count, int events, const std::string& out_path) {
   return 0;
 }
 
+struct JetStreamOptions {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string stream = "BENCH";
+  int replicas = 1;
+};
+
 int Serve(std::uint16_t port, int threads, const std::string& data_dir,
-          const std::string& queue_kind) {
+          const std::string& queue_kind, const JetStreamOptions& jetstream) {
   InitLogging("warn");
   ConfigLoad load = ParseConfig(kConfig, data_dir);
   if (!load.config) {
@@ -206,6 +214,18 @@ int Serve(std::uint16_t port, int threads, const std::string& data_dir,
   std::unique_ptr<Queue> queue;
   if (queue_kind == "discard") {
     queue = std::make_unique<DiscardQueue>();
+  } else if (queue_kind == "jetstream") {
+    config.queue.backend = QueueBackend::kJetStream;
+    config.queue.nats_urls = {jetstream.url};
+    config.queue.stream = jetstream.stream;
+    config.queue.replicas = jetstream.replicas;
+    config.queue.consumers = {};
+    auto opened = JetStreamQueue::Open(config.queue, config.limits);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "queue: %s\n", opened.status().ToString().c_str());
+      return 3;
+    }
+    queue = std::move(*opened);
   } else {
     auto log = EmbeddedLog::Open(std::filesystem::path(data_dir) / "queue", config.limits);
     if (!log.ok()) {
@@ -258,8 +278,13 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", threads, "io threads");
   serve->add_option("--data-dir", data_dir, "where the embedded log lives")->required();
   std::string queue_kind = "log";
-  serve->add_option("--queue", queue_kind, "log (EmbeddedLog) or discard (diagnostic, no disk)")
-      ->check(CLI::IsMember({"log", "discard"}));
+  serve->add_option("--queue", queue_kind,
+                    "log (EmbeddedLog), jetstream, or discard (diagnostic, no disk)")
+      ->check(CLI::IsMember({"log", "discard", "jetstream"}));
+  firehose::bench::JetStreamOptions jetstream;
+  serve->add_option("--nats", jetstream.url, "nats url (--queue jetstream)");
+  serve->add_option("--stream", jetstream.stream, "stream (--queue jetstream; created if missing)");
+  serve->add_option("--replicas", jetstream.replicas, "stream replicas at creation");
   int count = 1000;
   int events = 1;
   std::string out;
@@ -269,7 +294,8 @@ int main(int argc, char** argv) {
   requests->add_option("--out", out, "Lua file to write")->required();
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) {
-    return firehose::bench::Serve(static_cast<std::uint16_t>(port), threads, data_dir, queue_kind);
+    return firehose::bench::Serve(static_cast<std::uint16_t>(port), threads, data_dir, queue_kind,
+                                  jetstream);
   }
   return firehose::bench::WriteRequests(count, events, out);
 }

@@ -3,6 +3,7 @@
 // loopback, JetStream on, storage in a temp directory). What a producer and a consumer rely on
 // must hold on both; backend-only behaviour (torn tails, replication) is tested elsewhere.
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 #include <signal.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include "core/arrival_id.h"
 #include "core/config.h"
 #include "queue/embedded_log.h"
+#include "queue/jetstream_lease.h"
 #include "queue/jetstream_queue.h"
 #include "support/nats_server.h"
 #include "support/process.h"
@@ -87,8 +89,25 @@ NatsCluster* SharedNats() {
   return cluster;
 }
 
+// Deletes a stream (the suite's streams share one server, and two streams may not both take
+// the firehose.raw.> subjects).
+void DeleteStream(const std::string& stream) {
+  natsConnection* connection = nullptr;
+  if (natsConnection_ConnectTo(&connection, SharedNats()->Urls().front().c_str()) != NATS_OK) return;
+  jsCtx* js = nullptr;
+  if (natsConnection_JetStream(&js, connection, nullptr) == NATS_OK) {
+    js_DeleteStream(js, stream.c_str(), nullptr, nullptr);
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(connection);
+}
+
 class QueueContractTest : public ::testing::TestWithParam<Backend> {
  protected:
+  void TearDown() override {
+    if (!stream_.empty() && SharedNats() != nullptr) DeleteStream(stream_);
+  }
+
   void SetUp() override {
     if (GetParam() == Backend::kJetStream) {
       if (testing::NatsServerProgram().empty()) GTEST_SKIP() << "nats-server is not installed";
@@ -435,6 +454,50 @@ TEST(JetStreamQueue, OpenFailsWithUnavailableWhenNoServerAnswers) {
   config.nats_urls = {"nats://127.0.0.1:" + std::to_string(testing::FreePort())};
   auto queue = JetStreamQueue::Open(config, ContractLimits());
   EXPECT_EQ(queue.status().code(), StatusCode::kUnavailable) << queue.status().ToString();
+}
+
+// The lake writer's lease: one holder at a time; a clean release hands over at once, a holder
+// that stops renewing (a dead process) is replaced only after a whole lease.
+TEST(JetStreamLease, OneHolderAtATimeWithHandoverOnReleaseAndTakeoverAfterExpiry) {
+  if (testing::NatsServerProgram().empty()) GTEST_SKIP() << "nats-server is not installed";
+  ASSERT_NE(SharedNats(), nullptr);
+  QueueConfig config;
+  config.backend = QueueBackend::kJetStream;
+  config.nats_urls = SharedNats()->Urls();
+  config.stream = "LEASETEST" + std::to_string(::getpid());
+  config.replicas = 1;
+  Limits limits;
+  limits.jetstream_lease_ms = 1000;
+  auto first = JetStreamLease::Open(config, limits, "lake-w0", "first");
+  auto second = JetStreamLease::Open(config, limits, "lake-w0", "second");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  std::atomic<bool> never{false};
+  ASSERT_TRUE((*first)->Acquire(never));
+  EXPECT_TRUE((*first)->Check().ok());
+
+  // The second waits while the first renews (several leases long).
+  std::atomic<bool> second_holds{false};
+  std::atomic<bool> stop_second{false};
+  std::thread contender([&] { second_holds = (*second)->Acquire(stop_second); });
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_FALSE(second_holds.load());
+  EXPECT_TRUE((*first)->held());
+  // A clean release hands over at once.
+  const auto released = std::chrono::steady_clock::now();
+  (*first)->Release();
+  EXPECT_EQ((*first)->Check().code(), StatusCode::kFailedPrecondition);
+  contender.join();
+  EXPECT_TRUE(second_holds.load());
+  EXPECT_LT(std::chrono::steady_clock::now() - released, 800ms);
+
+  // The holder dies without releasing (its object is destroyed: no renewal, no release): the
+  // first takes over, but only after a whole lease.
+  second->reset();
+  const auto died = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*first)->Acquire(never));
+  EXPECT_GE(std::chrono::steady_clock::now() - died, 1000ms);
+  EXPECT_TRUE((*first)->held());
 }
 
 }  // namespace

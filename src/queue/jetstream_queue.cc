@@ -591,12 +591,11 @@ class JetStreamConsumer final : public QueueConsumer {
     // A record always fits: a fetch that allows fewer bytes than the next message gets nothing.
     const auto record_max = static_cast<std::size_t>(core_->limits().record_bytes_max) + 4096;
     request.MaxBytes = static_cast<std::int64_t>(std::max(bytes_max, record_max));
-    if (wait.count() <= 0) {
-      request.NoWait = true;
-      request.Expires = 1'000'000'000;  // the client's own timeout for the answer
-    } else {
-      request.Expires = static_cast<std::int64_t>(wait.count()) * 1'000'000;
-    }
+    // no_wait with an expiry (nats-server >= 2.9): the server answers as soon as any record is
+    // there (up to the batch), or at the expiry with none. A plain request would hold the
+    // answer until the whole batch is there.
+    request.NoWait = true;
+    request.Expires = std::max<std::int64_t>(wait.count(), 1) * 1'000'000;
     MsgList list;
     const natsStatus status = natsSubscription_FetchRequest(&list.list, subscription_, &request);
     if (status == NATS_TIMEOUT || status == NATS_NOT_FOUND) return deliveries;
