@@ -29,6 +29,10 @@ constexpr std::int64_t kDuplicateWindowNs = 120'000'000'000;
 // JetStream API requests (stream/consumer info, create, delete, ack) wait this long.
 constexpr std::int64_t kApiWaitMs = 5000;
 constexpr std::chrono::seconds kOpenRetryFor{15};
+// The expiry of a "what is there now" pull. With an expiry, nats-server 2.9 holds a no-wait
+// pull that finds nothing until it expires (and nats.c waits as long); without one, nats.c does
+// not wait for the answer at all. 5 ms: long enough for the answer, short for an idle poll.
+constexpr std::int64_t kNoWaitExpiresNs = 5'000'000;
 
 std::string NatsText(natsStatus status) {
   const char* last = nats_GetLastError(nullptr);
@@ -78,6 +82,17 @@ struct StreamInfoHandle {
   jsStreamInfo* info = nullptr;
   ~StreamInfoHandle() { jsStreamInfo_Destroy(info); }
 };
+
+// The last stream sequence a consumer has acknowledged. A consumer created to start at sequence
+// S reports an ack floor of 0 until its first ack: its floor is S - 1.
+std::uint64_t AckFloor(const jsConsumerInfo* info) {
+  std::uint64_t floor = info->AckFloor.Stream;
+  if (info->Config != nullptr && info->Config->DeliverPolicy == js_DeliverByStartSequence &&
+      info->Config->OptStartSeq > 0) {
+    floor = std::max<std::uint64_t>(floor, info->Config->OptStartSeq - 1);
+  }
+  return floor;
+}
 
 bool IsConsumerNotFound(natsStatus status, jsErrCode error_code) {
   return status == NATS_NOT_FOUND || error_code == JSConsumerNotFoundErr;
@@ -478,8 +493,9 @@ QueueStats JetStreamQueue::Core::Stats() {
       const jsConsumerInfo* consumer = list->List[i];
       ConsumerStats entry;
       entry.name = consumer->Name;
-      entry.committed_next = QueueOffset(consumer->AckFloor.Stream + 1);
-      entry.lag_records = last > consumer->AckFloor.Stream ? last - consumer->AckFloor.Stream : 0;
+      const std::uint64_t floor = AckFloor(consumer);
+      entry.committed_next = QueueOffset(floor + 1);
+      entry.lag_records = last > floor ? last - floor : 0;
       stats.consumers.push_back(std::move(entry));
     }
     jsConsumerInfoList_Destroy(list);
@@ -498,7 +514,7 @@ Result<std::uint64_t> JetStreamQueue::Core::EnforceRetention() {
                                                  name.c_str(), nullptr, &error_code);
     // A consumer being recreated (a Seek) is missing for a moment: no pass without its floor.
     if (status != NATS_OK) return NatsFailure(status, error_code, "consumer info of " + name);
-    floor = std::min(floor, info.info->AckFloor.Stream);
+    floor = std::min(floor, AckFloor(info.info));
   }
   if (config_.consumers.empty() || floor == 0) return 0;  // nothing is ever deleted without readers
   const auto now = std::chrono::steady_clock::now();
@@ -574,7 +590,7 @@ class JetStreamConsumer final : public QueueConsumer {
       return Restart(0);
     }
     if (status != NATS_OK) return NatsFailure(status, error_code, "consumer info of " + name_);
-    const std::uint64_t floor = info.info->AckFloor.Stream;
+    const std::uint64_t floor = AckFloor(info.info);
     if (info.info->Delivered.Stream > floor) {
       FH_RETURN_IF_ERROR(core_->RecreateConsumer(name_, floor + 1));
     }
@@ -585,56 +601,18 @@ class JetStreamConsumer final : public QueueConsumer {
                                       std::chrono::milliseconds wait) override {
     std::vector<Delivery> deliveries;
     if (records_max == 0) return deliveries;
-    jsFetchRequest request;
-    jsFetchRequest_Init(&request);
-    request.Batch = static_cast<int>(std::min<std::size_t>(records_max, 1 << 20));
-    // A record always fits: a fetch that allows fewer bytes than the next message gets nothing.
+    // A record always fits: a pull that allows fewer bytes than the next message gets nothing.
     const auto record_max = static_cast<std::size_t>(core_->limits().record_bytes_max) + 4096;
-    request.MaxBytes = static_cast<std::int64_t>(std::max(bytes_max, record_max));
-    // no_wait with an expiry (nats-server >= 2.9): the server answers as soon as any record is
-    // there (up to the batch), or at the expiry with none. A plain request would hold the
-    // answer until the whole batch is there.
-    request.NoWait = true;
-    request.Expires = std::max<std::int64_t>(wait.count(), 1) * 1'000'000;
-    MsgList list;
-    const natsStatus status = natsSubscription_FetchRequest(&list.list, subscription_, &request);
-    if (status == NATS_TIMEOUT || status == NATS_NOT_FOUND) return deliveries;
-    if (status != NATS_OK) {
-      ErrorCounter("consumer").Add();
-      return NatsFailure(status, 0, "fetching from consumer " + name_);
-    }
-    for (int i = 0; i < list.list.Count; ++i) {
-      natsMsg* msg = list.list.Msgs[i];
-      jsMsgMetaData* meta = nullptr;
-      if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) continue;  // not a JetStream delivery
-      const std::uint64_t sequence = meta->Sequence.Stream;
-      jsMsgMetaData_Destroy(meta);
-      if (sequence < expect_) continue;  // a redelivery of what this consumer already handed out
-      if (sequence > expect_) {
-        // A hole: a delivery was lost (broken connection) and would come back only after the
-        // ack wait, out of order. Start again from the cursor; the caller recovers and seeks.
-        ErrorCounter("consumer").Add();
-        const std::uint64_t expected = expect_;
-        FH_RETURN_IF_ERROR(Reposition(committed_next_));
-        return Unavailable("consumer " + name_ + " expected stream sequence " +
-                           std::to_string(expected) + " but got " + std::to_string(sequence) +
-                           "; restarted at the cursor " + std::to_string(committed_next_));
-      }
-      ++expect_;
-      const char* reply = natsMsg_GetReply(msg);
-      replies_[sequence] = reply != nullptr ? reply : "";
-      auto record = DecodeRecord(std::string_view(
-          natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-      if (!record.ok()) {
-        // Not an arrival from a Firehose edge (someone else published on firehose.raw.*): it is
-        // never delivered, and the next commit acknowledges it with the rest.
-        ErrorCounter("foreign_message").Add();
-        spdlog::warn("queue: consumer {} skips stream sequence {}: {}", name_, sequence,
-                     record.status().ToString());
-        continue;
-      }
-      deliveries.push_back(Delivery{QueueOffset(sequence), std::move(record).value()});
-    }
+    const std::size_t bytes = std::max(bytes_max, record_max);
+    // What is there now; if nothing, wait for one record (a pull of a larger batch would be
+    // held until the whole batch is there), then take what else is there with it.
+    FH_RETURN_IF_ERROR(Pull(records_max, bytes, std::chrono::milliseconds(0), &deliveries));
+    if (!deliveries.empty() || wait.count() <= 0) return deliveries;
+    FH_RETURN_IF_ERROR(Pull(1, bytes, wait, &deliveries));
+    if (deliveries.empty() || records_max == 1) return deliveries;
+    const std::size_t first_bytes = deliveries.front().record.body.size();
+    FH_RETURN_IF_ERROR(Pull(records_max - 1, std::max(bytes - std::min(bytes, first_bytes), record_max),
+                            std::chrono::milliseconds(0), &deliveries));
     return deliveries;
   }
 
@@ -677,6 +655,64 @@ class JetStreamConsumer final : public QueueConsumer {
   }
 
  private:
+  // One pull request: `batch` records at most (about `bytes`), answered at once with what is
+  // there when `wait` is 0, else as soon as the batch is complete or at the end of `wait`.
+  // Appends what it gets, in order, to `out`.
+  Status Pull(std::size_t batch, std::size_t bytes, std::chrono::milliseconds wait,
+              std::vector<Delivery>* out) {
+    jsFetchRequest request;
+    jsFetchRequest_Init(&request);
+    request.Batch = static_cast<int>(std::min<std::size_t>(batch, 1 << 20));
+    request.MaxBytes = static_cast<std::int64_t>(bytes);
+    if (wait.count() <= 0) {
+      request.NoWait = true;
+      request.Expires = kNoWaitExpiresNs;
+    } else {
+      request.Expires = static_cast<std::int64_t>(wait.count()) * 1'000'000;
+    }
+    MsgList list;
+    const natsStatus status = natsSubscription_FetchRequest(&list.list, subscription_, &request);
+    if (status == NATS_TIMEOUT || status == NATS_NOT_FOUND) return Status::Ok();
+    if (status != NATS_OK) {
+      ErrorCounter("consumer").Add();
+      return NatsFailure(status, 0, "fetching from consumer " + name_);
+    }
+    for (int i = 0; i < list.list.Count; ++i) {
+      natsMsg* msg = list.list.Msgs[i];
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) continue;  // not a JetStream delivery
+      const std::uint64_t sequence = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+      if (sequence < expect_) continue;  // a redelivery of what this consumer already handed out
+      if (sequence > expect_) {
+        // A hole: a delivery was lost (broken connection) and would come back only after the
+        // ack wait, out of order. Start again from the cursor; the caller recovers and seeks.
+        ErrorCounter("consumer").Add();
+        const std::uint64_t expected = expect_;
+        out->clear();
+        FH_RETURN_IF_ERROR(Reposition(committed_next_));
+        return Unavailable("consumer " + name_ + " expected stream sequence " +
+                           std::to_string(expected) + " but got " + std::to_string(sequence) +
+                           "; restarted at the cursor " + std::to_string(committed_next_));
+      }
+      ++expect_;
+      const char* reply = natsMsg_GetReply(msg);
+      replies_[sequence] = reply != nullptr ? reply : "";
+      auto record = DecodeRecord(std::string_view(
+          natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+      if (!record.ok()) {
+        // Not an arrival from a Firehose edge (someone else published on firehose.raw.*): it is
+        // never delivered, and the next commit acknowledges it with the rest.
+        ErrorCounter("foreign_message").Add();
+        spdlog::warn("queue: consumer {} skips stream sequence {}: {}", name_, sequence,
+                     record.status().ToString());
+        continue;
+      }
+      out->push_back(Delivery{QueueOffset(sequence), std::move(record).value()});
+    }
+    return Status::Ok();
+  }
+
   // The durable consumer starts again at `start` (its ack floor becomes start - 1).
   Status Reposition(std::uint64_t start) {
     FH_RETURN_IF_ERROR(core_->RecreateConsumer(name_, start));
@@ -694,7 +730,7 @@ class JetStreamConsumer final : public QueueConsumer {
       jsErrCode error_code = static_cast<jsErrCode>(0);
       if (js_GetConsumerInfo(&info.info, core_->js(), core_->config().stream.c_str(), name_.c_str(),
                              nullptr, &error_code) == NATS_OK) {
-        start = std::max(start, info.info->AckFloor.Stream + 1);
+        start = std::max(start, AckFloor(info.info) + 1);
       }
     }
     committed_next_ = start;

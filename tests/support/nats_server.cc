@@ -43,9 +43,9 @@ bool NatsCluster::Start(const std::filesystem::path& dir, int nodes,
       config << "cluster {\n  name: firehose-test\n  listen: 127.0.0.1:" << node.cluster_port
              << "\n  routes: [";
       for (const Node& other : nodes_) {
-        if (&other != &node) config << " nats-route://127.0.0.1:" << other.cluster_port;
+        if (&other != &node) config << "\n    nats-route://127.0.0.1:" << other.cluster_port;
       }
-      config << " ]\n}\n";
+      config << "\n  ]\n}\n";
     }
   }
   for (Node& node : nodes_) {
