@@ -130,6 +130,35 @@ TEST_F(ConfigTest, RefusesAQueueTooSmallForOneSegmentAndARecord) {
   EXPECT_TRUE(HasProblem(load, "limits.queue_bytes_max", "segment_bytes_max + record_bytes_max"));
 }
 
+TEST_F(ConfigTest, JetStreamQueueNeedsServersAndValidNames) {
+  std::string text(kValid);
+  text += R"(
+[queue]
+backend = "jetstream"
+stream = "fire hose"
+consumers = ["lake", "Ops!"]
+)";
+  ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "queue.nats_urls", "required"));
+  EXPECT_TRUE(HasProblem(load, "queue.stream", "not a stream name"));
+  EXPECT_TRUE(HasProblem(load, "queue.consumers", "'Ops!' is not a consumer name"));
+
+  text = std::string(kValid) + R"(
+[queue]
+backend = "jetstream"
+nats_urls = ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]
+replicas = 3
+consumers = ["lake", "ops"]
+)";
+  load = ParseConfig(text, "/etc/firehose");
+  ASSERT_TRUE(load.config) << load.problems.front().message;
+  EXPECT_EQ(load.config->queue.backend, QueueBackend::kJetStream);
+  EXPECT_EQ(load.config->queue.nats_urls.size(), 2u);
+  EXPECT_EQ(load.config->queue.stream, "FIREHOSE");
+  EXPECT_EQ(load.config->queue.consumers, (std::vector<std::string>{"lake", "ops"}));
+}
+
 TEST_F(ConfigTest, SyntaxErrorsNameTheLine) {
   const ConfigLoad load = ParseConfig("a = \n[x", "/etc");
   ASSERT_EQ(load.problems.size(), 1u);

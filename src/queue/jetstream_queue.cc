@@ -29,10 +29,8 @@ constexpr std::int64_t kDuplicateWindowNs = 120'000'000'000;
 // JetStream API requests (stream/consumer info, create, delete, ack) wait this long.
 constexpr std::int64_t kApiWaitMs = 5000;
 constexpr std::chrono::seconds kOpenRetryFor{15};
-// The expiry of a "what is there now" pull. With an expiry, nats-server 2.9 holds a no-wait
-// pull that finds nothing until it expires (and nats.c waits as long); without one, nats.c does
-// not wait for the answer at all. 5 ms: long enough for the answer, short for an idle poll.
-constexpr std::int64_t kNoWaitExpiresNs = 5'000'000;
+// How long past a pull's own wait its answer may take to arrive (a loaded server, a slow link).
+constexpr std::chrono::milliseconds kPullAnswerGrace{2000};
 
 std::string NatsText(natsStatus status) {
   const char* last = nats_GetLastError(nullptr);
@@ -66,12 +64,6 @@ Counter& ErrorCounter(std::string_view kind) {
   return Metrics().CounterFor("firehose_errors_total",
                               {{"stage", "queue"}, {"kind", std::string(kind)}});
 }
-
-// Owns a natsMsg list returned by a fetch.
-struct MsgList {
-  natsMsgList list{};
-  ~MsgList() { natsMsgList_Destroy(&list); }
-};
 
 struct ConsumerInfoHandle {
   jsConsumerInfo* info = nullptr;
@@ -655,61 +647,88 @@ class JetStreamConsumer final : public QueueConsumer {
   }
 
  private:
-  // One pull request: `batch` records at most (about `bytes`), answered at once with what is
-  // there when `wait` is 0, else as soon as the batch is complete or at the end of `wait`.
-  // Appends what it gets, in order, to `out`.
+  // One pull request ($JS.API.CONSUMER.MSG.NEXT), answered on an inbox of its own: `batch`
+  // records at most (about `bytes`), at once with what is there when `wait` is 0, else as soon
+  // as the batch is complete or at the end of `wait`. Appends what it gets, in order, to `out`.
+  // The protocol is spoken here rather than through nats.c's fetch so that a late status
+  // (404/408) of an earlier request can never end this one early: each answer names its request.
   Status Pull(std::size_t batch, std::size_t bytes, std::chrono::milliseconds wait,
               std::vector<Delivery>* out) {
-    jsFetchRequest request;
-    jsFetchRequest_Init(&request);
-    request.Batch = static_cast<int>(std::min<std::size_t>(batch, 1 << 20));
-    request.MaxBytes = static_cast<std::int64_t>(bytes);
-    if (wait.count() <= 0) {
-      request.NoWait = true;
-      request.Expires = kNoWaitExpiresNs;
-    } else {
-      request.Expires = static_cast<std::int64_t>(wait.count()) * 1'000'000;
-    }
-    MsgList list;
-    const natsStatus status = natsSubscription_FetchRequest(&list.list, subscription_, &request);
-    if (status == NATS_TIMEOUT || status == NATS_NOT_FOUND) return Status::Ok();
+    const std::uint64_t request_id = ++requests_;
+    const std::string reply = inbox_ + "." + std::to_string(request_id);
+    std::string request = "{\"batch\":" + std::to_string(batch) + ",\"max_bytes\":" + std::to_string(bytes);
+    request += wait.count() <= 0 ? std::string(",\"no_wait\":true}")
+                                 : ",\"expires\":" + std::to_string(wait.count() * 1'000'000) + "}";
+    natsStatus status = natsConnection_PublishRequest(core_->connection(), next_subject_.c_str(),
+                                                      reply.c_str(), request.data(),
+                                                      static_cast<int>(request.size()));
     if (status != NATS_OK) {
       ErrorCounter("consumer").Add();
-      return NatsFailure(status, 0, "fetching from consumer " + name_);
+      return NatsFailure(status, 0, "pull request to consumer " + name_);
     }
-    for (int i = 0; i < list.list.Count; ++i) {
-      natsMsg* msg = list.list.Msgs[i];
-      jsMsgMetaData* meta = nullptr;
-      if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) continue;  // not a JetStream delivery
-      const std::uint64_t sequence = meta->Sequence.Stream;
-      jsMsgMetaData_Destroy(meta);
-      if (sequence < expect_) continue;  // a redelivery of what this consumer already handed out
-      if (sequence > expect_) {
-        // A hole: a delivery was lost (broken connection) and would come back only after the
-        // ack wait, out of order. Start again from the cursor; the caller recovers and seeks.
+    const auto deadline = std::chrono::steady_clock::now() + wait + kPullAnswerGrace;
+    std::size_t received = 0;
+    while (received < batch) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      natsMsg* raw = nullptr;
+      status = natsSubscription_NextMsg(&raw, subscription_, left.count());
+      if (status == NATS_TIMEOUT) break;
+      if (status != NATS_OK) {
         ErrorCounter("consumer").Add();
-        const std::uint64_t expected = expect_;
-        out->clear();
-        FH_RETURN_IF_ERROR(Reposition(committed_next_));
-        return Unavailable("consumer " + name_ + " expected stream sequence " +
-                           std::to_string(expected) + " but got " + std::to_string(sequence) +
-                           "; restarted at the cursor " + std::to_string(committed_next_));
+        return NatsFailure(status, 0, "reading deliveries of consumer " + name_);
       }
-      ++expect_;
-      const char* reply = natsMsg_GetReply(msg);
-      replies_[sequence] = reply != nullptr ? reply : "";
-      auto record = DecodeRecord(std::string_view(
-          natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-      if (!record.ok()) {
-        // Not an arrival from a Firehose edge (someone else published on firehose.raw.*): it is
-        // never delivered, and the next commit acknowledges it with the rest.
-        ErrorCounter("foreign_message").Add();
-        spdlog::warn("queue: consumer {} skips stream sequence {}: {}", name_, sequence,
-                     record.status().ToString());
+      std::unique_ptr<natsMsg, void (*)(natsMsg*)> msg(raw, natsMsg_Destroy);
+      const char* code = nullptr;
+      if (natsMsgHeader_Get(raw, "Status", &code) == NATS_OK && code != nullptr) {
+        // 404 no messages, 408 expired, 409 over max_bytes or the like: the request is over.
+        // 100 is a heartbeat. A status names its request's inbox; one of an earlier request
+        // is stale.
+        const bool this_request = std::string_view(natsMsg_GetSubject(raw)) == reply;
+        if (this_request && std::string_view(code) != "100") break;
         continue;
       }
-      out->push_back(Delivery{QueueOffset(sequence), std::move(record).value()});
+      // A record (its subject is the stream's, not the inbox): possibly one an earlier request
+      // stopped waiting for, but still the next in line, so it is taken and counted.
+      ++received;
+      FH_RETURN_IF_ERROR(Take(raw, out));
     }
+    return Status::Ok();
+  }
+
+  // Hands one delivered message to the caller (or drops a redelivery, or reports a hole).
+  Status Take(natsMsg* msg, std::vector<Delivery>* out) {
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) return Status::Ok();  // not a delivery
+    const std::uint64_t sequence = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    if (sequence < expect_) return Status::Ok();  // a redelivery of what was handed out already
+    if (sequence > expect_) {
+      // A hole: a delivery was lost (broken connection) and would come back only after the ack
+      // wait, out of order. Start again from the cursor; the caller recovers and seeks.
+      ErrorCounter("consumer").Add();
+      const std::uint64_t expected = expect_;
+      out->clear();
+      FH_RETURN_IF_ERROR(Reposition(committed_next_));
+      return Unavailable("consumer " + name_ + " expected stream sequence " +
+                         std::to_string(expected) + " but got " + std::to_string(sequence) +
+                         "; restarted at the cursor " + std::to_string(committed_next_));
+    }
+    ++expect_;
+    const char* reply = natsMsg_GetReply(msg);
+    replies_[sequence] = reply != nullptr ? reply : "";
+    auto record = DecodeRecord(std::string_view(natsMsg_GetData(msg),
+                                                static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    if (!record.ok()) {
+      // Not an arrival from a Firehose edge (someone else published on firehose.raw.*): it is
+      // never delivered, and the next commit acknowledges it with the rest.
+      ErrorCounter("foreign_message").Add();
+      spdlog::warn("queue: consumer {} skips stream sequence {}: {}", name_, sequence,
+                   record.status().ToString());
+      return Status::Ok();
+    }
+    out->push_back(Delivery{QueueOffset(sequence), std::move(record).value()});
     return Status::Ok();
   }
 
@@ -719,10 +738,10 @@ class JetStreamConsumer final : public QueueConsumer {
     return Restart(start);
   }
 
-  // (Re)binds the pull subscription; delivery resumes at `start` (0: at the oldest record).
+  // Resets the delivery state; delivery resumes at `start` (0: at the oldest record). The
+  // inbox subscription is made once and kept: answers to requests made before a restart are
+  // told apart by their stream sequence (below expect_: dropped).
   Status Restart(std::uint64_t start) {
-    natsSubscription_Destroy(subscription_);
-    subscription_ = nullptr;
     replies_.clear();
     if (start == 0) {
       FH_ASSIGN_OR_RETURN(start, core_->StreamFirstSequence());
@@ -735,21 +754,27 @@ class JetStreamConsumer final : public QueueConsumer {
     }
     committed_next_ = start;
     expect_ = start;
-    jsSubOptions options;
-    jsSubOptions_Init(&options);
-    options.Stream = core_->config().stream.c_str();
-    options.Consumer = name_.c_str();
-    jsErrCode error_code = static_cast<jsErrCode>(0);
-    const natsStatus status = js_PullSubscribe(&subscription_, core_->js(), kAllSubjects,
-                                               name_.c_str(), nullptr, &options, &error_code);
-    if (status != NATS_OK)
-      return NatsFailure(status, error_code, "subscribing to consumer " + name_);
+    if (subscription_ != nullptr) return Status::Ok();
+    natsInbox* inbox = nullptr;
+    natsStatus status = natsInbox_Create(&inbox);
+    if (status != NATS_OK) return NatsFailure(status, 0, "creating an inbox");
+    inbox_ = inbox;
+    natsInbox_Destroy(inbox);
+    next_subject_ = "$JS.API.CONSUMER.MSG.NEXT." + core_->config().stream + "." + name_;
+    status = natsConnection_SubscribeSync(&subscription_, core_->connection(), (inbox_ + ".*").c_str());
+    if (status != NATS_OK) return NatsFailure(status, 0, "subscribing to the inbox of consumer " + name_);
+    // What arrives here was asked for by one pull at a time (consumer_fetch_bytes_max, batch),
+    // so the client's buffer is bounded by the requests, not by this limit.
+    natsSubscription_SetPendingLimits(subscription_, -1, -1);
     return Status::Ok();
   }
 
   std::shared_ptr<JetStreamQueue::Core> core_;
   const std::string name_;
   natsSubscription* subscription_ = nullptr;
+  std::string inbox_;         // deliveries for request n arrive on <inbox_>.<n>
+  std::string next_subject_;  // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+  std::uint64_t requests_ = 0;
   std::uint64_t committed_next_ = 1;
   std::uint64_t expect_ = 1;  // the stream sequence the next delivery must have
   // Ack-reply subjects of the records delivered and not yet committed, by stream sequence
