@@ -30,7 +30,10 @@ for tool in wrk nats-server; do
   command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || { echo "jetstream_vs_log: needs $tool" >&2; exit 3; }
 done
 NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
-(cd "$ROOT" && FIREHOSE_BUILD_JOBS=${FIREHOSE_BUILD_JOBS:-2} scripts/build.sh release >/dev/null)
+# FIREHOSE_BENCH_NO_BUILD=1: use build/release as it is (edge_bench_server, nats_publish_bench).
+if [[ "${FIREHOSE_BENCH_NO_BUILD:-0}" != 1 ]]; then
+  (cd "$ROOT" && FIREHOSE_BUILD_JOBS=${FIREHOSE_BUILD_JOBS:-2} scripts/build.sh release >/dev/null)
+fi
 BIN="$ROOT/build/release/bin"
 
 WORK=$(mktemp -d "$ROOT/build/jetstream-bench.XXXXXX")
