@@ -34,7 +34,7 @@ NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
 if [[ "${FIREHOSE_BENCH_NO_BUILD:-0}" != 1 ]]; then
   (cd "$ROOT" && FIREHOSE_BUILD_JOBS=${FIREHOSE_BUILD_JOBS:-2} scripts/build.sh release >/dev/null)
 fi
-BIN="$ROOT/build/release/bin"
+BIN=${FIREHOSE_BENCH_BIN:-$ROOT/build/release/bin}  # where edge_bench_server, nats_publish_bench are
 
 WORK=$(mktemp -d "$ROOT/build/jetstream-bench.XXXXXX")
 SRV_PID=""
@@ -128,7 +128,7 @@ for run in $(seq 1 "$RUNS"); do
       firehose-*)
         kind=log; [[ "$name" == firehose-js ]] && kind=jetstream
         "$BIN/edge_bench_server" requests --count 1000 --events 1 --out "$REQUESTS" > /dev/null
-        start_firehose "$kind" "EDGE${run}"
+        start_firehose "$kind" EDGE  # one stream for every run: two may not share firehose.raw.>
         url="http://127.0.0.1:$PORT/v1/webhooks/acme"
         FIREHOSE_BENCH_REQUESTS="$REQUESTS" wrk -t2 -c64 -d"$WARMUP" -s "$HERE/ingest_post.lua" "$url" > /dev/null
         log="$WORK/run$run-$name.wrk"
@@ -166,8 +166,8 @@ SECTION="$WORK/jetstream.md"
         split(rows[i], f, "\t"); run=f[1]
         a = rate[run SUBSEP "nats-pub-64"]; l = rate[run SUBSEP "firehose-log"]
         p50 = f[4] == "" ? "" : sprintf("%.2f", f[4]/1000); p99 = f[5] == "" ? "" : sprintf("%.2f", f[5]/1000)
-        printf "| %s | %s | %.0f | %s | %s | %s | %.2f | %.2f |\n", run, f[2], f[3], p50, p99, f[6],
-          a > 0 ? f[3]/a : 0, l > 0 ? f[3]/l : 0
+        ra = (a > 0) ? f[3] / a : 0; rl = (l > 0) ? f[3] / l : 0
+        printf "| %s | %s | %.0f | %s | %s | %s | %.2f | %.2f |\n", run, f[2], f[3], p50, p99, f[6], ra, rl
       }
     }' "$TSV"
   echo

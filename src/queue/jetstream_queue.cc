@@ -238,6 +238,10 @@ Status JetStreamQueue::Core::EnsureStream() {
   stream.Duplicates = kDuplicateWindowNs;
   StreamInfoHandle created;
   status = js_AddStream(&created.info, js_, &stream, nullptr, &error_code);
+  if (error_code == JSStreamSubjectOverlapErr) {
+    return FailedPrecondition("creating stream " + config_.stream + ": another stream of this " +
+                              "cluster already takes the subjects " + kAllSubjects);
+  }
   if (status != NATS_OK && error_code != JSStreamNameExistErr) {
     return NatsFailure(status, error_code, "creating stream " + config_.stream);
   }
@@ -811,6 +815,7 @@ Result<std::unique_ptr<JetStreamQueue>> JetStreamQueue::Open(const QueueConfig& 
       if (status.ok()) status = core->EnsureConsumer(name);
     }
     if (status.ok()) break;
+    if (status.code() == StatusCode::kFailedPrecondition) return status;  // waiting will not help
     if (std::chrono::steady_clock::now() >= deadline) return status;
     spdlog::warn("queue: {}; retrying", status.ToString());
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
