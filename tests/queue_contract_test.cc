@@ -9,6 +9,7 @@
 #include <atomic>
 #include <future>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "core/arrival_id.h"
@@ -283,6 +284,27 @@ TEST_P(QueueContractTest, ConsumersAreIndependent) {
   EXPECT_EQ(Bodies(Drain(*ops)), Bodies(lake_records));
   EXPECT_FALSE(queue->OpenConsumer("Bad Name!").ok());
   EXPECT_FALSE(queue->OpenConsumer("").ok());
+  // One object per consumer name in a process.
+  EXPECT_EQ(queue->OpenConsumer("lake").status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_P(QueueContractTest, ADroppedConsumerStartsAfreshAndAnOpenOneCannotBeDropped) {
+  auto queue = Open();
+  ASSERT_NE(queue, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendSync(*queue, MakeRecord("r" + std::to_string(i))).ok());
+  {
+    auto ops = OpenConsumer(*queue, "ops");
+    ASSERT_NE(ops, nullptr);
+    const auto records = Drain(*ops);
+    ASSERT_EQ(records.size(), 3u);
+    ASSERT_TRUE(ops->Commit(records.back().offset).ok());
+    EXPECT_EQ(queue->DropConsumer("ops").code(), StatusCode::kFailedPrecondition);
+  }
+  EXPECT_TRUE(queue->DropConsumer("ops").ok());
+  EXPECT_TRUE(queue->DropConsumer("never-opened").ok());
+  auto ops = OpenConsumer(*queue, "ops");
+  ASSERT_NE(ops, nullptr);
+  EXPECT_EQ(Drain(*ops).size(), 3u);  // afresh: from the oldest stored record
 }
 
 TEST_P(QueueContractTest, FetchHonoursTheRecordLimitAndWaitsForTheNextRecord) {

@@ -126,6 +126,20 @@ class JetStreamQueue::Core {
   Result<std::uint64_t> EnforceRetention();
   void StartMaintenance();
 
+  // In-process registry of open consumer objects (one per name, as on the embedded log).
+  bool MarkOpen(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return open_consumers_.insert(name).second;
+  }
+  void MarkClosed(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    open_consumers_.erase(name);
+  }
+  bool IsOpen(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return open_consumers_.count(name) > 0;
+  }
+
   natsConnection* connection() const { return connection_; }
   jsCtx* js() const { return js_; }
   const QueueConfig& config() const { return config_; }
@@ -149,6 +163,7 @@ class JetStreamQueue::Core {
   std::mutex mutex_;
   std::unordered_map<natsMsg*, Pending> pending_;  // guarded by mutex_
   bool accepting_ = true;                          // guarded by mutex_
+  std::set<std::string> open_consumers_;           // guarded by mutex_
   std::atomic<bool> shut_down_{false};
   std::atomic<std::int64_t> full_until_{0};  // steady_clock ticks
 
@@ -568,9 +583,13 @@ namespace {
 
 class JetStreamConsumer final : public QueueConsumer {
  public:
+  // `name` must have been marked open in `core`; the destructor marks it closed.
   JetStreamConsumer(std::shared_ptr<JetStreamQueue::Core> core, std::string name)
       : core_(std::move(core)), name_(std::move(name)) {}
-  ~JetStreamConsumer() override { natsSubscription_Destroy(subscription_); }
+  ~JetStreamConsumer() override {
+    natsSubscription_Destroy(subscription_);
+    core_->MarkClosed(name_);
+  }
 
   // Restarts the durable consumer at its ack floor if it had handed out records nobody
   // acknowledged (a dead process's range): they come first, in order, now rather than after
@@ -836,9 +855,27 @@ Result<std::unique_ptr<QueueConsumer>> JetStreamQueue::OpenConsumer(std::string_
   if (!ValidConsumerName(name)) {
     return InvalidArgument("consumer name '" + std::string(name) + "' is not [a-z0-9_-]{1,64}");
   }
+  if (!core_->MarkOpen(std::string(name))) {
+    return FailedPrecondition("consumer " + std::string(name) + " is already open in this process");
+  }
   auto consumer = std::make_unique<JetStreamConsumer>(core_, std::string(name));
   FH_RETURN_IF_ERROR(consumer->Open());
   return std::unique_ptr<QueueConsumer>(std::move(consumer));
+}
+
+Status JetStreamQueue::DropConsumer(std::string_view name) {
+  if (!ValidConsumerName(name)) {
+    return InvalidArgument("consumer name '" + std::string(name) + "' is not [a-z0-9_-]{1,64}");
+  }
+  const std::string consumer(name);
+  if (core_->IsOpen(consumer)) {
+    return FailedPrecondition("consumer " + consumer + " is open in this process");
+  }
+  jsErrCode error_code = static_cast<jsErrCode>(0);
+  const natsStatus status = js_DeleteConsumer(core_->js(), core_->config().stream.c_str(),
+                                              consumer.c_str(), nullptr, &error_code);
+  if (status == NATS_OK || IsConsumerNotFound(status, error_code)) return Status::Ok();
+  return NatsFailure(status, error_code, "deleting consumer " + consumer);
 }
 
 QueueStats JetStreamQueue::Stats() const { return core_->Stats(); }

@@ -63,10 +63,16 @@ class JetStreamQueue final : public Queue {
   // a new arrival, which the ledger's dedup absorbs) and for no JetStream responders.
   void Append(QueueRecord record, AppendCallback done) override;
 
-  // See the ordering note above. A consumer object holds its own subscription; its Seek moves
-  // forward only (records before the durable cursor may be purged): a backward Seek is
-  // FailedPrecondition.
+  // See the ordering note above. A consumer object holds its own inbox subscription; its Seek
+  // recreates the durable consumer at the new position (FailedPrecondition before the oldest
+  // stored record). FailedPrecondition if a consumer of that name is already open in this
+  // process.
   Result<std::unique_ptr<QueueConsumer>> OpenConsumer(std::string_view name) override;
+
+  // Deletes the durable consumer (OK if there is none). FailedPrecondition if a consumer object
+  // of that name is open in this process. Other processes' consumers are not seen: the caller
+  // knows that nothing else reads it (queue.h).
+  Status DropConsumer(std::string_view name) override;
 
   // Asks the servers (a few requests): stream state and every consumer of the stream.
   QueueStats Stats() const override;
