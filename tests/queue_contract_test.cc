@@ -94,7 +94,8 @@ NatsCluster* SharedNats() {
 // the firehose.raw.> subjects).
 void DeleteStream(const std::string& stream) {
   natsConnection* connection = nullptr;
-  if (natsConnection_ConnectTo(&connection, SharedNats()->Urls().front().c_str()) != NATS_OK) return;
+  if (natsConnection_ConnectTo(&connection, SharedNats()->Urls().front().c_str()) != NATS_OK)
+    return;
   jsCtx* js = nullptr;
   if (natsConnection_JetStream(&js, connection, nullptr) == NATS_OK) {
     js_DeleteStream(js, stream.c_str(), nullptr, nullptr);
@@ -291,7 +292,8 @@ TEST_P(QueueContractTest, ConsumersAreIndependent) {
 TEST_P(QueueContractTest, ADroppedConsumerStartsAfreshAndAnOpenOneCannotBeDropped) {
   auto queue = Open();
   ASSERT_NE(queue, nullptr);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendSync(*queue, MakeRecord("r" + std::to_string(i))).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(AppendSync(*queue, MakeRecord("r" + std::to_string(i))).ok());
   {
     auto ops = OpenConsumer(*queue, "ops");
     ASSERT_NE(ops, nullptr);

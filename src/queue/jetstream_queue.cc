@@ -626,7 +626,8 @@ class JetStreamConsumer final : public QueueConsumer {
     FH_RETURN_IF_ERROR(Pull(1, bytes, wait, &deliveries));
     if (deliveries.empty() || records_max == 1) return deliveries;
     const std::size_t first_bytes = deliveries.front().record.body.size();
-    FH_RETURN_IF_ERROR(Pull(records_max - 1, std::max(bytes - std::min(bytes, first_bytes), record_max),
+    FH_RETURN_IF_ERROR(Pull(records_max - 1,
+                            std::max(bytes - std::min(bytes, first_bytes), record_max),
                             std::chrono::milliseconds(0), &deliveries));
     return deliveries;
   }
@@ -679,12 +680,13 @@ class JetStreamConsumer final : public QueueConsumer {
               std::vector<Delivery>* out) {
     const std::uint64_t request_id = ++requests_;
     const std::string reply = inbox_ + "." + std::to_string(request_id);
-    std::string request = "{\"batch\":" + std::to_string(batch) + ",\"max_bytes\":" + std::to_string(bytes);
+    std::string request =
+        "{\"batch\":" + std::to_string(batch) + ",\"max_bytes\":" + std::to_string(bytes);
     request += wait.count() <= 0 ? std::string(",\"no_wait\":true}")
                                  : ",\"expires\":" + std::to_string(wait.count() * 1'000'000) + "}";
-    natsStatus status = natsConnection_PublishRequest(core_->connection(), next_subject_.c_str(),
-                                                      reply.c_str(), request.data(),
-                                                      static_cast<int>(request.size()));
+    natsStatus status =
+        natsConnection_PublishRequest(core_->connection(), next_subject_.c_str(), reply.c_str(),
+                                      request.data(), static_cast<int>(request.size()));
     if (status != NATS_OK) {
       ErrorCounter("consumer").Add();
       return NatsFailure(status, 0, "pull request to consumer " + name_);
@@ -741,8 +743,8 @@ class JetStreamConsumer final : public QueueConsumer {
     ++expect_;
     const char* reply = natsMsg_GetReply(msg);
     replies_[sequence] = reply != nullptr ? reply : "";
-    auto record = DecodeRecord(std::string_view(natsMsg_GetData(msg),
-                                                static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    auto record = DecodeRecord(std::string_view(
+        natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
     if (!record.ok()) {
       // Not an arrival from a Firehose edge (someone else published on firehose.raw.*): it is
       // never delivered, and the next commit acknowledges it with the rest.
@@ -784,8 +786,10 @@ class JetStreamConsumer final : public QueueConsumer {
     inbox_ = inbox;
     natsInbox_Destroy(inbox);
     next_subject_ = "$JS.API.CONSUMER.MSG.NEXT." + core_->config().stream + "." + name_;
-    status = natsConnection_SubscribeSync(&subscription_, core_->connection(), (inbox_ + ".*").c_str());
-    if (status != NATS_OK) return NatsFailure(status, 0, "subscribing to the inbox of consumer " + name_);
+    status =
+        natsConnection_SubscribeSync(&subscription_, core_->connection(), (inbox_ + ".*").c_str());
+    if (status != NATS_OK)
+      return NatsFailure(status, 0, "subscribing to the inbox of consumer " + name_);
     // What arrives here was asked for by one pull at a time (consumer_fetch_bytes_max, batch),
     // so the client's buffer is bounded by the requests, not by this limit.
     natsSubscription_SetPendingLimits(subscription_, -1, -1);

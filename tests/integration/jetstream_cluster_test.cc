@@ -89,7 +89,8 @@ int StreamLeader(const std::string& url, const std::string& stream) {
   jsStreamInfo* info = nullptr;
   if (natsConnection_JetStream(&js, connection, nullptr) == NATS_OK &&
       js_GetStreamInfo(&info, js, stream.c_str(), nullptr, nullptr) == NATS_OK &&
-      info->Cluster != nullptr && info->Cluster->Leader != nullptr && info->Cluster->Leader[0] == 'n') {
+      info->Cluster != nullptr && info->Cluster->Leader != nullptr &&
+      info->Cluster->Leader[0] == 'n') {
     leader = std::atoi(info->Cluster->Leader + 1);
   }
   jsStreamInfo_Destroy(info);
@@ -129,7 +130,8 @@ int LeaseHolder(const std::filesystem::path& dir) {
     std::ifstream log(dir / ("land" + std::to_string(i) + ".log"));
     std::string line;
     while (std::getline(log, line)) {
-      if (line.find(": held by") != std::string::npos && line.find("standing by") == std::string::npos) {
+      if (line.find(": held by") != std::string::npos &&
+          line.find("standing by") == std::string::npos) {
         return i;
       }
     }
@@ -228,7 +230,8 @@ TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewa
 
   for (auto& sender : senders) sender.join();
   // The standby took the lease over from the killed writer (not a clean handover).
-  EXPECT_TRUE(LogContains(dir.path() / ("land" + std::to_string(1 - holder) + ".log"), "taken over from"));
+  EXPECT_TRUE(
+      LogContains(dir.path() / ("land" + std::to_string(1 - holder) + ".log"), "taken over from"));
   std::int64_t acknowledged = 0;
   std::int64_t retries = 0;
   for (const auto& report : reports) {
@@ -288,11 +291,12 @@ TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewa
   EXPECT_GT(retries, 0) << "the kills should have cost some sends a retry";
   std::string answers;
   for (const auto& report : reports) {
-    for (const auto& [answer, count] : report->answers) answers += " " + answer + ":" + std::to_string(count);
+    for (const auto& [answer, count] : report->answers)
+      answers += " " + answer + ":" + std::to_string(count);
   }
   std::printf("acknowledged %lld sends (%lld retries; answers%s), %zu arrivals in the lake\n",
-              static_cast<long long>(acknowledged), static_cast<long long>(retries), answers.c_str(),
-              lake.raw_by_arrival.size() + lake.quarantine_by_arrival.size());
+              static_cast<long long>(acknowledged), static_cast<long long>(retries),
+              answers.c_str(), lake.raw_by_arrival.size() + lake.quarantine_by_arrival.size());
   for (const auto& [arrival, indexes] : lake.raw_by_arrival) {
     EXPECT_EQ(std::set<std::int64_t>(indexes.begin(), indexes.end()).size(), indexes.size())
         << "arrival " << arrival << " landed twice";
