@@ -97,6 +97,12 @@ void Platform::RunLeasedLake() {
     consumer->reset();
     if (!status.ok()) spdlog::error("lake writer stopped: {}", status.ToString());
     if (lake_stop_.load()) break;
+    if (lake_lease_->held()) {
+      // Stopped for another reason (the lake could not be opened): hand over, retry later.
+      lake_lease_->Release();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
     spdlog::warn("lake: writer {} lost its lease; standing by", config_.lake.writer_id);
   }
   lake_lease_->Release();
