@@ -472,6 +472,52 @@ TEST(JetStreamQueue, AppendsFailFastWithUnavailableWhileTheServerIsDownAndRecove
   EXPECT_EQ(Bodies(Drain(**consumer)), (std::vector<std::string>{"before", "after"}));
 }
 
+// Deletion mirrors the embedded log: only what every configured consumer committed is purged,
+// and only retention_s after that was seen; a consumer outside the list does not hold it back.
+TEST(JetStreamQueue, RetentionPurgesOnlyWhatEveryConfiguredConsumerCommitted) {
+  if (testing::NatsServerProgram().empty()) GTEST_SKIP() << "nats-server is not installed";
+  TempDir dir;
+  NatsCluster nats;
+  ASSERT_TRUE(nats.Start(dir.path(), 1));
+  QueueConfig config;
+  config.backend = QueueBackend::kJetStream;
+  config.nats_urls = nats.Urls();
+  config.stream = "RETAIN";
+  config.replicas = 1;
+  config.consumers = {"lake", "audit"};
+  Limits limits = ContractLimits();
+  limits.retention_s = 0;
+  auto queue = JetStreamQueue::Open(config, limits);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  std::vector<QueueOffset> offsets;
+  for (int i = 0; i < 10; ++i) {
+    auto offset = AppendSync(**queue, MakeRecord("r" + std::to_string(i)));
+    ASSERT_TRUE(offset.ok());
+    offsets.push_back(*offset);
+  }
+  auto lake = (*queue)->OpenConsumer("lake");
+  auto audit = (*queue)->OpenConsumer("audit");
+  ASSERT_TRUE(lake.ok() && audit.ok());
+  const auto lake_records = Drain(**lake);
+  ASSERT_EQ(lake_records.size(), 10u);
+  ASSERT_TRUE((*lake)->Commit(offsets[7]).ok());
+  // "audit" has committed nothing: nothing may go.
+  auto purged = (*queue)->EnforceRetention();
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 0u);
+  const auto audit_records = Drain(**audit);
+  ASSERT_EQ(audit_records.size(), 10u);
+  ASSERT_TRUE((*audit)->Commit(offsets[3]).ok());
+  purged = (*queue)->EnforceRetention();
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 4u);  // r0..r3: below both cursors
+  EXPECT_EQ((*queue)->Stats().first_offset, offsets[4]);
+  // An unlisted consumer opened now starts at the oldest record still stored.
+  auto late = (*queue)->OpenConsumer("late");
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(Drain(**late).front().record.body, "r4");
+}
+
 TEST(JetStreamQueue, OpenFailsWithUnavailableWhenNoServerAnswers) {
   QueueConfig config;
   config.backend = QueueBackend::kJetStream;
