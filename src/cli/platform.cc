@@ -8,6 +8,7 @@
 #include "edge/edge_server.h"
 #include "edge/http_server.h"
 #include "lake/lake_consumer.h"
+#include "ledger/scheduler.h"
 #include "ops/ops_service.h"
 #include "queue/jetstream_lease.h"
 #include "queue/open_queue.h"
@@ -30,6 +31,7 @@ Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles ro
   } else if (roles.ops) {
     started = platform->StartOpsAlone();
   }
+  if (started.ok() && roles.ledger) started = platform->StartLedger();
   if (!started.ok()) {
     platform->Stop();
     return started;
@@ -144,9 +146,21 @@ std::uint16_t Platform::port() const {
   return ops_server_ ? ops_server_->port() : 0;
 }
 
+Status Platform::StartLedger() {
+  if (config_.ledger.schedule_tick_s == 0) return Status::Ok();
+  ledger::SchedulerOptions options;
+  options.tick = std::chrono::seconds(config_.ledger.schedule_tick_s);
+  FH_ASSIGN_OR_RETURN(ledger_, ledger::LedgerScheduler::Create(config_, std::move(options)));
+  FH_RETURN_IF_ERROR(ledger_->Start());
+  spdlog::info("ledger scheduler: days are booked {} s after they close, stale days re-run",
+               config_.ledger.close_delay_s);
+  return Status::Ok();
+}
+
 void Platform::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (ledger_) ledger_->Stop();
   if (edge_) edge_->Stop(kEdgeDrain);
   if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
   if (ops_) ops_->Stop();
@@ -157,6 +171,7 @@ void Platform::Stop() {
   ops_server_.reset();
   ops_.reset();
   lake_consumer_.reset();
+  ledger_.reset();
 }
 
 Platform::Platform(const Config& config, Roles roles) : config_(config), roles_(roles) {}

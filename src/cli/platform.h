@@ -19,6 +19,7 @@
 // (its open range is not published: the fence refuses the manifest) and stands by again.
 //
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
+//   0. the ledger scheduler cancels a run in progress (nothing of it is written);
 //   1. the edge stops accepting (503 shutting_down), drains requests in flight;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
 //   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
@@ -38,6 +39,9 @@ namespace firehose::edge {
 class EdgeServer;
 class HttpServer;
 }  // namespace firehose::edge
+namespace firehose::ledger {
+class LedgerScheduler;
+}
 namespace firehose::ops {
 class OpsService;
 }
@@ -49,10 +53,12 @@ class JetStreamLease;
 namespace firehose::cli {
 
 struct Roles {
-  bool edge = true;  // webhook ingest (HTTP)
-  bool lake = true;  // queue -> raw lake
-  bool ops = true;   // the ops consumer, alerts, the ops API + dashboard (on the edge's HTTP
-                     // server, or on its own one at server.listen without the edge role)
+  bool edge = true;    // webhook ingest (HTTP)
+  bool lake = true;    // queue -> raw lake
+  bool ops = true;     // the ops consumer, alerts, the ops API + dashboard (on the edge's HTTP
+                       // server, or on its own one at server.listen without the edge role)
+  bool ledger = true;  // the ledger scheduler: books each day once it closes, re-runs stale
+                       // days ([ledger] schedule_tick_s; 0 turns it off)
 };
 
 class Platform {
@@ -81,6 +87,7 @@ class Platform {
   void RunLeasedLake();
   Status StartEdge();
   Status StartOpsAlone();
+  Status StartLedger();
   Status ReleaseOpsCursor();
 
   Config config_;
@@ -90,6 +97,7 @@ class Platform {
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
   std::unique_ptr<QueueConsumer> lake_consumer_;
+  std::unique_ptr<ledger::LedgerScheduler> ledger_;
   std::unique_ptr<JetStreamLease> lake_lease_;
   std::atomic<bool> lake_stop_{false};
   std::atomic<bool> failed_{false};

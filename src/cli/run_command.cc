@@ -40,14 +40,16 @@ void AddRunCommands(CLI::App& app, Context& context) {
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = true, .lake = false, .ops = false}, "ingest");
+          return RunRoles(
+              context, Roles{.edge = true, .lake = false, .ops = false, .ledger = false}, "ingest");
         };
       });
   app.add_subcommand("land", "Run the lake writer only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = false, .lake = true, .ops = false}, "land");
+          return RunRoles(
+              context, Roles{.edge = false, .lake = true, .ops = false, .ledger = false}, "land");
         };
       });
   app.add_subcommand("ops",
@@ -56,7 +58,8 @@ void AddRunCommands(CLI::App& app, Context& context) {
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = false, .lake = false, .ops = true}, "ops");
+          return RunRoles(context,
+                          Roles{.edge = false, .lake = false, .ops = true, .ledger = false}, "ops");
         };
       });
 }

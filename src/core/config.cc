@@ -482,6 +482,8 @@ void ParseLedger(const toml::table* table, Config* config, Problems* problems) {
   config->ledger.partitions = static_cast<int>(reader.Integer("partitions", 64, 1, 65536));
   config->ledger.close_delay_s = reader.Integer("close_delay_s", config->ledger.close_delay_s, 0, 7 * 86'400);
   config->ledger.warehouse_url = reader.String("warehouse_url").value_or("");
+  config->ledger.schedule_tick_s =
+      reader.Integer("schedule_tick_s", config->ledger.schedule_tick_s, 0, 86'400);
   reader.RejectUnknownKeys();
 }
 

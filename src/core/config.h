@@ -131,6 +131,9 @@ struct LedgerConfig {
   int threads = 0;          // 0: one per core
   int partitions = 64;      // hash partitions of the dedup key
   std::int64_t close_delay_s = 1800;  // the daily run starts this long after the day closes
+  // How often `firehose run` looks for days to book and stale days to re-run; 0: never (book
+  // with `firehose ledger run` / `reprocess` from a job runner instead).
+  std::int64_t schedule_tick_s = 30;
   std::string warehouse_url;          // empty: SQLite in <data_dir>/warehouse.sqlite
 };
 
