@@ -64,6 +64,8 @@ void FuzzStandard(std::string_view input) {
   // Any bytes as headers: only a crash or a wrong accept can fail here.
   (void)edge::VerifyStandardWebhooks(parts[0], parts[1], parts[2], parts[3], secrets, now,
                                      kToleranceS);
+  // An empty webhook-id is a missing header (signature_missing), not a signable request.
+  if (parts[0].empty()) return;
   const std::string signature =
       edge::SignStandardWebhooks(kStandardSecret, parts[0], kNowS, parts[3]);
   FH_CHECK(!signature.empty(), "the test secret did not sign");
