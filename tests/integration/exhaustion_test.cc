@@ -248,6 +248,7 @@ TEST(Exhaustion, AFullDiskAnswers503AcknowledgesOnlyWhatItStoredAndRecoversWhenS
   }
   EXPECT_EQ(accepted_after, 5) << "the edge did not accept again after space was freed";
 
+  testing::WaitForLakeArrivals(data, acknowledged.size(), std::chrono::seconds(30));
   ASSERT_EQ(server.Stop(), 0);
   // Every acknowledged arrival is in the lake, nothing else is, and the lake verifies.
   EXPECT_EQ(testing::LakeArrivals(data), acknowledged);

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "lake/lake_line.h"
 #include "lake/lake_reader.h"
@@ -185,6 +186,14 @@ std::map<std::string, std::vector<std::string>> LakeArrivals(
     }
   }
   return arrivals;
+}
+
+void WaitForLakeArrivals(const std::filesystem::path& data_dir, std::size_t arrivals,
+                         std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (LakeArrivals(data_dir).size() < arrivals && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace firehose::testing

@@ -80,6 +80,13 @@ class RunServer {
 // event in the raw zone). Fails the test if the lake cannot be listed or a line not read.
 std::map<std::string, std::vector<std::string>> LakeArrivals(const std::filesystem::path& data_dir);
 
+// Polls the lake (published files only, so it is safe while the server runs) until it holds at
+// least `arrivals` arrivals or `timeout` passes. A graceful stop does not drain the queue into
+// the lake (what is durable but not yet landed lands at the next start), so a test that reads
+// the lake after stopping waits for it first.
+void WaitForLakeArrivals(const std::filesystem::path& data_dir, std::size_t arrivals,
+                         std::chrono::milliseconds timeout);
+
 // The path of the `firehose` binary under test.
 std::string FirehoseBinary();
 
