@@ -84,7 +84,8 @@ class Haystack {
 // Runs the CLI with stdout and stderr captured together.
 std::string RunCli(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    int* status) {
-  std::string command = "'" + testing::FirehoseBinary() + "'";
+  // `timeout`: a config that unexpectedly loads would otherwise run until killed.
+  std::string command = "timeout 30 '" + testing::FirehoseBinary() + "'";
   for (const std::string& arg : args) command += " '" + arg + "'";
   std::string output;
   *status = testing::RunCommand({"/bin/sh", "-c", command + " 2>&1"}, &output, env);
