@@ -11,6 +11,12 @@ if(FIREHOSE_SANITIZE)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(firehose_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(FIREHOSE_FUZZ)
+  # Coverage instrumentation in every library, so that a libFuzzer target (tests/fuzz) explores
+  # the code it calls, not only its own file.
+  target_compile_options(firehose_options INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(firehose_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 # firehose_module(NAME SOURCES... DEPS ...) declares a stage library.
 function(firehose_library name)

@@ -268,6 +268,32 @@ void ParseSecrets(TableReader& reader, std::string_view key, std::string_view ba
   }
 }
 
+// Whether `text` is non-empty base64 with padding (RFC 4648 §4): what Standard Webhooks keys are.
+bool IsPaddedBase64(std::string_view text) {
+  if (text.empty() || text.size() % 4 != 0) return false;
+  const std::size_t data_end = text.find_last_not_of('=');
+  if (data_end == std::string_view::npos || text.size() - data_end - 1 > 2) return false;
+  for (char c : text.substr(0, data_end + 1)) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A Standard Webhooks secret is "whsec_" + the base64 of the HMAC key. One that is not would make
+// every request of the partner fail with signature_bad_secret at run time; say so at load time
+// instead. The message names where the secret came from, never its value.
+void CheckStandardWebhooksSecrets(TableReader& reader, const std::vector<Secret>& secrets) {
+  for (std::size_t i = 0; i < secrets.size(); ++i) {
+    std::string_view value = secrets[i].Reveal();
+    if (value.starts_with("whsec_")) value.remove_prefix(6);
+    if (IsPaddedBase64(value)) continue;
+    reader.Problem("secrets", "secret " + std::to_string(i + 1) + " (" + secrets[i].Redacted() +
+                                  ") is not a Standard Webhooks secret: whsec_ followed by base64");
+  }
+}
+
 std::optional<PollConfig> ParsePoll(const toml::table& table, const std::string& path,
                                     std::string_view base_dir, bool world_readable,
                                     Problems* problems) {
@@ -380,6 +406,9 @@ void ParsePartners(const toml::table& root, const std::map<std::string, std::sha
       ParseSecrets(reader, "secrets", base_dir, world_readable, &partner.signature.secrets);
       if (partner.signature.secrets.empty() && !reader.present("secrets")) {
         reader.Problem("secrets", "is required for a webhook partner: one or more env:NAME / file:PATH");
+      }
+      if (partner.signature.scheme == SignatureScheme::kStandardWebhooks) {
+        CheckStandardWebhooksSecrets(reader, partner.signature.secrets);
       }
       partner.signature.tolerance_s = reader.Integer("timestamp_tolerance_s", 300, 1, 86'400);
     } else if (const toml::table* poll = reader.Table("poll")) {

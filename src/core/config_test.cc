@@ -159,6 +159,21 @@ consumers = ["lake", "ops"]
   EXPECT_EQ(load.config->queue.consumers, (std::vector<std::string>{"lake", "ops"}));
 }
 
+TEST_F(ConfigTest, RefusesAStandardWebhooksSecretThatIsNotBase64WithoutPrintingIt) {
+  std::string text(kValid);
+  text.replace(text.find("signature = \"stripe\""), 20, "signature = \"standard_webhooks\"");
+  setenv("FIREHOSE_TEST_SECRET_A", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
+  setenv("FIREHOSE_TEST_SECRET_B", "whsec_not*base64*but*secret", 1);
+  const ConfigLoad load = ParseConfig(text, "/etc");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "partners[0].secrets", "secret 2 (<redacted from env:FIREHOSE_TEST_SECRET_B>)"));
+  for (const ConfigProblem& problem : load.problems) {
+    EXPECT_EQ(problem.message.find("not*base64"), std::string::npos) << problem.message;
+  }
+  setenv("FIREHOSE_TEST_SECRET_B", "whsec_bm90IGEga2V5", 1);  // base64: accepted
+  EXPECT_TRUE(ParseConfig(text, "/etc").config);
+}
+
 TEST_F(ConfigTest, SyntaxErrorsNameTheLine) {
   const ConfigLoad load = ParseConfig("a = \n[x", "/etc");
   ASSERT_EQ(load.problems.size(), 1u);

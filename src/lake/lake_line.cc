@@ -805,6 +805,10 @@ Status Take(const nlohmann::ordered_json::const_iterator& it,
 }  // namespace
 
 Result<QuarantineLine> ParseQuarantineLine(std::string_view line) {
+  // nlohmann's parser takes a NUL byte for the end of its input: without this check a line
+  // with anything after a NUL would read as the object before it. A writer never puts one in
+  // a quarantine line (the raw bytes are base64, the rest is escaped JSON).
+  if (line.find('\0') != std::string_view::npos) return DataLoss("quarantine line: a NUL byte");
   const nlohmann::ordered_json object =
       nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded() || !object.is_object()) {
@@ -815,18 +819,24 @@ Result<QuarantineLine> ParseQuarantineLine(std::string_view line) {
   std::string raw_base64;
   auto it = object.cbegin();
   const auto end = object.cend();
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kPartnerId, &out.partner_id));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kArrivalId, &out.arrival_id));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kEventIndex, &out.event_index));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kReason, &out.reason));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kDetail, &out.detail));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kReceivedAt, &out.received_at));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kReceivedAtUs, &out.received_at_us));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kArrivalDate, &out.arrival_date));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kSource, &out.source));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kQueueOffset, &out.queue_offset));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kRawBytes, &raw_bytes));
-  FH_RETURN_IF_ERROR(Take(it++, end, field::kRawBase64, &raw_base64));
+  // Each field in order; the iterator moves only past a field that was there (never past end).
+  auto next = [&it, &end](std::string_view name, auto* value) -> Status {
+    FH_RETURN_IF_ERROR(Take(it, end, name, value));
+    ++it;
+    return Status::Ok();
+  };
+  FH_RETURN_IF_ERROR(next(field::kPartnerId, &out.partner_id));
+  FH_RETURN_IF_ERROR(next(field::kArrivalId, &out.arrival_id));
+  FH_RETURN_IF_ERROR(next(field::kEventIndex, &out.event_index));
+  FH_RETURN_IF_ERROR(next(field::kReason, &out.reason));
+  FH_RETURN_IF_ERROR(next(field::kDetail, &out.detail));
+  FH_RETURN_IF_ERROR(next(field::kReceivedAt, &out.received_at));
+  FH_RETURN_IF_ERROR(next(field::kReceivedAtUs, &out.received_at_us));
+  FH_RETURN_IF_ERROR(next(field::kArrivalDate, &out.arrival_date));
+  FH_RETURN_IF_ERROR(next(field::kSource, &out.source));
+  FH_RETURN_IF_ERROR(next(field::kQueueOffset, &out.queue_offset));
+  FH_RETURN_IF_ERROR(next(field::kRawBytes, &raw_bytes));
+  FH_RETURN_IF_ERROR(next(field::kRawBase64, &raw_base64));
   if (it != end) return DataLoss("quarantine line: unexpected field '" + it.key() + "'");
   if (!edge::Base64Decode(raw_base64, &out.raw)) {
     return DataLoss("quarantine line: raw_base64 is not base64");

@@ -94,6 +94,14 @@ Result<QueueRecord> DecodeRecord(std::string_view bytes) {
       reader.Get(&body_size) && reader.Take(body_size, &body) && reader.done();
   if (!complete) return DataLoss("queue record is truncated or has trailing bytes");
   if (version != kRecordVersion) return DataLoss("queue record version " + std::to_string(version) + " is unknown");
+  // The writer never sets these (the reserved field is 0, metadata is cut to its maximum): a
+  // record that has them was not written by EncodeRecord, and accepting it would let a reader
+  // and the writer disagree about the same record.
+  if (reserved != 0) return DataLoss("queue record reserved field is " + std::to_string(reserved) + ", not 0");
+  if (signature_id.size() > kSignatureIdBytesMax) {
+    return DataLoss("queue record signature id is longer than " + std::to_string(kSignatureIdBytesMax) +
+                    " bytes");
+  }
   if (source != static_cast<std::uint8_t>(ArrivalSource::kWebhook) &&
       source != static_cast<std::uint8_t>(ArrivalSource::kPoll)) {
     return DataLoss("queue record source " + std::to_string(source) + " is unknown");
