@@ -6,6 +6,8 @@
 // Platform in-process.
 //
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
+//   0. the ledger scheduler cancels a run in progress (nothing of it is written: the day is
+//      replaced in one transaction) and stops;
 //   1. the edge stops accepting (503 shutting_down), drains requests in flight;
 //   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
 //   3. the lake writer lands what is durable, publishes its open range and commits.
@@ -23,12 +25,16 @@
 namespace firehose::edge {
 class EdgeServer;
 }
+namespace firehose::ledger {
+class LedgerScheduler;
+}
 
 namespace firehose::cli {
 
 struct Roles {
-  bool edge = true;  // webhook ingest (HTTP)
-  bool lake = true;  // queue -> raw lake
+  bool edge = true;     // webhook ingest (HTTP)
+  bool lake = true;     // queue -> raw lake
+  bool ledger = false;  // LedgerScheduler: books closed days, re-runs stale ones (`firehose run`)
 };
 
 class Platform {
@@ -54,12 +60,14 @@ class Platform {
   Platform(const Config& config, Roles roles);
   Status StartLake();
   Status StartEdge();
+  Status StartLedger();
 
   Config config_;
   Roles roles_;
   std::unique_ptr<Queue> queue_;
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<QueueConsumer> lake_consumer_;
+  std::unique_ptr<ledger::LedgerScheduler> ledger_;
   std::atomic<bool> lake_stop_{false};
   std::atomic<bool> failed_{false};
   std::thread lake_thread_;

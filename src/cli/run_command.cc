@@ -17,8 +17,8 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
   auto platform = Platform::Start(*config, roles);
   if (!platform.ok()) return Fail(platform.status().WithContext(std::string(what)));
   spdlog::info("firehose {} running; data in {}; Ctrl-C stops", what, config->data_dir.string());
-  const int signal_number =
-      WaitForStop(std::chrono::steady_clock::duration::zero(), [&] { return (*platform)->failed(); });
+  const int signal_number = WaitForStop(std::chrono::steady_clock::duration::zero(),
+                                        [&] { return (*platform)->failed(); });
   InstallHardExit();
   spdlog::info("stopping ({})", signal_number != 0 ? "signal" : "a stage failed");
   (*platform)->Stop();
@@ -29,18 +29,27 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
 }  // namespace
 
 void AddRunCommands(CLI::App& app, Context& context) {
-  app.add_subcommand("run", "Run every role in one process: edge, queue, lake writer")
+  app.add_subcommand("run",
+                     "Run every role in one process: edge, queue, lake writer, ledger scheduler")
       ->fallthrough()
-      ->callback([&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
+      ->callback([&context] {
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = true, .lake = true, .ledger = true}, "run");
+        };
+      });
   app.add_subcommand("ingest", "Run the webhook edge only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
-        context.run = [&context] { return RunRoles(context, Roles{.edge = true, .lake = false}, "ingest"); };
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = true, .lake = false}, "ingest");
+        };
       });
   app.add_subcommand("land", "Run the lake writer only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
-        context.run = [&context] { return RunRoles(context, Roles{.edge = false, .lake = true}, "land"); };
+        context.run = [&context] {
+          return RunRoles(context, Roles{.edge = false, .lake = true}, "land");
+        };
       });
 }
 
