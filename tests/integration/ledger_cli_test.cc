@@ -1,5 +1,7 @@
 // `firehose ledger ...` and `firehose reconcile` as an operator runs them: the real binary on a
-// lake from `firehose sim lake`, checking output, exit codes, late data and crashes.
+// lake from `firehose sim lake`, checking output, exit codes, late data and crashes; every test
+// runs with the default SQLite warehouse and with `[ledger] warehouse_url` naming a real
+// PostgreSQL server (kill -9 mid-run and mid-commit leave the old day intact on both).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "lake/lake_writer.h"
 #include "sim/fleet.h"
 #include "sim/payloads.h"
+#include "warehouse/postgres_test_server.h"
 
 namespace firehose {
 namespace {
@@ -59,13 +62,22 @@ json Json(const CommandRun& run) {
   return parsed;
 }
 
-class LedgerCliTest : public ::testing::Test {
+class LedgerCliTest : public ::testing::TestWithParam<std::string> {
  protected:
   void MakeLake(std::int64_t events) {
     const CommandRun run =
         Firehose("sim lake --day " + std::string(kDay) + " --events " + std::to_string(events) +
                  " --partners 6 --seed 5 --json --out " + dir_.path().string());
     ASSERT_EQ(run.exit_code, 0) << run.out;
+    if (GetParam() != "postgresql") return;
+    Result<warehouse::testing::PostgresTestServer*> server =
+        warehouse::testing::PostgresTestServer::Shared();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    Result<std::string> url = (*server)->CreateDatabase();
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    std::ofstream config(dir_.path() / "firehose.toml", std::ios::app);
+    config << "\n[ledger]\nwarehouse_url = \"" << *url << "\"\n";
+    ASSERT_TRUE(config.good());
   }
   std::string ConfigArg() const { return " --config " + (dir_.path() / "firehose.toml").string(); }
   std::string Ledger(const std::string& args) const { return "ledger " + args + ConfigArg(); }
@@ -80,7 +92,7 @@ class LedgerCliTest : public ::testing::Test {
   lake::testing::TempDir dir_;
 };
 
-TEST_F(LedgerCliTest, RunShowStatusAndReconcile) {
+TEST_P(LedgerCliTest, RunShowStatusAndReconcile) {
   MakeLake(20'000);
   const CommandRun first = Firehose(Ledger("run --json --day " + std::string(kDay)));
   ASSERT_EQ(first.exit_code, 0) << first.out;
@@ -194,8 +206,13 @@ std::vector<std::string> RawBodiesOf(const fs::path& lake_root, std::string_view
   return bodies;
 }
 
-TEST_F(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
-  InitLogging("error");
+TEST_P(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
+  // Once per process (every parameter's test may run in one process).
+  static const bool logging = [] {
+    InitLogging("error");
+    return true;
+  }();
+  (void)logging;
   MakeLake(20'000);
   ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
   const json before = Show();
@@ -306,7 +323,7 @@ pid_t Spawn(const std::vector<std::string>& args) {
   return pid;
 }
 
-TEST_F(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
+TEST_P(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
   MakeLake(60'000);
   ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
   const json before = Show();
@@ -346,6 +363,9 @@ TEST_F(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
   }
   EXPECT_EQ(leftovers, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Warehouses, LedgerCliTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& test_info) { return test_info.param; });
 
 }  // namespace
 }  // namespace firehose
