@@ -364,6 +364,55 @@ TEST_P(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
   EXPECT_EQ(leftovers, 0u);
 }
 
+// The sharded ledger: 4 processes each compute a shard at the same time, `ledger commit`
+// publishes the day; the digest, totals and partition sizes are a single run's.
+TEST_P(LedgerCliTest, AFourShardRunGivesTheSameDigestAsASingleRun) {
+  MakeLake(20'000);
+  const CommandRun single =
+      Firehose(Ledger("run --json --partitions 16 --day " + std::string(kDay)));
+  ASSERT_EQ(single.exit_code, 0) << single.out;
+  const json expected = Json(single);
+  const json before = Show();
+
+  EXPECT_EQ(Firehose(Ledger("commit --day " + std::string(kDay))).exit_code, 3) << "no shards yet";
+  const std::string config = (dir_.path() / "firehose.toml").string();
+  std::vector<pid_t> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(Spawn({std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose", "ledger", "run",
+                              "--day", std::string(kDay), "--partitions", "16", "--threads", "1",
+                              "--shard", std::to_string(i) + "/4", "--config", config}));
+  }
+  for (const pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shard exit status " << status;
+  }
+  EXPECT_EQ(Firehose(Ledger("commit --day " + std::string(kDay))).exit_code, 3)
+      << "shard 3 of 4 is missing";
+  EXPECT_EQ(Show()["run"], before["run"]) << "nothing was published";
+
+  const CommandRun last =
+      Firehose(Ledger("run --json --partitions 16 --shard 3/4 --day " + std::string(kDay)));
+  ASSERT_EQ(last.exit_code, 0) << last.out;
+  EXPECT_EQ(Json(last)["shards"], 4);
+  const CommandRun commit = Firehose(Ledger("commit --json --day " + std::string(kDay)));
+  ASSERT_EQ(commit.exit_code, 0) << commit.out;
+  const json committed = Json(commit);
+  EXPECT_EQ(committed["shards"], 4);
+  EXPECT_EQ(committed["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(committed["run"]["keys_booked"], expected["run"]["keys_booked"]);
+  EXPECT_EQ(committed["run"]["duplicates"], expected["run"]["duplicates"]);
+  EXPECT_EQ(committed["run"]["conflicts"], expected["run"]["conflicts"]);
+  EXPECT_EQ(committed["run"]["partition_sizes"], expected["run"]["partition_sizes"]);
+  EXPECT_EQ(committed["totals"], expected["totals"]);
+  const json after = Show();
+  EXPECT_EQ(after["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(after["totals"], before["totals"]);
+  EXPECT_EQ(after["conflicts"], before["conflicts"]);
+  EXPECT_TRUE(fs::is_empty(dir_.path() / "ledger" / "shards" / std::string(kDay)))
+      << "the published shards are removed";
+}
+
 INSTANTIATE_TEST_SUITE_P(Warehouses, LedgerCliTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& test_info) { return test_info.param; });
 
