@@ -18,6 +18,7 @@
 #include "ledger/ledger_job.h"
 #include "ledger/ledger_records.h"
 #include "ledger/reconcile.h"
+#include "ledger/shards.h"
 #include "warehouse/warehouse.h"
 
 namespace firehose::cli {
@@ -37,6 +38,7 @@ struct LedgerArgs {
   std::int64_t memory_bytes_max = 0;
   std::int64_t transactions = 20;
   std::string statements;
+  std::string shard;  // "i/N" for a sharded run
 };
 
 int ExitFor(const Status& status) {
@@ -233,6 +235,9 @@ void PrintFindings(const ledger::DayRun& run) {
   }
 }
 
+int LedgerRunShard(const Opened& opened, BusinessDate day, const LedgerArgs& args,
+                   const Context& context);
+
 // --- ledger run ---------------------------------------------------------------------------
 
 int LedgerRun(const Context& context, const LedgerArgs& args) {
@@ -240,6 +245,7 @@ int LedgerRun(const Context& context, const LedgerArgs& args) {
   if (!day.ok()) return ExitFor(day.status());
   Result<Opened> opened = Open(context);
   if (!opened.ok()) return ExitFor(opened.status());
+  if (!args.shard.empty()) return LedgerRunShard(*opened, *day, args, context);
   Result<ledger::DayRun> run = RunOne(*opened, *day, args);
   if (!run.ok()) return ExitFor(run.status());
   if (context.json) {
@@ -250,6 +256,81 @@ int LedgerRun(const Context& context, const LedgerArgs& args) {
   PrintTotals(run->result.totals);
   PrintChanges(*run);
   PrintFindings(*run);
+  return kExitOk;
+}
+
+// --- ledger run --shard i/N, ledger commit (docs/ledger.md, "Running it sharded") -----------
+
+int LedgerRunShard(const Opened& opened, BusinessDate day, const LedgerArgs& args,
+                   const Context& context) {
+  Result<ledger::ShardSpec> shard = ledger::ParseShard(args.shard);
+  if (!shard.ok()) return ExitFor(shard.status());
+  ledger::JobOptions options = ledger::JobOptions::FromConfig(opened.config, day);
+  Overrides(args, day.ToString() + " shard " + args.shard)(&options);
+  options.shard_index = shard->index;
+  options.shard_count = shard->count;
+  // Its own spill directory: shards of one day may run on several machines sharing data_dir,
+  // and a run removes the abandoned spill directories it finds in its own.
+  options.spill_dir /=
+      "shard-" + std::to_string(shard->index) + "-of-" + std::to_string(shard->count);
+  const std::unique_ptr<warehouse::Warehouse> output =
+      ledger::ShardOutput(opened.warehouse.get(), ledger::ShardDir(opened.config, day), *shard);
+  Result<ledger::JobResult> result = ledger::RunLedgerDay(options, output.get());
+  ClearProgress();
+  if (!result.ok()) return ExitFor(result.status());
+  if (context.json) {
+    nlohmann::json out = {{"business_date", day.ToString()},
+                          {"shard", shard->index},
+                          {"shards", shard->count},
+                          {"dir", ledger::ShardDir(opened.config, day).string()},
+                          {"run", RunJson(result->run)}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("shard %d/%d of %s written to %s: %lld keys from %lld versions\n", shard->index,
+              shard->count, day.ToString().c_str(), ledger::ShardDir(opened.config, day).c_str(),
+              static_cast<long long>(result->run.keys_booked),
+              static_cast<long long>(result->run.versions_read));
+  std::printf(
+      "publish the day with `firehose ledger commit --day %s` once all %d shards are "
+      "written\n",
+      day.ToString().c_str(), shard->count);
+  return kExitOk;
+}
+
+int LedgerCommit(const Context& context, const LedgerArgs& args) {
+  Result<BusinessDate> day = ParseDay(args.day);
+  if (!day.ok()) return ExitFor(day.status());
+  Result<Opened> opened = Open(context);
+  if (!opened.ok()) return ExitFor(opened.status());
+  Result<std::optional<RunRecord>> previous = opened->warehouse->LatestRun(*day);
+  if (!previous.ok()) return ExitFor(previous.status());
+  std::vector<TotalRow> before;
+  if (previous->has_value()) {
+    Result<std::vector<TotalRow>> totals = opened->warehouse->ReadTotals(*day);
+    if (!totals.ok()) return ExitFor(totals.status());
+    before = std::move(*totals);
+  }
+  Result<ledger::CommitResult> committed =
+      ledger::CommitShards(ledger::ShardDir(opened->config, *day), *day, opened->warehouse.get());
+  if (!committed.ok()) return ExitFor(committed.status());
+  ledger::DayRun run;
+  run.had_ledger = previous->has_value();
+  run.result.run = committed->run;
+  run.result.totals = committed->totals;
+  run.result.findings = committed->findings;
+  run.changes = ledger::DiffTotals(before, committed->totals);
+  if (context.json) {
+    nlohmann::json out = DayRunJson(run);
+    out["shards"] = committed->shards;
+    std::printf("%s\n", out.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("committed %d shards of %s\n", committed->shards, day->ToString().c_str());
+  PrintRun(run.result.run);
+  PrintTotals(run.result.totals);
+  PrintChanges(run);
+  PrintFindings(run);
   return kExitOk;
 }
 
@@ -599,9 +680,20 @@ void AddLedgerCommands(CLI::App& app, Context& context) {
   CLI::App* run = ledger_command->add_subcommand(
       "run", "Compute the ledger of one day from the lake and replace it in the warehouse");
   run->add_option("--day", args->day, "Business day (YYYY-MM-DD)")->required();
+  run->add_option("--shard", args->shard,
+                  "i/N: compute only shard i of N into <data_dir>/ledger/shards/<day>; "
+                  "`ledger commit` publishes the day");
   AddTuning(run, args);
   AddCommon(run, context);
   OnRun(run, context, args, LedgerRun);
+
+  CLI::App* commit = ledger_command->add_subcommand(
+      "commit",
+      "Publish a sharded day: once all N shards of `ledger run --shard i/N` are written and "
+      "consistent, replace the day in the warehouse in one transaction");
+  commit->add_option("--day", args->day, "Business day (YYYY-MM-DD)")->required();
+  AddCommon(commit, context);
+  OnRun(commit, context, args, LedgerCommit);
 
   CLI::App* status = ledger_command->add_subcommand(
       "status",

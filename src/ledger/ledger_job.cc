@@ -27,6 +27,7 @@
 #include "core/money.h"
 #include "lake/lake_line.h"
 #include "lake/lake_reader.h"
+#include "ledger/digest.h"
 #include "ledger/ledger_records.h"
 #include "ledger/spill.h"
 
@@ -262,60 +263,6 @@ struct WorkerTally {
   std::map<int, std::unique_ptr<BookingLookup>> lookups;
 };
 
-std::string HexDigest(EVP_MD_CTX* sha) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(sha, digest, &size);
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kDigits[digest[i] >> 4]);
-    out.push_back(kDigits[digest[i] & 0xF]);
-  }
-  return out;
-}
-
-// The digest's input (docs/ledger.md, "Output and its digest"), buffered.
-class Digest {
- public:
-  Digest() : sha_(EVP_MD_CTX_new()) {
-    FH_CHECK(sha_ != nullptr && EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) == 1,
-             "SHA-256 initialisation failed");
-    buffer_.reserve(kFlushBytes + 1024);
-  }
-  ~Digest() { EVP_MD_CTX_free(sha_); }
-  Digest(const Digest&) = delete;
-  Digest& operator=(const Digest&) = delete;
-
-  void Field(std::string_view text) {
-    buffer_.append(text);
-    buffer_.push_back('\t');
-  }
-  void Field(std::int64_t value) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-    buffer_.append(digits, end);
-    buffer_.push_back('\t');
-  }
-  void EndLine() {
-    buffer_.back() = '\n';
-    if (buffer_.size() >= kFlushBytes) Flush();
-  }
-  std::string Finish() {
-    Flush();
-    return HexDigest(sha_);
-  }
-
- private:
-  static constexpr std::size_t kFlushBytes = 64 << 10;
-  void Flush() {
-    EVP_DigestUpdate(sha_, buffer_.data(), buffer_.size());
-    buffer_.clear();
-  }
-  EVP_MD_CTX* sha_;
-  std::string buffer_;
-};
-
 std::int64_t ElapsedMs(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                since)
@@ -346,6 +293,8 @@ class Job {
         threads_(options.threads > 0 ? options.threads
                                      : std::max(1u, std::thread::hardware_concurrency())),
         partitions_(std::max(1, options.partitions)),
+        shard_index_(static_cast<std::uint64_t>(std::max(0, options.shard_index))),
+        shard_count_(static_cast<std::uint64_t>(std::max(1, options.shard_count))),
         budget_(options.memory_bytes_max) {}
 
   ~Job() {
@@ -393,12 +342,19 @@ class Job {
                                     partitions_ * ((hash / partitions_) % slices_));
   }
   std::size_t PartitionOfUnit(std::size_t unit) const { return unit % partitions_; }
+  // Whether this run's shard owns the key: its hash partition modulo the shard count (a whole
+  // partition belongs to one shard, so the shards' partition sizes add up to a single run's).
+  bool OwnsKey(std::uint64_t hash) const {
+    return shard_count_ == 1 || (hash % partitions_) % shard_count_ == shard_index_;
+  }
   bool CancelRequested() const { return options_.cancel != nullptr && options_.cancel->load(); }
 
   const JobOptions& options_;
   warehouse::Warehouse* warehouse_;
   const int threads_;
   const std::uint64_t partitions_;
+  const std::uint64_t shard_index_;
+  const std::uint64_t shard_count_;
   std::uint64_t slices_ = 1;
   std::size_t units_ = 0;
   std::size_t stage_bytes_ = kStageBytesMax;
@@ -608,6 +564,7 @@ Status Job::ScanFile(const InputFile& input, bool neighbours, ScanThread* thread
         return LineError(path, line_number, DataLoss("lake line: bad partner_id or txn_id"));
       }
       hash = KeyHash(fields.partner_id, fields.txn_id);
+      if (!OwnsKey(hash)) continue;
       if (filter_ != nullptr && !filter_->MayContain(hash)) continue;
     }
     const Status scanned = lake::ScanLedgerFields(line, &fields, &thread->scratch);
@@ -634,6 +591,7 @@ Status Job::ScanFile(const InputFile& input, bool neighbours, ScanThread* thread
     if (!partner.ok()) return LineError(path, line_number, partner.status());
     if (!neighbours) {
       hash = KeyHash(fields.partner_id, fields.txn_id);
+      if (!OwnsKey(hash)) continue;
       if (filter_ != nullptr) filter_->Add(hash);
     }
 

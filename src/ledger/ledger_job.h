@@ -58,6 +58,10 @@ struct JobOptions {
   // 0: read the biggest files first (balance); otherwise a shuffle of the files by this seed
   // (tests: the ledger must not depend on the order files are read in).
   std::uint64_t file_order_seed = 0;
+  // Shard shard_index of shard_count (`ledger run --shard i/N`, src/ledger/shards.h): only the
+  // keys whose hash partition p has p % shard_count == shard_index. 0 of 1: every key.
+  int shard_index = 0;
+  int shard_count = 1;
   // When set and true, the job stops at its next check with Cancelled and writes nothing.
   const std::atomic<bool>* cancel = nullptr;
   // Called about five times a second from the calling thread while the job runs.

@@ -12,6 +12,8 @@
 #include "lake/lake_reader.h"
 #include "lake/lake_test_util.h"
 #include "lake/lake_writer.h"
+#include "warehouse/postgres_test_server.h"
+#include "warehouse/postgres_warehouse.h"
 #include "warehouse/sqlite_warehouse.h"
 
 namespace firehose::ledger {
@@ -55,12 +57,26 @@ class LakeBuilder {
   Config config_;
 };
 
-class LedgerJobTest : public ::testing::Test {
+// Every test runs against both warehouses: SQLite in the data dir, and a fresh database on a
+// real PostgreSQL server (one per test process).
+class LedgerJobTest : public ::testing::TestWithParam<std::string> {
  protected:
-  LedgerJobTest() : lake_(dir_.path()) {
-    auto opened = warehouse::OpenSqliteWarehouse(dir_.path() / "warehouse.sqlite");
-    FH_CHECK(opened.ok(), "warehouse");
+  LedgerJobTest() : lake_(dir_.path()) {}
+
+  void SetUp() override {
+    Result<std::unique_ptr<warehouse::Warehouse>> opened = OpenWarehouse();
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     warehouse_ = std::move(*opened);
+  }
+
+  Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse() {
+    if (GetParam() == "sqlite") {
+      return warehouse::OpenSqliteWarehouse(dir_.path() / "warehouse.sqlite");
+    }
+    FH_ASSIGN_OR_RETURN(warehouse::testing::PostgresTestServer * server,
+                        warehouse::testing::PostgresTestServer::Shared());
+    FH_ASSIGN_OR_RETURN(const std::string url, server->CreateDatabase());
+    return warehouse::OpenPostgresWarehouse(url);
   }
 
   JobOptions Options(BusinessDate day = kDay) {
@@ -85,7 +101,7 @@ class LedgerJobTest : public ::testing::Test {
   std::unique_ptr<warehouse::Warehouse> warehouse_;
 };
 
-TEST_F(LedgerJobTest, BooksEachKeyOnceByTheCanonicalRule) {
+TEST_P(LedgerJobTest, BooksEachKeyOnceByTheCanonicalRule) {
   lake_.Land({
       // acme maps a version: the greatest wins, whenever it was received.
       MakeRecord("acme", AcmeBody("a1", "12.00", "2025-11-27T10:00:00Z", "ok", "USD", 2),
@@ -181,7 +197,7 @@ std::vector<QueueRecord> VariedRecords(int count, int seed) {
   return records;
 }
 
-TEST_F(LedgerJobTest, TheDigestDoesNotDependOnThreadsPartitionsFileOrderOrMemory) {
+TEST_P(LedgerJobTest, TheDigestDoesNotDependOnThreadsPartitionsFileOrderOrMemory) {
   const std::vector<QueueRecord> records = VariedRecords(6000, 1);
   const std::size_t half = records.size() / 2;
   lake_.Land({records.begin(), records.begin() + static_cast<std::ptrdiff_t>(half)}, "w0",
@@ -236,7 +252,7 @@ TEST_F(LedgerJobTest, TheDigestDoesNotDependOnThreadsPartitionsFileOrderOrMemory
   }
 }
 
-TEST_F(LedgerJobTest, AnOverflowingTotalFailsAndWritesNothing) {
+TEST_P(LedgerJobTest, AnOverflowingTotalFailsAndWritesNothing) {
   lake_.Land({MakeRecord("acme", AcmeBody("x1", "1.00", "2025-11-27T10:00:00Z"),
                          At("2025-11-27T10:00:01Z"))});
   ASSERT_TRUE(Run(Options()).ok());
@@ -261,7 +277,7 @@ TEST_F(LedgerJobTest, AnOverflowingTotalFailsAndWritesNothing) {
   EXPECT_EQ(*warehouse_->LatestRun(kDay), before_run) << "no run was recorded";
 }
 
-TEST_F(LedgerJobTest, AVersionedResendAcrossMidnightMovesTheBookingAndFlagsTheOldDay) {
+TEST_P(LedgerJobTest, AVersionedResendAcrossMidnightMovesTheBookingAndFlagsTheOldDay) {
   const BusinessDate next = kDay.AddDays(1);
   lake_.Land({MakeRecord("acme", AcmeBody("m1", "5.00", "2025-11-27T23:59:59.900Z", "ok", "USD", 1),
                          At("2025-11-28T00:00:01Z")),
@@ -300,7 +316,7 @@ TEST_F(LedgerJobTest, AVersionedResendAcrossMidnightMovesTheBookingAndFlagsTheOl
   EXPECT_TRUE(warehouse_->FindingsAbout(kDay, rerun->run.run_id)->empty());
 }
 
-TEST_F(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
+TEST_P(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
   std::vector<QueueRecord> records;
   for (int i = 0; i < 4000; ++i) {
     const bool big = i % 5 != 0;  // 80% acme
@@ -317,7 +333,11 @@ TEST_F(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
   options.partitions = 16;
   Result<JobResult> result = Run(options);
   ASSERT_TRUE(result.ok());
-  const std::vector<std::int64_t>& sizes = result->run.partition_sizes;
+  // The sizes as ledger_runs recorded them.
+  Result<std::optional<warehouse::RunRecord>> run = warehouse_->LatestRun(kDay);
+  ASSERT_TRUE(run.ok() && run->has_value());
+  const std::vector<std::int64_t> sizes = (*run)->partition_sizes;
+  EXPECT_EQ(sizes, result->run.partition_sizes);
   ASSERT_EQ(sizes.size(), 16u);
   const auto [smallest, largest] = std::minmax_element(sizes.begin(), sizes.end());
   EXPECT_GT(*smallest, 4000 / 16 / 2);
@@ -325,7 +345,7 @@ TEST_F(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
   EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}), 4000);
 }
 
-TEST_F(LedgerJobTest, AnEmptyDayIsAnEmptyLedger) {
+TEST_P(LedgerJobTest, AnEmptyDayIsAnEmptyLedger) {
   Result<JobResult> result = Run(Options());
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->run.keys_booked, 0);
@@ -334,7 +354,7 @@ TEST_F(LedgerJobTest, AnEmptyDayIsAnEmptyLedger) {
   EXPECT_EQ(result->run.digest, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-TEST_F(LedgerJobTest, ACorruptLineIsDataLossNamingTheFile) {
+TEST_P(LedgerJobTest, ACorruptLineIsDataLossNamingTheFile) {
   lake_.Land({MakeRecord("acme", AcmeBody("x1", "1.00", "2025-11-27T10:00:00Z"),
                          At("2025-11-27T10:00:01Z"))});
   // Rewrite the published file with a damaged line (as a disk would).
@@ -358,6 +378,9 @@ TEST_F(LedgerJobTest, ACorruptLineIsDataLossNamingTheFile) {
   EXPECT_NE(result.status().message().find(files[0].file.path + ":1"), std::string::npos)
       << result.status().ToString();
 }
+
+INSTANTIATE_TEST_SUITE_P(Warehouses, LedgerJobTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& test_info) { return test_info.param; });
 
 }  // namespace
 }  // namespace firehose::ledger

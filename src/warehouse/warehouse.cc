@@ -1,6 +1,7 @@
 #include "warehouse/warehouse.h"
 
 #include "core/file.h"
+#include "warehouse/postgres_warehouse.h"
 #include "warehouse/sqlite_warehouse.h"
 
 namespace firehose::warehouse {
@@ -29,10 +30,14 @@ Result<DayLedger> Warehouse::ReadDay(BusinessDate day) {
 }
 
 Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config) {
-  if (!config.ledger.warehouse_url.empty()) {
-    return FailedPrecondition(
-        "[ledger] warehouse_url is set, but the PostgreSQL warehouse is not built yet (issue #6); "
-        "remove it to use SQLite in the data directory");
+  const std::string& url = config.ledger.warehouse_url;
+  if (!url.empty()) {
+    if (!IsPostgresUrl(url)) {
+      return InvalidArgument(
+          "[ledger] warehouse_url must be a PostgreSQL URL (postgresql://...) or a libpq "
+          "key=value string");
+    }
+    return OpenPostgresWarehouse(url);
   }
   FH_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));
   return OpenSqliteWarehouse(config.data_dir / kSqliteFileName);

@@ -208,7 +208,7 @@ class Warehouse {
 };
 
 // The warehouse a config names: SQLite at <data_dir>/warehouse.sqlite unless [ledger]
-// warehouse_url is set (PostgreSQL: issue #6, Unimplemented until then).
+// warehouse_url is set (PostgreSQL, postgres_warehouse.h).
 Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config);
 
 // Fault probe: after every row of the day is written, before the commit (core/fault.h).

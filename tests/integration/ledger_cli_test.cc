@@ -1,5 +1,7 @@
 // `firehose ledger ...` and `firehose reconcile` as an operator runs them: the real binary on a
-// lake from `firehose sim lake`, checking output, exit codes, late data and crashes.
+// lake from `firehose sim lake`, checking output, exit codes, late data and crashes; every test
+// runs with the default SQLite warehouse and with `[ledger] warehouse_url` naming a real
+// PostgreSQL server (kill -9 mid-run and mid-commit leave the old day intact on both).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "lake/lake_writer.h"
 #include "sim/fleet.h"
 #include "sim/payloads.h"
+#include "warehouse/postgres_test_server.h"
 
 namespace firehose {
 namespace {
@@ -59,13 +62,22 @@ json Json(const CommandRun& run) {
   return parsed;
 }
 
-class LedgerCliTest : public ::testing::Test {
+class LedgerCliTest : public ::testing::TestWithParam<std::string> {
  protected:
   void MakeLake(std::int64_t events) {
     const CommandRun run =
         Firehose("sim lake --day " + std::string(kDay) + " --events " + std::to_string(events) +
                  " --partners 6 --seed 5 --json --out " + dir_.path().string());
     ASSERT_EQ(run.exit_code, 0) << run.out;
+    if (GetParam() != "postgresql") return;
+    Result<warehouse::testing::PostgresTestServer*> server =
+        warehouse::testing::PostgresTestServer::Shared();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    Result<std::string> url = (*server)->CreateDatabase();
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    std::ofstream config(dir_.path() / "firehose.toml", std::ios::app);
+    config << "\n[ledger]\nwarehouse_url = \"" << *url << "\"\n";
+    ASSERT_TRUE(config.good());
   }
   std::string ConfigArg() const { return " --config " + (dir_.path() / "firehose.toml").string(); }
   std::string Ledger(const std::string& args) const { return "ledger " + args + ConfigArg(); }
@@ -80,7 +92,7 @@ class LedgerCliTest : public ::testing::Test {
   lake::testing::TempDir dir_;
 };
 
-TEST_F(LedgerCliTest, RunShowStatusAndReconcile) {
+TEST_P(LedgerCliTest, RunShowStatusAndReconcile) {
   MakeLake(20'000);
   const CommandRun first = Firehose(Ledger("run --json --day " + std::string(kDay)));
   ASSERT_EQ(first.exit_code, 0) << first.out;
@@ -194,8 +206,13 @@ std::vector<std::string> RawBodiesOf(const fs::path& lake_root, std::string_view
   return bodies;
 }
 
-TEST_F(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
-  InitLogging("error");
+TEST_P(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
+  // Once per process (every parameter's test may run in one process).
+  static const bool logging = [] {
+    InitLogging("error");
+    return true;
+  }();
+  (void)logging;
   MakeLake(20'000);
   ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
   const json before = Show();
@@ -306,7 +323,7 @@ pid_t Spawn(const std::vector<std::string>& args) {
   return pid;
 }
 
-TEST_F(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
+TEST_P(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
   MakeLake(60'000);
   ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
   const json before = Show();
@@ -346,6 +363,58 @@ TEST_F(LedgerCliTest, KillNineDuringARunLeavesThePreviousLedger) {
   }
   EXPECT_EQ(leftovers, 0u);
 }
+
+// The sharded ledger: 4 processes each compute a shard at the same time, `ledger commit`
+// publishes the day; the digest, totals and partition sizes are a single run's.
+TEST_P(LedgerCliTest, AFourShardRunGivesTheSameDigestAsASingleRun) {
+  MakeLake(20'000);
+  const CommandRun single =
+      Firehose(Ledger("run --json --partitions 16 --day " + std::string(kDay)));
+  ASSERT_EQ(single.exit_code, 0) << single.out;
+  const json expected = Json(single);
+  const json before = Show();
+
+  EXPECT_EQ(Firehose(Ledger("commit --day " + std::string(kDay))).exit_code, 3) << "no shards yet";
+  const std::string config = (dir_.path() / "firehose.toml").string();
+  std::vector<pid_t> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(Spawn({std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose", "ledger", "run",
+                              "--day", std::string(kDay), "--partitions", "16", "--threads", "1",
+                              "--shard", std::to_string(i) + "/4", "--config", config}));
+  }
+  for (const pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shard exit status " << status;
+  }
+  EXPECT_EQ(Firehose(Ledger("commit --day " + std::string(kDay))).exit_code, 3)
+      << "shard 3 of 4 is missing";
+  EXPECT_EQ(Show()["run"], before["run"]) << "nothing was published";
+
+  const CommandRun last =
+      Firehose(Ledger("run --json --partitions 16 --shard 3/4 --day " + std::string(kDay)));
+  ASSERT_EQ(last.exit_code, 0) << last.out;
+  EXPECT_EQ(Json(last)["shards"], 4);
+  const CommandRun commit = Firehose(Ledger("commit --json --day " + std::string(kDay)));
+  ASSERT_EQ(commit.exit_code, 0) << commit.out;
+  const json committed = Json(commit);
+  EXPECT_EQ(committed["shards"], 4);
+  EXPECT_EQ(committed["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(committed["run"]["keys_booked"], expected["run"]["keys_booked"]);
+  EXPECT_EQ(committed["run"]["duplicates"], expected["run"]["duplicates"]);
+  EXPECT_EQ(committed["run"]["conflicts"], expected["run"]["conflicts"]);
+  EXPECT_EQ(committed["run"]["partition_sizes"], expected["run"]["partition_sizes"]);
+  EXPECT_EQ(committed["totals"], expected["totals"]);
+  const json after = Show();
+  EXPECT_EQ(after["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(after["totals"], before["totals"]);
+  EXPECT_EQ(after["conflicts"], before["conflicts"]);
+  EXPECT_TRUE(fs::is_empty(dir_.path() / "ledger" / "shards" / std::string(kDay)))
+      << "the published shards are removed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Warehouses, LedgerCliTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& test_info) { return test_info.param; });
 
 }  // namespace
 }  // namespace firehose

@@ -1,0 +1,656 @@
+#include "ledger/shards.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/fault.h"
+#include "core/file.h"
+#include "ledger/digest.h"
+
+namespace firehose::ledger {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using warehouse::ConflictRow;
+using warehouse::Finding;
+using warehouse::RunFile;
+using warehouse::RunRecord;
+using warehouse::TotalRow;
+using warehouse::TransactionRow;
+
+constexpr int kShardsMax = 4096;
+constexpr std::size_t kFindingExamples = 10;  // as the job keeps
+constexpr std::size_t kWriteChunkBytes = 1 << 20;
+
+std::string BaseName(ShardSpec shard) {
+  return "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+}
+
+// Tab-separated fields with COPY-style escapes (\\, \t, \n, \r).
+void AppendEscaped(std::string_view text, std::string* out) {
+  for (const char c : text) {
+    switch (c) {
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        out->push_back(c);
+    }
+  }
+}
+
+std::vector<std::string> SplitFields(std::string_view line) {
+  std::vector<std::string> fields(1);
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '\t') {
+      fields.emplace_back();
+    } else if (c == '\\' && i + 1 < line.size()) {
+      const char next = line[++i];
+      fields.back().push_back(next == 't' ? '\t' : next == 'n' ? '\n' : next == 'r' ? '\r' : next);
+    } else {
+      fields.back().push_back(c);
+    }
+  }
+  return fields;
+}
+
+Result<std::int64_t> ToInt(const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return DataLoss("shard file: '" + text + "' is not an integer");
+  }
+  return value;
+}
+
+Result<TxnStatus> ToStatus(const std::string& text) {
+  const std::optional<TxnStatus> status = TxnStatusFromName(text);
+  if (!status) return DataLoss("shard file: unknown status '" + text + "'");
+  return *status;
+}
+
+json RunToJson(const RunRecord& run) {
+  return {{"business_date", run.business_date.ToString()},
+          {"started_at_us", run.started_at.value()},
+          {"finished_at_us", run.finished_at.value()},
+          {"dedup_window_days", run.dedup_window_days},
+          {"timezone", run.timezone},
+          {"partitions", run.partitions},
+          {"threads", run.threads},
+          {"memory_bytes_max", run.memory_bytes_max},
+          {"files_read", run.files_read},
+          {"bytes_read", run.bytes_read},
+          {"lines_read", run.lines_read},
+          {"lines_in_day", run.lines_in_day},
+          {"versions_read", run.versions_read},
+          {"keys_booked", run.keys_booked},
+          {"duplicates", run.duplicates},
+          {"conflicts", run.conflicts},
+          {"quarantined", run.quarantined},
+          {"spilled_bytes", run.spilled_bytes},
+          {"partition_sizes", run.partition_sizes},
+          {"digest", run.digest},
+          {"timings", run.timings_json}};
+}
+
+Result<RunRecord> RunFromJson(const json& j) {
+  RunRecord run;
+  FH_ASSIGN_OR_RETURN(run.business_date,
+                      BusinessDate::Parse(j.at("business_date").get<std::string>()));
+  run.started_at = TimestampUs(j.at("started_at_us").get<std::int64_t>());
+  run.finished_at = TimestampUs(j.at("finished_at_us").get<std::int64_t>());
+  run.dedup_window_days = j.at("dedup_window_days").get<std::int64_t>();
+  run.timezone = j.at("timezone").get<std::string>();
+  run.partitions = j.at("partitions").get<std::int64_t>();
+  run.threads = j.at("threads").get<std::int64_t>();
+  run.memory_bytes_max = j.at("memory_bytes_max").get<std::int64_t>();
+  run.files_read = j.at("files_read").get<std::int64_t>();
+  run.bytes_read = j.at("bytes_read").get<std::int64_t>();
+  run.lines_read = j.at("lines_read").get<std::int64_t>();
+  run.lines_in_day = j.at("lines_in_day").get<std::int64_t>();
+  run.versions_read = j.at("versions_read").get<std::int64_t>();
+  run.keys_booked = j.at("keys_booked").get<std::int64_t>();
+  run.duplicates = j.at("duplicates").get<std::int64_t>();
+  run.conflicts = j.at("conflicts").get<std::int64_t>();
+  run.quarantined = j.at("quarantined").get<std::int64_t>();
+  run.spilled_bytes = j.at("spilled_bytes").get<std::int64_t>();
+  run.partition_sizes = j.at("partition_sizes").get<std::vector<std::int64_t>>();
+  run.digest = j.at("digest").get<std::string>();
+  run.timings_json = j.at("timings").get<std::string>();
+  return run;
+}
+
+// Writes one shard's part of the day to files (see shards.h).
+class ShardFileWriter : public warehouse::DayWriter {
+ public:
+  ShardFileWriter(fs::path dir, BusinessDate day, ShardSpec shard)
+      : dir_(std::move(dir)), day_(day), shard_(shard) {}
+  ~ShardFileWriter() override {
+    if (fd_.valid() || !committed_) {
+      std::error_code error;
+      fs::remove(TempPath(), error);
+    }
+  }
+
+  Status Begin() {
+    FH_RETURN_IF_ERROR(EnsureDirectory(dir_));
+    FH_ASSIGN_OR_RETURN(fd_, OpenFile(TempPath(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC));
+    return Status::Ok();
+  }
+
+  Status AddTransaction(const TransactionRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    buffer_.append("T\t");
+    AppendEscaped(row.partner_id, &buffer_);
+    buffer_.push_back('\t');
+    AppendEscaped(row.txn_id, &buffer_);
+    buffer_ += "\t" + std::to_string(row.amount.value()) + "\t" + row.currency + "\t" +
+               std::string(TxnStatusName(row.status)) + "\t" +
+               std::to_string(row.event_time.value()) + "\t" +
+               (row.version ? std::to_string(*row.version) : "-") + "\t" +
+               std::to_string(row.versions) + "\t" + (row.conflict ? "1" : "0") + "\t" +
+               std::to_string(row.source_file) + "\t" + std::to_string(row.source_line) + "\n";
+    return MaybeFlush();
+  }
+
+  Status AddTotal(const TotalRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    buffer_.append("S\t");
+    AppendEscaped(row.partner_id, &buffer_);
+    buffer_ += "\t" + row.currency + "\t" + std::string(TxnStatusName(row.status)) + "\t" +
+               std::to_string(row.txn_count) + "\t" + std::to_string(row.amount.value()) + "\n";
+    return MaybeFlush();
+  }
+
+  Status AddConflict(const ConflictRow& row) override {
+    FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    buffer_.append("C\t");
+    AppendEscaped(row.partner_id, &buffer_);
+    buffer_.push_back('\t');
+    AppendEscaped(row.txn_id, &buffer_);
+    buffer_ += "\t" + std::to_string(row.versions) + "\t" + std::to_string(row.amount.value()) +
+               "\t" + row.currency + "\t" + std::string(TxnStatusName(row.status)) + "\t" +
+               std::to_string(row.other_amount.value()) + "\t" + row.other_currency + "\t" +
+               std::string(TxnStatusName(row.other_status)) + "\t" +
+               std::to_string(row.other_versions) + "\n";
+    return MaybeFlush();
+  }
+
+  Result<std::int64_t> Commit(RunRecord run, const std::vector<RunFile>& files,
+                              const std::vector<Finding>& findings) override {
+    if (!fd_.valid()) return FailedPrecondition("shard: the writer is not open");
+    FH_RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_));
+    buffer_.clear();
+    FH_RETURN_IF_ERROR(SyncData(fd_.get()));
+    fd_ = FileDescriptor();
+    FH_RETURN_IF_ERROR(RenameDurably(TempPath(), dir_ / (BaseName(shard_) + ".rows")));
+    committed_ = true;
+    json manifest = {{"business_date", day_.ToString()}, {"shard", shard_.index},
+                     {"shards", shard_.count},           {"run", RunToJson(run)},
+                     {"files", json::array()},           {"findings", json::array()}};
+    for (const RunFile& file : files) {
+      manifest["files"].push_back({{"index", file.index},
+                                   {"path", file.path},
+                                   {"partition_date", file.partition_date.ToString()},
+                                   {"bytes", file.bytes},
+                                   {"sha256", file.sha256},
+                                   {"lines", file.lines}});
+    }
+    for (const Finding& finding : findings) {
+      manifest["findings"].push_back({{"business_date", finding.business_date.ToString()},
+                                      {"keys", finding.keys},
+                                      {"examples", finding.examples}});
+    }
+    if (const int injected = fault::Check(warehouse::kProbeBeforeCommit)) {
+      return ErrnoStatus(std::string(warehouse::kProbeBeforeCommit) + " (injected)", injected);
+    }
+    FH_RETURN_IF_ERROR(
+        WriteFileAtomically(dir_ / (BaseName(shard_) + ".json"), manifest.dump(1) + "\n"));
+    return std::int64_t{0};
+  }
+
+ private:
+  fs::path TempPath() const {
+    return dir_ / (BaseName(shard_) + ".rows.tmp-" + std::to_string(::getpid()));
+  }
+  Status CheckDay(BusinessDate date) const {
+    if (date != day_) return InvalidArgument("shard: a row of " + date.ToString());
+    return Status::Ok();
+  }
+  Status MaybeFlush() {
+    if (buffer_.size() < kWriteChunkBytes) return Status::Ok();
+    FH_RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_));
+    buffer_.clear();
+    return Status::Ok();
+  }
+
+  fs::path dir_;
+  BusinessDate day_;
+  ShardSpec shard_;
+  FileDescriptor fd_;
+  std::string buffer_;
+  bool committed_ = false;
+};
+
+class ShardWarehouse : public warehouse::Warehouse {
+ public:
+  ShardWarehouse(warehouse::Warehouse* base, fs::path dir, ShardSpec shard)
+      : base_(base), dir_(std::move(dir)), shard_(shard) {}
+
+  Result<std::unique_ptr<warehouse::DayWriter>> BeginDay(BusinessDate day) override {
+    auto writer = std::make_unique<ShardFileWriter>(dir_, day, shard_);
+    FH_RETURN_IF_ERROR(writer->Begin());
+    return std::unique_ptr<warehouse::DayWriter>(std::move(writer));
+  }
+  Result<std::vector<TotalRow>> ReadTotals(BusinessDate day) override {
+    return base_->ReadTotals(day);
+  }
+  Result<std::vector<ConflictRow>> ReadConflicts(BusinessDate day) override {
+    return base_->ReadConflicts(day);
+  }
+  Status ForEachTransaction(BusinessDate day,
+                            const std::function<bool(const TransactionRow&)>& visit) override {
+    return base_->ForEachTransaction(day, visit);
+  }
+  Result<std::optional<RunRecord>> LatestRun(BusinessDate day) override {
+    return base_->LatestRun(day);
+  }
+  Result<std::vector<warehouse::DaySummary>> Days() override { return base_->Days(); }
+  Result<std::vector<RunFile>> RunFiles(std::int64_t run_id) override {
+    return base_->RunFiles(run_id);
+  }
+  Result<std::vector<Finding>> FindingsAbout(BusinessDate day, std::int64_t after_run) override {
+    return base_->FindingsAbout(day, after_run);
+  }
+  Result<std::unique_ptr<warehouse::BookingLookup>> OpenLookup(BusinessDate day) override {
+    return base_->OpenLookup(day);
+  }
+
+ private:
+  warehouse::Warehouse* base_;
+  fs::path dir_;
+  ShardSpec shard_;
+};
+
+// One shard's manifest and its rows file, read in order: transactions first (a merge cursor),
+// then its totals and conflicts.
+struct ShardInput {
+  ShardSpec spec;
+  RunRecord run;
+  std::vector<RunFile> files;
+  std::vector<Finding> findings;
+  std::ifstream rows;
+  std::optional<TransactionRow> head;  // the next transaction
+  std::vector<TotalRow> totals;
+  std::vector<ConflictRow> conflicts;
+  std::string path;
+
+  Status Advance(BusinessDate day) {
+    head.reset();
+    std::string line;
+    while (std::getline(rows, line)) {
+      const std::vector<std::string> f = SplitFields(line);
+      if (f[0] == "T" && f.size() == 12) {
+        TransactionRow row;
+        row.business_date = day;
+        row.partner_id = f[1];
+        row.txn_id = f[2];
+        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[3]));
+        row.amount = AmountMinor(amount);
+        row.currency = f[4];
+        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[5]));
+        FH_ASSIGN_OR_RETURN(const std::int64_t event_time, ToInt(f[6]));
+        row.event_time = TimestampUs(event_time);
+        if (f[7] != "-") {
+          FH_ASSIGN_OR_RETURN(const std::int64_t version, ToInt(f[7]));
+          row.version = version;
+        }
+        FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[8]));
+        row.conflict = f[9] == "1";
+        FH_ASSIGN_OR_RETURN(row.source_file, ToInt(f[10]));
+        FH_ASSIGN_OR_RETURN(row.source_line, ToInt(f[11]));
+        head = std::move(row);
+        return Status::Ok();
+      }
+      if (f[0] == "S" && f.size() == 6) {
+        TotalRow row;
+        row.business_date = day;
+        row.partner_id = f[1];
+        row.currency = f[2];
+        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[3]));
+        FH_ASSIGN_OR_RETURN(row.txn_count, ToInt(f[4]));
+        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[5]));
+        row.amount = AmountMinor(amount);
+        totals.push_back(std::move(row));
+        continue;
+      }
+      if (f[0] == "C" && f.size() == 11) {
+        ConflictRow row;
+        row.business_date = day;
+        row.partner_id = f[1];
+        row.txn_id = f[2];
+        FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[3]));
+        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[4]));
+        row.amount = AmountMinor(amount);
+        row.currency = f[5];
+        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[6]));
+        FH_ASSIGN_OR_RETURN(const std::int64_t other_amount, ToInt(f[7]));
+        row.other_amount = AmountMinor(other_amount);
+        row.other_currency = f[8];
+        FH_ASSIGN_OR_RETURN(row.other_status, ToStatus(f[9]));
+        FH_ASSIGN_OR_RETURN(row.other_versions, ToInt(f[10]));
+        conflicts.push_back(std::move(row));
+        continue;
+      }
+      return DataLoss("shard file " + path + ": a malformed line");
+    }
+    if (rows.bad()) return DataLoss("shard file " + path + ": read error");
+    return Status::Ok();
+  }
+};
+
+Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spec,
+                                              BusinessDate day) {
+  auto shard = std::make_unique<ShardInput>();
+  shard->spec = spec;
+  const fs::path manifest_path = dir / (BaseName(spec) + ".json");
+  FH_ASSIGN_OR_RETURN(const std::string text, ReadFile(manifest_path, 1 << 30));
+  const json manifest = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded())
+    return DataLoss("shard manifest " + manifest_path.string() + " is not JSON");
+  try {
+    FH_ASSIGN_OR_RETURN(shard->run, RunFromJson(manifest.at("run")));
+    for (const json& file : manifest.at("files")) {
+      RunFile run_file;
+      run_file.index = file.at("index").get<std::int64_t>();
+      run_file.path = file.at("path").get<std::string>();
+      FH_ASSIGN_OR_RETURN(run_file.partition_date,
+                          BusinessDate::Parse(file.at("partition_date").get<std::string>()));
+      run_file.bytes = file.at("bytes").get<std::uint64_t>();
+      run_file.sha256 = file.at("sha256").get<std::string>();
+      run_file.lines = file.at("lines").get<std::uint64_t>();
+      shard->files.push_back(std::move(run_file));
+    }
+    for (const json& item : manifest.at("findings")) {
+      Finding finding;
+      FH_ASSIGN_OR_RETURN(finding.business_date,
+                          BusinessDate::Parse(item.at("business_date").get<std::string>()));
+      finding.found_by_date = day;
+      finding.keys = item.at("keys").get<std::int64_t>();
+      finding.examples = item.at("examples").get<std::string>();
+      shard->findings.push_back(std::move(finding));
+    }
+  } catch (const json::exception& error) {
+    return DataLoss("shard manifest " + manifest_path.string() + ": " + error.what());
+  }
+  if (shard->run.business_date != day) {
+    return FailedPrecondition("shard manifest " + manifest_path.string() + " is for " +
+                              shard->run.business_date.ToString());
+  }
+  shard->path = (dir / (BaseName(spec) + ".rows")).string();
+  shard->rows.open(shard->path);
+  if (!shard->rows) return NotFound("shard rows file " + shard->path + " is missing");
+  FH_RETURN_IF_ERROR(shard->Advance(day));
+  return shard;
+}
+
+// Which shards are in `dir`: the count N they agree on, or why not.
+Result<int> ShardCount(const fs::path& dir, BusinessDate day) {
+  std::set<int> counts;
+  std::map<int, std::set<int>> present;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    int index = 0;
+    int count = 0;
+    char tail[8] = {};
+    if (std::sscanf(name.c_str(), "shard-%d-of-%d.%5s", &index, &count, tail) == 3 &&
+        std::string_view(tail) == "json") {
+      counts.insert(count);
+      present[count].insert(index);
+    }
+  }
+  if (counts.empty()) {
+    return NotFound("no shards of " + day.ToString() + " in " + dir.string() +
+                    " (run `ledger run --day " + day.ToString() + " --shard i/N` first)");
+  }
+  if (counts.size() > 1) {
+    std::string list;
+    for (const int count : counts) list += (list.empty() ? "" : ", ") + std::to_string(count);
+    return FailedPrecondition("shards of " + day.ToString() +
+                              " from runs with different shard "
+                              "counts (" +
+                              list + ") in " + dir.string() + ": remove the stale ones");
+  }
+  const int count = *counts.begin();
+  std::string missing;
+  for (int i = 0; i < count; ++i) {
+    if (!present[count].count(i)) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+  }
+  if (!missing.empty()) {
+    return FailedPrecondition("shard(s) " + missing + " of " + std::to_string(count) + " of " +
+                              day.ToString() + " are not there yet");
+  }
+  return count;
+}
+
+Status CheckConsistent(const ShardInput& first, const ShardInput& other) {
+  const auto differs = [&](std::string_view what) {
+    return FailedPrecondition("shard " + std::to_string(other.spec.index) + " ran with another " +
+                              std::string(what) +
+                              " than shard 0 (the lake or the config "
+                              "changed between them): re-run it");
+  };
+  if (other.files != first.files) return differs("input file set");
+  if (other.run.partitions != first.run.partitions) return differs("partition count");
+  if (other.run.dedup_window_days != first.run.dedup_window_days) return differs("window");
+  if (other.run.timezone != first.run.timezone) return differs("time zone");
+  return Status::Ok();
+}
+
+bool KeyLess(const TransactionRow& a, const TransactionRow& b) {
+  return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
+}
+
+}  // namespace
+
+Result<ShardSpec> ParseShard(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  ShardSpec spec;
+  const auto parse = [](std::string_view digits, int* value) {
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), *value);
+    return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
+  };
+  if (slash == std::string_view::npos || !parse(text.substr(0, slash), &spec.index) ||
+      !parse(text.substr(slash + 1), &spec.count)) {
+    return InvalidArgument("--shard wants i/N (for example 0/4), not '" + std::string(text) + "'");
+  }
+  if (spec.count < 1 || spec.count > kShardsMax || spec.index < 0 || spec.index >= spec.count) {
+    return InvalidArgument("--shard " + std::string(text) +
+                           ": need 0 <= i < N <= " + std::to_string(kShardsMax));
+  }
+  return spec;
+}
+
+fs::path ShardDir(const Config& config, BusinessDate day) {
+  return config.data_dir / "ledger" / "shards" / day.ToString();
+}
+
+std::unique_ptr<warehouse::Warehouse> ShardOutput(warehouse::Warehouse* base, fs::path dir,
+                                                  ShardSpec shard) {
+  return std::make_unique<ShardWarehouse>(base, std::move(dir), shard);
+}
+
+Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
+                                  warehouse::Warehouse* warehouse) {
+  const TimestampUs started = NowUs();
+  FH_ASSIGN_OR_RETURN(const int count, ShardCount(dir, day));
+  std::vector<std::unique_ptr<ShardInput>> shards;
+  for (int i = 0; i < count; ++i) {
+    FH_ASSIGN_OR_RETURN(std::unique_ptr<ShardInput> shard, LoadShard(dir, {i, count}, day));
+    if (i > 0) FH_RETURN_IF_ERROR(CheckConsistent(*shards[0], *shard));
+    shards.push_back(std::move(shard));
+  }
+
+  FH_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::DayWriter> writer, warehouse->BeginDay(day));
+  Digest digest;
+  const TransactionRow* previous = nullptr;
+  TransactionRow last;
+  while (true) {
+    ShardInput* next = nullptr;
+    for (const auto& shard : shards) {
+      if (shard->head && (next == nullptr || KeyLess(*shard->head, *next->head))) {
+        next = shard.get();
+      }
+    }
+    if (next == nullptr) break;
+    const TransactionRow& row = *next->head;
+    if (previous != nullptr && !KeyLess(*previous, row)) {
+      return DataLoss("shards: key " + row.partner_id + "/" + row.txn_id +
+                      " is in two shards or out of order");
+    }
+    digest.Field(row.partner_id);
+    digest.Field(row.txn_id);
+    digest.Field(row.amount.value());
+    digest.Field(row.currency);
+    digest.Field(TxnStatusName(row.status));
+    digest.Field(row.event_time.value());
+    digest.EndLine();
+    FH_RETURN_IF_ERROR(writer->AddTransaction(row));
+    last = row;
+    previous = &last;
+    FH_RETURN_IF_ERROR(next->Advance(day));
+  }
+
+  // Totals: the shards' sums per (partner, currency, status), checked.
+  std::map<std::tuple<std::string, std::string, std::string>, TotalRow> totals;
+  for (const auto& shard : shards) {
+    for (const TotalRow& row : shard->totals) {
+      std::tuple<std::string, std::string, std::string> key{row.partner_id, row.currency,
+                                                            std::string(TxnStatusName(row.status))};
+      auto [at, inserted] = totals.try_emplace(std::move(key), row);
+      if (inserted) continue;
+      std::int64_t amount = 0;
+      if (__builtin_add_overflow(at->second.amount.value(), row.amount.value(), &amount)) {
+        return OutOfRange("ledger: the total of " + row.partner_id + " " + row.currency + " " +
+                          std::string(TxnStatusName(row.status)) + " on " + day.ToString() +
+                          " overflows int64 minor units");
+      }
+      at->second.amount = AmountMinor(amount);
+      at->second.txn_count += row.txn_count;
+    }
+  }
+  CommitResult result;
+  for (const auto& [key, row] : totals) {
+    digest.Field(row.partner_id);
+    digest.Field(row.currency);
+    digest.Field(TxnStatusName(row.status));
+    digest.Field(row.txn_count);
+    digest.Field(row.amount.value());
+    digest.EndLine();
+    FH_RETURN_IF_ERROR(writer->AddTotal(row));
+    result.totals.push_back(row);
+  }
+  std::vector<ConflictRow> conflicts;
+  for (const auto& shard : shards) {
+    conflicts.insert(conflicts.end(), shard->conflicts.begin(), shard->conflicts.end());
+  }
+  std::sort(conflicts.begin(), conflicts.end(), [](const ConflictRow& a, const ConflictRow& b) {
+    return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
+  });
+  for (const ConflictRow& row : conflicts) FH_RETURN_IF_ERROR(writer->AddConflict(row));
+
+  // The run: the input set and the window are the shards' (equal); the counts of keys their sums.
+  RunRecord run = shards[0]->run;
+  run.started_at = started;
+  run.threads = 0;
+  run.versions_read = run.keys_booked = run.duplicates = run.conflicts = run.spilled_bytes = 0;
+  std::fill(run.partition_sizes.begin(), run.partition_sizes.end(), 0);
+  json shard_timings = json::array();
+  for (const auto& shard : shards) {
+    run.started_at = std::min(run.started_at, shard->run.started_at);
+    run.threads += shard->run.threads;
+    run.versions_read += shard->run.versions_read;
+    run.keys_booked += shard->run.keys_booked;
+    run.duplicates += shard->run.duplicates;
+    run.conflicts += shard->run.conflicts;
+    run.spilled_bytes += shard->run.spilled_bytes;
+    for (std::size_t p = 0; p < run.partition_sizes.size() && p < shard->run.partition_sizes.size();
+         ++p) {
+      run.partition_sizes[p] += shard->run.partition_sizes[p];
+    }
+    shard_timings.push_back(json::parse(shard->run.timings_json, nullptr, false));
+  }
+  run.digest = digest.Finish();
+  run.finished_at = NowUs();
+  run.timings_json = json{
+      {"shards", count},
+      {"commit_ms", (run.finished_at.value() - started.value()) / 1000},
+      {"shard_timings",
+       shard_timings}}.dump();
+
+  // Findings: per neighbour day, the keys summed and the smallest examples kept (as one run).
+  std::map<BusinessDate, std::pair<std::int64_t, std::set<std::pair<std::string, std::string>>>>
+      merged;
+  for (const auto& shard : shards) {
+    for (const Finding& finding : shard->findings) {
+      auto& [keys, examples] = merged[finding.business_date];
+      keys += finding.keys;
+      const json list = json::parse(finding.examples, nullptr, false);
+      if (!list.is_array()) continue;
+      for (const json& example : list) {
+        if (example.is_array() && example.size() == 2) {
+          examples.insert({example[0].get<std::string>(), example[1].get<std::string>()});
+        }
+      }
+    }
+  }
+  for (const auto& [date, found] : merged) {
+    Finding finding;
+    finding.found_by_date = day;
+    finding.business_date = date;
+    finding.keys = found.first;
+    json examples = json::array();
+    for (const auto& [partner, txn] : found.second) {
+      if (examples.size() == kFindingExamples) break;
+      examples.push_back({partner, txn});
+    }
+    finding.examples = examples.dump();
+    result.findings.push_back(std::move(finding));
+  }
+
+  FH_ASSIGN_OR_RETURN(run.run_id, writer->Commit(run, shards[0]->files, result.findings));
+  for (Finding& finding : result.findings) finding.found_by_run = run.run_id;
+  result.shards = count;
+  result.run = std::move(run);
+  // Published: the shard files have served (a crash before this only leaves them for a
+  // harmless re-commit of the same day).
+  for (int i = 0; i < count; ++i) {
+    std::error_code error;
+    fs::remove(dir / (BaseName({i, count}) + ".json"), error);
+    fs::remove(dir / (BaseName({i, count}) + ".rows"), error);
+  }
+  return result;
+}
+
+}  // namespace firehose::ledger
