@@ -6,6 +6,7 @@
 #include "edge/http_server.h"
 #include "lake/lake_consumer.h"
 #include "ops/ops_service.h"
+#include "poll/poller.h"
 #include "queue/open_queue.h"
 
 namespace firehose::cli {
@@ -26,6 +27,7 @@ Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles ro
   } else if (roles.ops) {
     started = platform->StartOpsAlone();
   }
+  if (started.ok() && roles.poll) started = platform->StartPoller();
   if (!started.ok()) {
     platform->Stop();
     return started;
@@ -82,6 +84,15 @@ Status Platform::StartOpsAlone() {
   return Status::Ok();
 }
 
+Status Platform::StartPoller() {
+  poller_ = std::make_unique<poll::Poller>(config_, *queue_);
+  if (poller_->partner_count() == 0) {
+    poller_.reset();
+    return Status::Ok();
+  }
+  return poller_->Start();
+}
+
 std::uint16_t Platform::port() const {
   if (edge_) return edge_->port();
   return ops_server_ ? ops_server_->port() : 0;
@@ -91,12 +102,14 @@ void Platform::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (edge_) edge_->Stop(kEdgeDrain);
+  if (poller_) poller_->Stop();
   if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
   if (ops_) ops_->Stop();
   if (queue_) queue_->Shutdown();
   lake_stop_ = true;
   if (lake_thread_.joinable()) lake_thread_.join();
   edge_.reset();
+  poller_.reset();
   ops_server_.reset();
   ops_.reset();
   lake_consumer_.reset();

@@ -1,8 +1,8 @@
 // The stages one Firehose process hosts, started and stopped in the right order.
 //
-// `firehose run` hosts every role; `firehose ingest` only the edge; `firehose land` only the
-// lake writer; `firehose ops` only the ops view (consumer, alerts, API and dashboard on its own
-// HTTP server, no webhook route). Scale-out roles need a shared queue: with the embedded log,
+// `firehose run` hosts every role; `firehose ingest` the producers (the edge and the poller);
+// `firehose land` only the lake writer; `firehose ops` only the ops view (consumer, alerts, API
+// and dashboard on its own HTTP server, no webhook route). Scale-out roles need a shared queue: with the embedded log,
 // one process owns the queue directory, so its edge and lake writer run together. The demo and
 // the tests host a Platform in-process.
 //
@@ -14,7 +14,9 @@
 // queue, so no ops runs elsewhere. Hosting ops again recreates it at the oldest stored record.
 //
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
-//   1. the edge stops accepting (503 shutting_down), drains requests in flight;
+//   1. the edge stops accepting (503 shutting_down), drains requests in flight; the poller stops
+//      (transfers in flight are abandoned: their pages were neither appended nor their cursors
+//      saved) and waits for its appends in flight;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
 //   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
 //   3. the lake writer lands what is durable, publishes its open range and commits.
@@ -36,6 +38,9 @@ class HttpServer;
 namespace firehose::ops {
 class OpsService;
 }
+namespace firehose::poll {
+class Poller;
+}
 
 namespace firehose::cli {
 
@@ -44,6 +49,7 @@ struct Roles {
   bool lake = true;  // queue -> raw lake
   bool ops = true;   // the ops consumer, alerts, the ops API + dashboard (on the edge's HTTP
                      // server, or on its own one at server.listen without the edge role)
+  bool poll = true;  // the poller (poll partners -> queue)
 };
 
 class Platform {
@@ -64,12 +70,15 @@ class Platform {
   std::uint16_t port() const;
   const Config& config() const { return config_; }
   Queue& queue() { return *queue_; }
+  // The poller (null without the poll role or poll partners): per-partner state for ops.
+  const poll::Poller* poller() const { return poller_.get(); }
 
  private:
   Platform(const Config& config, Roles roles);
   Status StartLake();
   Status StartEdge();
   Status StartOpsAlone();
+  Status StartPoller();
   Status ReleaseOpsCursor();
 
   Config config_;
@@ -78,6 +87,7 @@ class Platform {
   std::unique_ptr<ops::OpsService> ops_;  // before edge_: the edge's routes call into it
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
+  std::unique_ptr<poll::Poller> poller_;
   std::unique_ptr<QueueConsumer> lake_consumer_;
   std::atomic<bool> lake_stop_{false};
   std::atomic<bool> failed_{false};

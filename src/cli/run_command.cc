@@ -1,5 +1,5 @@
 // `firehose run` (every role in one process), and the scale-out roles one by one:
-// `firehose ingest` (the webhook edge), `firehose land` (the lake writer) and `firehose ops`
+// `firehose ingest` (the producers: webhook edge and poller), `firehose land` (the lake writer) and `firehose ops`
 // (the ops consumer, alerts, API and dashboard).
 #include <spdlog/spdlog.h>
 
@@ -31,23 +31,23 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
 
 void AddRunCommands(CLI::App& app, Context& context) {
   app.add_subcommand("run",
-                     "Run every role in one process: edge, queue, lake writer, ops API and "
+                     "Run every role in one process: edge, poller, queue, lake writer, ops API and "
                      "dashboard")
       ->fallthrough()
       ->callback(
           [&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
-  app.add_subcommand("ingest", "Run the webhook edge only (scale-out role)")
+  app.add_subcommand("ingest", "Run the producers only: webhook edge and poller (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = true, .lake = false, .ops = false}, "ingest");
+          return RunRoles(context, Roles{.edge = true, .lake = false, .ops = false, .poll = true}, "ingest");
         };
       });
   app.add_subcommand("land", "Run the lake writer only (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = false, .lake = true, .ops = false}, "land");
+          return RunRoles(context, Roles{.edge = false, .lake = true, .ops = false, .poll = false}, "land");
         };
       });
   app.add_subcommand("ops",
@@ -56,7 +56,7 @@ void AddRunCommands(CLI::App& app, Context& context) {
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context, Roles{.edge = false, .lake = false, .ops = true}, "ops");
+          return RunRoles(context, Roles{.edge = false, .lake = false, .ops = true, .poll = false}, "ops");
         };
       });
 }
