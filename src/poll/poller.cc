@@ -496,7 +496,8 @@ void Poller::Shared::FinishPage(PartnerRun& run) {
     OnFailure(run, full ? "queue_full" : "queue_error", run.append_error->ToString());
     return;
   }
-  if (run.page_cursor != run.cursor || run.page_items > 0) {
+  const bool committed = run.page_cursor != run.cursor || run.page_items > 0;
+  if (committed) {
     SavedCursor saved{run.page_cursor, run.pages + 1, NowUs()};
     const Status status = cursors.Save(run.config->id, saved);
     if (!status.ok()) {
@@ -506,15 +507,15 @@ void Poller::Shared::FinishPage(PartnerRun& run) {
     }
     run.cursor = run.page_cursor;
     ++run.pages;
+    run.accepted.Add();
+    WrittenEvents().Add(run.page_items);
   }
-  run.accepted.Add();
-  WrittenEvents().Add(run.page_items);
   run.breaker.OnSuccess();
   const auto now = Clock::now();
   run.next_due = run.page_has_more ? now : now + std::chrono::milliseconds(run.poll->interval_ms);
   {
     std::lock_guard lock(mutex);
-    run.state.pages_committed += 1;
+    if (committed) run.state.pages_committed += 1;
     run.state.items_appended += run.page_items;
     run.state.cursor = run.cursor;
     run.state.caught_up = !run.page_has_more;

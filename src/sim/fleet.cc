@@ -261,7 +261,7 @@ Result<Fleet> MakeFleet(const FleetOptions& options) {
       continue;
     }
     SimPartner partner;
-    partner.shape = ShapeForWebhookOrdinal(ordinal);
+    partner.shape = ShapeForWebhookOrdinal(ordinal - poll_ordinal);
     const ShapeInfo& info = InfoOf(partner.shape);
     char id[80];
     std::snprintf(id, sizeof id, "p%03d-%.*s", slot, static_cast<int>(info.tag.size()),

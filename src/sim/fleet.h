@@ -85,7 +85,7 @@ struct Fleet {
 struct FleetOptions {
   int partner_slots = 6;  // --partners
   std::uint64_t seed = 1;
-  bool poll_partners = true;  // fill every third slot with a polled partner
+  bool poll_partners = false;  // fill every third slot with a polled partner (sim config --poll)
 };
 
 // The user name polled partners with basic auth expect.
