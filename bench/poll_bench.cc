@@ -5,7 +5,11 @@
 //                  sequence, following next_cursor, doing nothing with them: what plain curl does.
 //   BM_PollPages   the poller over the same feed into the real embedded log: every page parsed,
 //                  appended durably (fsync), then its cursor file saved (fsync, rename, fsync).
-// Both report pages/s of wall time; ratio = poll / curl. Items are ~200-byte JSON objects;
+//   BM_DurableFloor the durability a committed page needs and nothing else: one 4 KiB write +
+//                  fdatasync (the queue append) and one WriteFileAtomically (the cursor: write,
+//                  fsync, rename, directory fsync), in a loop: the floor the poller's pages/s
+//                  cannot pass while it saves a cursor per page.
+// All report pages/s of wall time; ratios = poll / curl and poll / floor. Items are ~200-byte JSON objects;
 // `page_size` items per page (the argument), one partner (a poller's pages for one partner are
 // sequential by design: the next cursor comes from the previous page).
 //
@@ -15,6 +19,10 @@
 
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/file.h"
 #include "poll/poller.h"
 #include "queue/open_queue.h"
 #include "sim/poll_server.h"
@@ -100,6 +108,23 @@ void BM_PollPages(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(pages), benchmark::Counter::kIsRate);
 }
 
+void BM_DurableFloor(benchmark::State& state) {
+  testing::TempDir dir;
+  auto log = OpenFile(dir.path() / "log", O_WRONLY | O_CREAT | O_APPEND);
+  if (!log.ok()) state.SkipWithError("open");
+  const std::string record(4096, 'x');
+  std::int64_t pages = 0;
+  for (auto _ : state) {
+    if (!WriteAll(log->get(), record).ok() || !SyncData(log->get()).ok()) state.SkipWithError("log");
+    if (!WriteFileAtomically(dir.path() / "bench.cursor", "{\"cursor\":\"c1\"}\n").ok()) {
+      state.SkipWithError("cursor");
+    }
+    ++pages;
+  }
+  state.counters["pages_per_s"] = benchmark::Counter(static_cast<double>(pages), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_DurableFloor)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_CurlPages)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PollPages)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
