@@ -85,7 +85,13 @@ Status Platform::StartOpsAlone() {
 }
 
 Status Platform::StartPoller() {
-  poller_ = std::make_unique<poll::Poller>(config_, *queue_);
+  poll::PollFailureObserver on_failure;
+  if (ops_) {
+    on_failure = [ops = ops_.get()](std::string_view partner, std::string_view /*reason*/) {
+      ops->state().RecordPollFailure(partner);
+    };
+  }
+  poller_ = std::make_unique<poll::Poller>(config_, *queue_, std::move(on_failure));
   if (poller_->partner_count() == 0) {
     poller_.reset();
     return Status::Ok();

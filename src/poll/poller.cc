@@ -90,11 +90,15 @@ struct PartnerRun {
 };
 
 struct Poller::Shared {
-  Shared(const Config& config_in, Queue& queue_in)
-      : config(config_in), queue(queue_in), cursors(config_in.data_dir / "poll") {}
+  Shared(const Config& config_in, Queue& queue_in, PollFailureObserver on_failure_in)
+      : config(config_in),
+        queue(queue_in),
+        on_failure(std::move(on_failure_in)),
+        cursors(config_in.data_dir / "poll") {}
 
   const Config& config;
   Queue& queue;
+  PollFailureObserver on_failure;
   CursorStore cursors;
   CURLM* multi = nullptr;
   std::mt19937_64 random{std::random_device{}()};
@@ -184,8 +188,8 @@ std::string_view TransportReason(CURLcode code, bool too_large) {
 
 }  // namespace
 
-Poller::Poller(const Config& config, Queue& queue)
-    : shared_(std::make_unique<Shared>(config, queue)) {
+Poller::Poller(const Config& config, Queue& queue, PollFailureObserver on_failure)
+    : shared_(std::make_unique<Shared>(config, queue, std::move(on_failure))) {
   for (const PartnerConfig& partner : config.partners) {
     if (partner.mode != PartnerMode::kPoll || !partner.poll || !partner.mapping) continue;
     shared_->partners.push_back(std::make_unique<PartnerRun>(partner, config.limits));
@@ -533,6 +537,7 @@ void Poller::Shared::OnFailure(PartnerRun& run, std::string_view reason, const s
                                               {"partner", run.config->id.str()},
                                               {"reason", std::string(reason)}})
       .Add();
+  if (on_failure) on_failure(run.config->id.view(), reason);
   run.breaker.OnFailure(now);
   auto delay = BackoffDelay(run.breaker.consecutive_failures() - 1, run.poll->backoff_initial_ms,
                             run.poll->backoff_max_ms, random);

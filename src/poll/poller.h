@@ -30,9 +30,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -56,10 +58,14 @@ struct PartnerPollState {
   std::int64_t last_success_unix_ms = 0;
 };
 
+// Told of every failed poll request (the ops view counts them as the partner's ingest errors,
+// DESIGN §6). Runs on the polling thread: must be cheap and must not block.
+using PollFailureObserver = std::function<void(std::string_view partner, std::string_view reason)>;
+
 class Poller {
  public:
-  // `config` and `queue` must outlive the Poller.
-  Poller(const Config& config, Queue& queue);
+  // `config` and `queue` (and whatever `on_failure` uses) must outlive the Poller.
+  Poller(const Config& config, Queue& queue, PollFailureObserver on_failure = nullptr);
   ~Poller();
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;

@@ -3,6 +3,8 @@
 // obeyed, and a dead or hanging partner does not hold up another.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "core/metrics.h"
@@ -41,7 +43,11 @@ class PollTest : public ::testing::Test {
     StartPoller();
   }
   void StartPoller() {
-    poller_ = std::make_unique<poll::Poller>(config_, *queue_);
+    poller_ = std::make_unique<poll::Poller>(
+        config_, *queue_, [this](std::string_view partner, std::string_view /*reason*/) {
+          std::lock_guard lock(failures_mutex_);
+          ++failures_seen_[std::string(partner)];
+        });
     const Status started = poller_->Start();
     ASSERT_TRUE(started.ok()) << started.ToString();
   }
@@ -87,6 +93,8 @@ class PollTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Queue> queue_;
   std::unique_ptr<poll::Poller> poller_;
+  std::mutex failures_mutex_;
+  std::map<std::string, std::uint64_t> failures_seen_;  // what the failure observer was told
 };
 
 TEST_F(PollTest, PagesEveryItemOfEveryPartnerOnceAndResumesFromTheSavedCursor) {
@@ -157,6 +165,10 @@ TEST_F(PollTest, ThrottlingOutageAndMalformedPagesLoseNothingAndRetryAfterIsObey
   EXPECT_GT(Rejected("epsilon", "http_5xx"), 0U);
   EXPECT_GT(Rejected("epsilon", "malformed"), 0U);
   EXPECT_GT(Rejected("zeta", "http_5xx"), 0U);
+  // The observer (the ops view's hook) heard of every failure the counters hold.
+  EXPECT_EQ(failures_seen_["epsilon"],
+            Metrics().SumCounters("firehose_rejected_total",
+                                  {{"stage", "poll"}, {"partner", "epsilon"}}));
 
   // Each 429 said "Retry-After: 1": the next request came at least a second later (the
   // backoff alone would have retried within 400 ms).
