@@ -10,6 +10,7 @@
 #include "lake/lake_consumer.h"
 #include "ledger/scheduler.h"
 #include "ops/ops_service.h"
+#include "poll/poller.h"
 #include "queue/jetstream_lease.h"
 #include "queue/open_queue.h"
 
@@ -32,6 +33,7 @@ Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles ro
     started = platform->StartOpsAlone();
   }
   if (started.ok() && roles.ledger) started = platform->StartLedger();
+  if (started.ok() && roles.poll) started = platform->StartPoller();
   if (!started.ok()) {
     platform->Stop();
     return started;
@@ -141,6 +143,21 @@ Status Platform::StartOpsAlone() {
   return Status::Ok();
 }
 
+Status Platform::StartPoller() {
+  poll::PollFailureObserver on_failure;
+  if (ops_) {
+    on_failure = [ops = ops_.get()](std::string_view partner, std::string_view /*reason*/) {
+      ops->state().RecordPollFailure(partner);
+    };
+  }
+  poller_ = std::make_unique<poll::Poller>(config_, *queue_, std::move(on_failure));
+  if (poller_->partner_count() == 0) {
+    poller_.reset();
+    return Status::Ok();
+  }
+  return poller_->Start();
+}
+
 std::uint16_t Platform::port() const {
   if (edge_) return edge_->port();
   return ops_server_ ? ops_server_->port() : 0;
@@ -162,12 +179,14 @@ void Platform::Stop() {
   stopped_ = true;
   if (ledger_) ledger_->Stop();
   if (edge_) edge_->Stop(kEdgeDrain);
+  if (poller_) poller_->Stop();
   if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
   if (ops_) ops_->Stop();
   if (queue_) queue_->Shutdown();
   lake_stop_ = true;
   if (lake_thread_.joinable()) lake_thread_.join();
   edge_.reset();
+  poller_.reset();
   ops_server_.reset();
   ops_.reset();
   lake_consumer_.reset();

@@ -1,10 +1,10 @@
 // The stages one Firehose process hosts, started and stopped in the right order.
 //
-// `firehose run` hosts every role; `firehose ingest` only the edge; `firehose land` only the
-// lake writer; `firehose ops` only the ops view (consumer, alerts, API and dashboard on its own
-// HTTP server, no webhook route). Scale-out roles need a shared queue: with the embedded log,
-// one process owns the queue directory, so its edge and lake writer run together. The demo and
-// the tests host a Platform in-process.
+// `firehose run` hosts every role; `firehose ingest` the producers (the edge and the poller);
+// `firehose land` only the lake writer; `firehose ops` only the ops view (consumer, alerts, API
+// and dashboard on its own HTTP server, no webhook route). Scale-out roles need a shared queue:
+// with the embedded log, one process owns the queue directory, so its edge and lake writer run
+// together. The demo and the tests host a Platform in-process.
 //
 // The ops consumer's cursor: "ops" is a durable consumer (DESIGN §4), so that a restart resumes
 // where it stopped and rebuilds the last day's series from the queue. A durable cursor that
@@ -20,7 +20,9 @@
 //
 // Stop order, so that nothing acknowledged is lost and nothing is left half-done:
 //   0. the ledger scheduler cancels a run in progress (nothing of it is written);
-//   1. the edge stops accepting (503 shutting_down), drains requests in flight;
+//   1. the edge stops accepting (503 shutting_down), drains requests in flight; the poller stops
+//      (transfers in flight are abandoned: their pages were neither appended nor their cursors
+//      saved) and waits for its appends in flight;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
 //   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
 //   3. the lake writer lands what is durable, publishes its open range and commits.
@@ -45,6 +47,9 @@ class LedgerScheduler;
 namespace firehose::ops {
 class OpsService;
 }
+namespace firehose::poll {
+class Poller;
+}
 
 namespace firehose {
 class JetStreamLease;
@@ -57,6 +62,7 @@ struct Roles {
   bool lake = true;    // queue -> raw lake
   bool ops = true;     // the ops consumer, alerts, the ops API + dashboard (on the edge's HTTP
                        // server, or on its own one at server.listen without the edge role)
+  bool poll = true;    // the poller (poll partners -> queue)
   bool ledger = true;  // the ledger scheduler: books each day once it closes, re-runs stale
                        // days ([ledger] schedule_tick_s; 0 turns it off)
 };
@@ -79,6 +85,8 @@ class Platform {
   std::uint16_t port() const;
   const Config& config() const { return config_; }
   Queue& queue() { return *queue_; }
+  // The poller (null without the poll role or poll partners): per-partner state for ops.
+  const poll::Poller* poller() const { return poller_.get(); }
 
  private:
   Platform(const Config& config, Roles roles);
@@ -88,6 +96,7 @@ class Platform {
   Status StartEdge();
   Status StartOpsAlone();
   Status StartLedger();
+  Status StartPoller();
   Status ReleaseOpsCursor();
 
   Config config_;
@@ -96,6 +105,7 @@ class Platform {
   std::unique_ptr<ops::OpsService> ops_;  // before edge_: the edge's routes call into it
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
+  std::unique_ptr<poll::Poller> poller_;
   std::unique_ptr<QueueConsumer> lake_consumer_;
   std::unique_ptr<ledger::LedgerScheduler> ledger_;
   std::unique_ptr<JetStreamLease> lake_lease_;

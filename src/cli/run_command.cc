@@ -1,6 +1,6 @@
 // `firehose run` (every role in one process), and the scale-out roles one by one:
-// `firehose ingest` (the webhook edge), `firehose land` (the lake writer) and `firehose ops`
-// (the ops consumer, alerts, API and dashboard).
+// `firehose ingest` (the producers: webhook edge and poller), `firehose land` (the lake writer) and
+// `firehose ops` (the ops consumer, alerts, API and dashboard).
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -31,17 +31,19 @@ int RunRoles(const Context& context, Roles roles, std::string_view what) {
 
 void AddRunCommands(CLI::App& app, Context& context) {
   app.add_subcommand("run",
-                     "Run every role in one process: edge, queue, lake writer, ops API and "
+                     "Run every role in one process: edge, poller, queue, lake writer, ops API and "
                      "dashboard")
       ->fallthrough()
       ->callback(
           [&context] { context.run = [&context] { return RunRoles(context, Roles{}, "run"); }; });
-  app.add_subcommand("ingest", "Run the webhook edge only (scale-out role)")
+  app.add_subcommand("ingest", "Run the producers only: webhook edge and poller (scale-out role)")
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
           return RunRoles(
-              context, Roles{.edge = true, .lake = false, .ops = false, .ledger = false}, "ingest");
+              context,
+              Roles{.edge = true, .lake = false, .ops = false, .poll = true, .ledger = false},
+              "ingest");
         };
       });
   app.add_subcommand("land", "Run the lake writer only (scale-out role)")
@@ -49,7 +51,9 @@ void AddRunCommands(CLI::App& app, Context& context) {
       ->callback([&context] {
         context.run = [&context] {
           return RunRoles(
-              context, Roles{.edge = false, .lake = true, .ops = false, .ledger = false}, "land");
+              context,
+              Roles{.edge = false, .lake = true, .ops = false, .poll = false, .ledger = false},
+              "land");
         };
       });
   app.add_subcommand("ops",
@@ -58,8 +62,10 @@ void AddRunCommands(CLI::App& app, Context& context) {
       ->fallthrough()
       ->callback([&context] {
         context.run = [&context] {
-          return RunRoles(context,
-                          Roles{.edge = false, .lake = false, .ops = true, .ledger = false}, "ops");
+          return RunRoles(
+              context,
+              Roles{.edge = false, .lake = false, .ops = true, .poll = false, .ledger = false},
+              "ops");
         };
       });
 }

@@ -7,10 +7,13 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/commands.h"
 #include "sim/fleet.h"
 #include "sim/generator.h"
+#include "sim/poll_feeds.h"
+#include "sim/poll_server.h"
 #include "sim/sender.h"
 #include "sim/sim_lake.h"
 #include "sim/truth.h"
@@ -27,6 +30,8 @@ struct SimConfigArgs {
   std::uint64_t seed = 1;
   int port = 8080;
   std::string data_dir = "data";
+  bool poll = false;
+  int poll_port = 0;
 };
 
 struct SimRunArgs {
@@ -42,15 +47,53 @@ struct SimRunArgs {
   int batch_max = sim::kBatchEventsDefault;
   std::int64_t timeout_ms = 10'000;
   std::int64_t give_up_s = 600;
+  std::string poll_faults = "none";
+  std::int64_t poll_wait_s = 120;
+  std::int64_t poll_linger_s = 2;
 };
 
+// What the poll server did for `sim run`.
+struct PollOutcome {
+  bool all_served = true;
+  std::vector<bool> delivered;  // per plan send
+  nlohmann::json summary = nlohmann::json::object();
+};
+
+// The host and port every polled partner's URL names (the poll server listens there).
+Result<std::pair<std::string, std::uint16_t>> PollListenAddress(const sim::Fleet& fleet) {
+  std::optional<std::pair<std::string, std::uint16_t>> address;
+  for (const sim::SimPartner& partner : fleet.partners) {
+    if (!partner.polled) continue;
+    const std::string& url = partner.poll_url;
+    const std::string suffix = "/poll/" + partner.id.str();
+    const std::size_t colon = url.rfind(':');
+    if (!url.starts_with("http://") || !url.ends_with(suffix) || colon == std::string::npos ||
+        colon < 7) {
+      return InvalidArgument("poll partner " + partner.id.str() + ": url " + url +
+                             " is not http://HOST:PORT/poll/" + partner.id.str());
+    }
+    const std::string host = url.substr(7, colon - 7);
+    const int port =
+        std::atoi(url.substr(colon + 1, url.size() - suffix.size() - colon - 1).c_str());
+    if (port <= 0 || port > 65535)
+      return InvalidArgument("poll partner " + partner.id.str() + ": bad port in " + url);
+    std::pair<std::string, std::uint16_t> here{host, static_cast<std::uint16_t>(port)};
+    if (address && *address != here) {
+      return InvalidArgument("the simulator's poll partners must share one poll server address");
+    }
+    address = here;
+  }
+  return *address;
+}
+
 int RunSimConfig(const Context& context, const SimConfigArgs& args) {
-  auto fleet = sim::MakeFleet({args.partners, args.seed});
+  auto fleet = sim::MakeFleet({args.partners, args.seed, args.poll});
   if (!fleet.ok()) return Fail(fleet.status());
   sim::ConfigFileOptions options;
   options.port = static_cast<std::uint16_t>(args.port);
   options.data_dir = args.data_dir;
   options.seed = args.seed;
+  options.poll_port = static_cast<std::uint16_t>(args.poll_port);
   const Status written = sim::WriteConfigDirectory(*fleet, options, args.out_dir);
   if (!written.ok()) return Fail(written);
   const std::string config_path = (std::filesystem::path(args.out_dir) / "firehose.toml").string();
@@ -62,22 +105,25 @@ int RunSimConfig(const Context& context, const SimConfigArgs& args) {
     for (const sim::SimPartner& partner : fleet->partners) {
       out["partners"].push_back(
           {{"id", partner.id.str()},
+           {"mode", partner.polled ? "poll" : "webhook"},
            {"mapping", sim::InfoOf(partner.shape).mapping_name},
            {"signature", SignatureSchemeName(sim::InfoOf(partner.shape).scheme)}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("wrote %s: %zu webhook partners", config_path.c_str(), fleet->partners.size());
+  std::printf("wrote %s: %zu partners", config_path.c_str(), fleet->partners.size());
   if (fleet->reserved_poll_slots > 0) {
     std::printf(" (%d slots reserved for polled partners)", fleet->reserved_poll_slots);
   }
   std::printf(", secrets in %s/secrets/ (mode 0600)\n", args.out_dir.c_str());
   for (const sim::SimPartner& partner : fleet->partners) {
-    std::printf("  %-16s %-14.*s %s\n", partner.id.str().c_str(),
+    std::printf("  %-20s %-14.*s %s\n", partner.id.str().c_str(),
                 static_cast<int>(sim::InfoOf(partner.shape).mapping_name.size()),
                 sim::InfoOf(partner.shape).mapping_name.data(),
-                std::string(SignatureSchemeName(sim::InfoOf(partner.shape).scheme)).c_str());
+                partner.polled
+                    ? "poll"
+                    : std::string(SignatureSchemeName(sim::InfoOf(partner.shape).scheme)).c_str());
   }
   return kExitOk;
 }
@@ -181,6 +227,37 @@ void PrintSummary(const nlohmann::json& summary) {
   }
 }
 
+// Waits for the poller to have read every feed (or --poll-wait-s), keeps answering for
+// --poll-linger-s (a poller that crashed after its last page re-polls it), then stops the server.
+PollOutcome FinishPolls(sim::PollServer* server, const sim::PollOffer& offer,
+                        const SimRunArgs& args) {
+  PollOutcome outcome;
+  outcome.delivered.assign(offer.feed_of_send.size(), false);
+  if (server == nullptr) return outcome;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.poll_wait_s);
+  while (!server->AllServed() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  outcome.all_served = server->AllServed();
+  std::this_thread::sleep_for(std::chrono::seconds(args.poll_linger_s));
+  std::vector<std::size_t> served_end;
+  outcome.summary = {{"partners", offer.feeds.size()},
+                     {"all_served", outcome.all_served},
+                     {"faults", args.poll_faults},
+                     {"by_partner", nlohmann::json::object()}};
+  for (const sim::PollFeed& feed : offer.feeds) {
+    const sim::PollFeedStats stats = server->Stats(feed.partner);
+    served_end.push_back(stats.served_end);
+    outcome.summary["by_partner"][feed.partner.str()] = {{"items", feed.items.size()},
+                                                         {"served_end", stats.served_end},
+                                                         {"requests", stats.requests},
+                                                         {"answers", stats.answers}};
+  }
+  server->Stop();
+  outcome.delivered = offer.Delivered(served_end);
+  return outcome;
+}
+
 int RunSimRun(const Context& context, const SimRunArgs& args) {
   auto config = LoadConfig(context);
   if (!config.ok()) return Fail(config.status());
@@ -202,6 +279,23 @@ int RunSimRun(const Context& context, const SimRunArgs& args) {
   auto plan = sim::GeneratePlan(*fleet, generator);
   if (!plan.ok()) return Fail(plan.status());
 
+  const sim::PollOffer offer = sim::OfferPolls(*fleet, *plan);
+  std::unique_ptr<sim::PollServer> poll_server;
+  if (!offer.feeds.empty()) {
+    auto address = PollListenAddress(*fleet);
+    if (!address.ok()) return Fail(address.status());
+    auto schedule = sim::ParsePollFaults(args.poll_faults, offer.feeds.size());
+    if (!schedule.ok()) return Fail(schedule.status().WithContext("--poll-faults"));
+    std::vector<sim::PollFeed> feeds = offer.feeds;
+    for (std::size_t f = 0; f < feeds.size(); ++f) feeds[f].faults = (*schedule)[f];
+    sim::PollServerOptions options;
+    options.listen_host = address->first;
+    options.listen_port = address->second;
+    poll_server = std::make_unique<sim::PollServer>(std::move(feeds), options);
+    const Status started = poll_server->Start();
+    if (!started.ok()) return Fail(started.WithContext("starting the poll server"));
+  }
+
   sim::SenderOptions sender;
   sender.target = args.target;
   while (sender.target.ends_with('/')) sender.target.pop_back();
@@ -214,23 +308,30 @@ int RunSimRun(const Context& context, const SimRunArgs& args) {
   sender.seed = args.seed;
   auto report = sim::SendPlan(*fleet, *plan, sender);
   if (!report.ok()) return Fail(report.status());
+  const PollOutcome polls = FinishPolls(poll_server.get(), offer, args);
 
-  auto truth = sim::ComputeTruth(*fleet, *plan, report->Acknowledged(), config->lake.calendar);
+  std::vector<bool> acknowledged = report->Acknowledged();
+  for (std::size_t i = 0; i < acknowledged.size(); ++i) {
+    acknowledged[i] = acknowledged[i] || polls.delivered[i];
+  }
+  auto truth = sim::ComputeTruth(*fleet, *plan, acknowledged, config->lake.calendar);
   if (!truth.ok()) return Fail(truth.status());
-  truth->complete = report->ok();
+  truth->complete = report->ok() && polls.all_served;
   truth->counts.ambiguous_sends = report->ambiguous;
   if (!args.truth_dir.empty()) {
     const Status written = sim::WriteTruthDirectory(*truth, args.truth_dir);
     if (!written.ok()) return Fail(written);
   }
-  const nlohmann::json summary =
+  nlohmann::json summary =
       SummaryJson(*fleet, *plan, *report, *truth, sim::DescribeFaults(*faults));
+  summary["poll"] = polls.summary;
+  summary["ok"] = report->ok() && polls.all_served;
   if (context.json) {
     std::printf("%s\n", summary.dump(2).c_str());
   } else {
     PrintSummary(summary);
   }
-  return report->ok() ? kExitOk : kExitCheckFailed;
+  return report->ok() && polls.all_served ? kExitOk : kExitCheckFailed;
 }
 
 struct SimLakeArgs {
@@ -320,7 +421,7 @@ void AddSimCommands(CLI::App& app, Context& context) {
   CLI::App* config = sim->add_subcommand(
       "config",
       "Write a config with N simulated partner slots (2 in 3 webhook partners; every third slot is "
-      "reserved for a polled partner), their mappings and their secrets");
+      "a polled partner with --poll, else left empty), their mappings and their secrets");
   config->add_option("--partners", config_args->partners, "Partner slots (1..1000)")
       ->default_val(6);
   config->add_option("--out", config_args->out_dir, "Directory for firehose.toml and secrets/")
@@ -333,6 +434,12 @@ void AddSimCommands(CLI::App& app, Context& context) {
       ->add_option("--data-dir", config_args->data_dir,
                    "data_dir in the config (relative: to the config's directory)")
       ->default_val("data");
+  config->add_flag("--poll", config_args->poll,
+                   "Fill every third slot with a polled partner (its API is served by `sim run`)");
+  config
+      ->add_option("--poll-port", config_args->poll_port,
+                   "Port of the simulator's poll server (default: --port + 1)")
+      ->check(CLI::Range(0, 65535));
   config->callback([&context, config_args] {
     context.run = [&context, config_args] { return RunSimConfig(context, *config_args); };
   });
@@ -375,6 +482,18 @@ void AddSimCommands(CLI::App& app, Context& context) {
                   "Stop retrying a send after this long (it is then failed)")
       ->default_val(600)
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{7 * 86'400}));
+  run->add_option("--poll-faults", run_args->poll_faults,
+                  "Fault schedule of the poll APIs: none | default (429, 503, hangs, malformed "
+                  "and silent periods)")
+      ->default_val("none");
+  run->add_option("--poll-wait-s", run_args->poll_wait_s,
+                  "Longest wait for the platform to poll every item after the webhooks are sent")
+      ->default_val(120)
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400}));
+  run->add_option("--poll-linger-s", run_args->poll_linger_s,
+                  "Keep answering polls this long after everything was served")
+      ->default_val(2)
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3600}));
   run->callback([&context, run_args] {
     context.run = [&context, run_args] { return RunSimRun(context, *run_args); };
   });

@@ -336,6 +336,12 @@ std::optional<PollConfig> ParsePoll(const toml::table& table, const std::string&
   if (!reader.present("next_cursor")) poll.next_cursor_pointer = "/next_cursor";
   poll.has_more_pointer = ReadPointer(reader, "has_more", false);
   if (!reader.present("has_more")) poll.has_more_pointer = "/has_more";
+  poll.since_item_pointer = ReadPointer(reader, "since_field", false);
+  if (poll.pagination == PollPagination::kSince && poll.since_item_pointer.empty()) {
+    reader.Problem("since_field",
+                   "is required when pagination = 'since': the item field (a JSON pointer) whose "
+                   "last value is sent as the next since");
+  }
   poll.backoff_initial_ms = reader.Integer("backoff_initial_ms", poll.backoff_initial_ms, 1, 3'600'000);
   poll.backoff_max_ms = reader.Integer("backoff_max_ms", poll.backoff_max_ms, 1, 86'400'000);
   poll.breaker_failures = reader.Integer("breaker_failures", poll.breaker_failures, 1, 1'000'000);

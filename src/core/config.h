@@ -85,6 +85,10 @@ struct PollConfig {
   std::string items_pointer = "/data";      // array of events in a page
   std::string next_cursor_pointer = "/next_cursor";  // cursor for the next page (cursor mode)
   std::string has_more_pointer = "/has_more";        // optional boolean
+  // Since mode: the field of each item whose value (of the page's last item) is sent as the
+  // next `since`. The API must return the items strictly after it, so it must be unique per
+  // item (a sequence number, or a time with a tie-breaker).
+  std::string since_item_pointer;
   std::int64_t backoff_initial_ms = 200;
   std::int64_t backoff_max_ms = 30000;
   std::int64_t breaker_failures = 5;     // consecutive failures that open the breaker

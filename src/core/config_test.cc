@@ -112,6 +112,18 @@ rate_limt_rps = 5
   EXPECT_TRUE(HasProblem(load, "partners[2].rate_limt_rps", "did you mean 'rate_limit_rps'"));
 }
 
+TEST_F(ConfigTest, SincePaginationNeedsTheItemFieldItSendsBack) {
+  std::string text(kValid);
+  text += "pagination = \"since\"\n";  // appended to globex's [partners.poll]
+  ConfigLoad load = ParseConfig(text, "/etc/firehose");
+  EXPECT_FALSE(load.config);
+  EXPECT_TRUE(HasProblem(load, "partners[1].poll.since_field", "is required"));
+  text += "since_field = \"/seq\"\n";
+  load = ParseConfig(text, "/etc/firehose");
+  ASSERT_TRUE(load.config);
+  EXPECT_EQ(load.config->FindPartner("globex")->poll->since_item_pointer, "/seq");
+}
+
 TEST_F(ConfigTest, RefusesLiteralSecretsInAWorldReadableFile) {
   std::string text(kValid);
   text.replace(text.find("\"env:FIREHOSE_TEST_SECRET_A\", "), 29, "\"whsec_literal\", ");

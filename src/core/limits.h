@@ -102,7 +102,9 @@ namespace firehose {
   X(poll_concurrency_max, 32, 1, 10000, "requests", "poll requests in flight at once")            \
   X(poll_response_bytes_max, 16 << 20, 1024, 1LL << 30, "bytes",                                  \
     "largest poll response body read; larger is a poll failure")                                  \
-  X(poll_timeout_ms, 10000, 100, 600000, "ms", "time one poll request may take")
+  X(poll_timeout_ms, 10000, 100, 600000, "ms", "time one poll request may take")                  \
+  X(poll_retry_after_max_s, 3600, 1, 86400, "seconds",                                            \
+    "longest Retry-After a polled partner is obeyed for (a broken header cannot park it for days)")
 
 struct Limits {
 #define FIREHOSE_DECLARE_LIMIT(name, default_value, min, max, unit, reason) \

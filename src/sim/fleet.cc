@@ -108,6 +108,35 @@ Shape ShapeForWebhookOrdinal(std::uint32_t ordinal) {
 
 bool IsPollSlot(int slot) { return slot % 3 == 2; }
 
+// Polled partners cycle through a batch shape (the page is one record) and single-event shapes
+// (each item is one record), and independently through pagination and auth.
+Shape ShapeForPollOrdinal(std::uint32_t poll_ordinal) {
+  constexpr std::array<Shape, 5> kPollShapes = {Shape::kBatch, Shape::kStripe, Shape::kAdyen,
+                                                Shape::kPaypal, Shape::kBatchUnixMs};
+  return kPollShapes[poll_ordinal % kPollShapes.size()];
+}
+PollPagination PaginationForPollOrdinal(std::uint32_t poll_ordinal) {
+  return poll_ordinal % 2 == 0 ? PollPagination::kCursor : PollPagination::kSince;
+}
+PollAuthKind AuthForPollOrdinal(std::uint32_t poll_ordinal) {
+  constexpr std::array<PollAuthKind, 3> kAuths = {PollAuthKind::kBearer, PollAuthKind::kBasic,
+                                                  PollAuthKind::kHeader};
+  return kAuths[poll_ordinal % kAuths.size()];
+}
+std::string_view PollAuthName(PollAuthKind auth) {
+  switch (auth) {
+    case PollAuthKind::kNone:
+      return "none";
+    case PollAuthKind::kBearer:
+      return "bearer";
+    case PollAuthKind::kBasic:
+      return "basic";
+    case PollAuthKind::kHeader:
+      return "header";
+  }
+  return "none";
+}
+
 // Main and secondary currency, rotating over exponents 2, 2, 0, 3 so that every exponent appears
 // as soon as there are three partners.
 std::vector<Currency> CurrenciesForOrdinal(std::uint32_t ordinal) {
@@ -203,13 +232,36 @@ Result<Fleet> MakeFleet(const FleetOptions& options) {
   }
   Fleet fleet;
   std::uint32_t ordinal = 0;
+  std::uint32_t poll_ordinal = 0;
   for (int slot = 0; slot < options.partner_slots; ++slot) {
-    if (IsPollSlot(slot)) {
+    if (IsPollSlot(slot) && !options.poll_partners) {
       ++fleet.reserved_poll_slots;
       continue;
     }
+    if (IsPollSlot(slot)) {
+      SimPartner partner;
+      partner.polled = true;
+      partner.shape = ShapeForPollOrdinal(poll_ordinal);
+      partner.pagination = PaginationForPollOrdinal(poll_ordinal);
+      partner.auth = AuthForPollOrdinal(poll_ordinal);
+      const ShapeInfo& info = InfoOf(partner.shape);
+      char id[80];
+      std::snprintf(id, sizeof id, "p%03d-poll-%.*s", slot, static_cast<int>(info.tag.size()),
+                    info.tag.data());
+      FH_ASSIGN_OR_RETURN(partner.id, PartnerId::Parse(id));
+      partner.ordinal = ordinal;
+      SimRandom random =
+          SimRandom::Stream(options.seed, "poll_token", static_cast<std::uint64_t>(slot));
+      partner.secret = Secret("tok_" + random.Text(kAlphanumeric, 32), "sim");
+      partner.mapping = MappingFor(partner.shape);
+      partner.currencies = CurrenciesForOrdinal(ordinal);
+      fleet.partners.push_back(std::move(partner));
+      ++ordinal;
+      ++poll_ordinal;
+      continue;
+    }
     SimPartner partner;
-    partner.shape = ShapeForWebhookOrdinal(ordinal);
+    partner.shape = ShapeForWebhookOrdinal(ordinal - poll_ordinal);
     const ShapeInfo& info = InfoOf(partner.shape);
     char id[80];
     std::snprintf(id, sizeof id, "p%03d-%.*s", slot, static_cast<int>(info.tag.size()),
@@ -231,7 +283,7 @@ Result<Fleet> FleetFromConfig(const Config& config) {
   for (const PartnerConfig& configured : config.partners) {
     const auto shape =
         configured.mapping ? ShapeForMappingName(configured.mapping->name) : std::nullopt;
-    if (configured.mode != PartnerMode::kWebhook || !shape) {
+    if (!shape) {
       fleet.foreign_partners.push_back(configured.id.str());
       continue;
     }
@@ -240,6 +292,24 @@ Result<Fleet> FleetFromConfig(const Config& config) {
           "partner " + configured.id.str() + ": mapping '" + configured.mapping->name +
           "' was edited; the simulator only sends the shape it defines (regenerate "
           "the config with `firehose sim config`, or rename the mapping)");
+    }
+    if (configured.mode == PartnerMode::kPoll) {
+      if (!configured.poll || configured.poll->auth_secret.empty()) {
+        return InvalidArgument("poll partner " + configured.id.str() + " has no auth secret");
+      }
+      SimPartner partner;
+      partner.id = configured.id;
+      partner.shape = *shape;
+      partner.ordinal = ordinal++;
+      partner.polled = true;
+      partner.pagination = configured.poll->pagination;
+      partner.auth = configured.poll->auth;
+      partner.poll_url = configured.poll->url;
+      partner.secret = configured.poll->auth_secret;
+      partner.mapping = configured.mapping;
+      partner.currencies = CurrenciesForOrdinal(partner.ordinal);
+      fleet.partners.push_back(std::move(partner));
+      continue;
     }
     if (configured.signature.scheme != InfoOf(*shape).scheme) {
       return InvalidArgument("partner " + configured.id.str() + ": mapping '" +
@@ -273,7 +343,7 @@ Result<Fleet> FleetFromConfig(const Config& config) {
 std::string ConfigText(const Fleet& fleet, const ConfigFileOptions& options) {
   std::string out;
   out += "# Generated by `firehose sim config --seed " + std::to_string(options.seed) +
-         "`: " + std::to_string(fleet.partners.size()) + " simulated webhook partners";
+         "`: " + std::to_string(fleet.partners.size()) + " simulated partners";
   if (fleet.reserved_poll_slots > 0) {
     out +=
         " (" + std::to_string(fleet.reserved_poll_slots) + " slots reserved for polled partners)";
@@ -293,8 +363,33 @@ std::string ConfigText(const Fleet& fleet, const ConfigFileOptions& options) {
     out += "\n[mappings." + std::string(info.mapping_name) + "]\n";
     out += info.mapping_toml;
   }
+  const std::uint16_t poll_port =
+      options.poll_port != 0 ? options.poll_port : static_cast<std::uint16_t>(options.port + 1);
   for (const SimPartner& partner : fleet.partners) {
     const ShapeInfo& info = InfoOf(partner.shape);
+    if (partner.polled) {
+      out += "\n[[partners]]\n";
+      out += "id = " + TomlString(partner.id.str()) + "\n";
+      out += "mode = \"poll\"\n";
+      out += "mapping = " + TomlString(info.mapping_name) + "\n";
+      out += "[partners.poll]\n";
+      out += "url = " +
+             TomlString("http://" + options.listen_host + ":" + std::to_string(poll_port) +
+                        "/poll/" + partner.id.str()) +
+             "\n";
+      out += "interval_ms = 500\npage_size = 50\n";
+      out += "auth = " + TomlString(PollAuthName(partner.auth)) + "\n";
+      if (partner.auth == PollAuthKind::kBasic)
+        out += "basic_user = " + TomlString(kPollBasicUser) + "\n";
+      if (partner.auth == PollAuthKind::kHeader)
+        out += "auth_header = " + TomlString(kPollAuthHeader) + "\n";
+      out += "auth_secret = " + TomlString("file:secrets/" + partner.id.str()) + "\n";
+      if (partner.pagination == PollPagination::kSince) {
+        out += "pagination = \"since\"\ncursor_param = \"since\"\nsince_field = \"/seq\"\n";
+      }
+      out += "backoff_initial_ms = 100\nbackoff_max_ms = 2000\nbreaker_open_ms = 2000\n";
+      continue;
+    }
     out += "\n[[partners]]\n";
     out += "id = " + TomlString(partner.id.str()) + "\n";
     out += "mode = \"webhook\"\n";

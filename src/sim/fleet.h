@@ -7,9 +7,11 @@
 // rebuilds the fleet from the config the server loads, so the two can never disagree.
 //
 // Partner slots: `sim config --partners N` numbers N slots p000..p<N-1>. Two slots in three are
-// webhook partners, cycling through the payload shapes; every third slot (p002, p005, ...) is
-// reserved for a polled partner, which the poll simulator (not built yet) will fill without
-// renumbering or re-keying the webhook partners.
+// webhook partners, cycling through the payload shapes; every third slot (p002, p005, ...) is a
+// polled partner (`p002-poll-batch`, ...), served by the simulator's poll server
+// (sim/poll_server.h) and cycling through shapes, pagination (cursor, since) and auth (bearer,
+// basic, header key). `--no-poll` leaves those slots empty instead (webhook-only fleets keep
+// their ids and secrets either way).
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,7 @@ const ShapeInfo& InfoOf(Shape shape);
 const std::shared_ptr<const Mapping>& MappingFor(Shape shape);
 std::optional<Shape> ShapeForMappingName(std::string_view mapping_name);
 
-// One simulated webhook partner.
+// One simulated partner: a webhook sender, or (polled) a feed on the poll server.
 struct SimPartner {
   PartnerId id;
   Shape shape = Shape::kStripe;
@@ -65,11 +67,17 @@ struct SimPartner {
   std::int64_t tolerance_s = 300;
   std::shared_ptr<const Mapping> mapping;
   std::vector<Currency> currencies;  // [0] is the partner's main currency
+  // Polled partners: the poll server serves their sends as a feed; `secret` is the API token
+  // (the password for basic auth, the key for header auth).
+  bool polled = false;
+  PollPagination pagination = PollPagination::kCursor;
+  PollAuthKind auth = PollAuthKind::kBearer;
+  std::string poll_url;  // from the config (FleetFromConfig); empty in MakeFleet's fleets
 };
 
 struct Fleet {
   std::vector<SimPartner> partners;
-  int reserved_poll_slots = 0;  // slots kept for polled partners (see the header comment)
+  int reserved_poll_slots = 0;  // poll slots left empty (--no-poll; see the header comment)
   // Partners of the config that are not simulator partners (left alone by `sim run`).
   std::vector<std::string> foreign_partners;
 };
@@ -77,7 +85,13 @@ struct Fleet {
 struct FleetOptions {
   int partner_slots = 6;  // --partners
   std::uint64_t seed = 1;
+  bool poll_partners = false;  // fill every third slot with a polled partner (sim config --poll)
 };
+
+// The user name polled partners with basic auth expect.
+inline constexpr std::string_view kPollBasicUser = "firehose";
+// The header polled partners with header auth read their key from.
+inline constexpr std::string_view kPollAuthHeader = "X-Api-Key";
 
 // The fleet `sim config` writes: ids, shapes and secrets are a pure function of the options.
 Result<Fleet> MakeFleet(const FleetOptions& options);
@@ -92,6 +106,7 @@ struct ConfigFileOptions {
   std::uint16_t port = 8080;
   std::string data_dir = "data";  // as written: relative paths resolve against the config's dir
   std::uint64_t seed = 1;         // recorded in the header comment
+  std::uint16_t poll_port = 0;    // the poll server's port; 0: port + 1
 };
 
 // The TOML text of the config (secrets are `file:secrets/<partner>` references, never inline).

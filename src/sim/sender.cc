@@ -238,6 +238,11 @@ class Sender {
   void SendOne(CURL* handle, std::size_t index) {
     const PlannedSend& send = plan_.sends[index];
     SendResult& result = report_.results[index];
+    if (fleet_.partners[send.partner].polled) {
+      // The poll server offers it (poll_feeds.h); it is no webhook.
+      resolved_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (send.depends_on >= 0 &&
         report_.results[static_cast<std::size_t>(send.depends_on)].outcome !=
             Outcome::kAcknowledged) {
