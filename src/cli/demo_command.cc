@@ -1,16 +1,17 @@
 // `firehose demo`: the platform on the embedded defaults with a fleet of simulated partners,
-// in one command and with no config file. It writes a simulator config into a fresh data
-// directory, starts every role in-process, sends a business day's worth of signed webhooks
-// (duplicates, late resends, conflicts, malformed bodies and bad signatures included), waits
-// until the lake holds every acknowledged event, and reports what landed against the
-// simulator's ground truth. Then it keeps serving until Ctrl-C (or --duration).
-#include <unistd.h>
-
+// in one command and with no config file. It writes a simulator config (with alert rules) into a
+// fresh data directory, starts every role in-process, sends yesterday's business day of signed
+// webhooks (duplicates, late resends, conflicts, malformed bodies and bad signatures included),
+// waits until the lake holds every acknowledged event, then books the closed day's ledger and
+// reconciles it against the partners' settlement statements (written from the simulator's
+// truth), and reports both. Then it keeps serving the dashboard until Ctrl-C (or --duration).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -18,12 +19,17 @@
 #include "cli/commands.h"
 #include "cli/platform.h"
 #include "cli/signals.h"
+#include "core/event.h"
+#include "core/money.h"
 #include "core/time.h"
 #include "lake/lake_reader.h"
+#include "ledger/ledger_job.h"
+#include "ledger/reconcile.h"
 #include "sim/fleet.h"
 #include "sim/generator.h"
 #include "sim/sender.h"
 #include "sim/truth.h"
+#include "warehouse/warehouse.h"
 
 namespace firehose::cli {
 
@@ -31,7 +37,7 @@ namespace {
 
 struct DemoArgs {
   std::string data_dir;  // empty: a fresh directory under $TMPDIR
-  int partners = 12;
+  int partners = 60;
   std::int64_t events = 5000;
   std::uint64_t seed = 1;
   std::uint16_t port = 0;  // 0: any free port
@@ -39,6 +45,88 @@ struct DemoArgs {
 };
 
 constexpr std::int64_t kDemoRollAgeMs = 1000;  // publish lake files within a second
+
+// Alert rules the demo's traffic exercises: the simulator sends bursts of forged signatures and
+// duplicates, so these fire while it sends and resolve once it has finished.
+constexpr std::string_view kDemoAlertRules = R"(
+[[ops.alerts]]
+name = "signature-failures"
+kind = "signature_failures"
+threshold = 3
+resolve_threshold = 1
+window_s = 10
+for_s = 1
+resolve_hold_s = 5
+
+[[ops.alerts]]
+name = "duplicate-flood"
+kind = "duplicate_rate"
+threshold = 8
+resolve_threshold = 4
+window_s = 10
+min_events = 50
+for_s = 1
+resolve_hold_s = 5
+)";
+
+// The closed day's ledger, and the statements reconciled against it.
+struct Booked {
+  warehouse::RunRecord run;
+  std::vector<warehouse::TotalRow> totals;
+  ledger::Reconciliation reconciliation;
+};
+
+Result<Booked> BookAndReconcile(const Config& config, BusinessDate day, const sim::Truth& truth) {
+  FH_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::Warehouse> warehouse,
+                      warehouse::OpenWarehouse(config));
+  FH_ASSIGN_OR_RETURN(
+      ledger::JobResult job,
+      ledger::RunLedgerDay(ledger::JobOptions::FromConfig(config, day), warehouse.get()));
+  FH_ASSIGN_OR_RETURN(std::vector<ledger::StatementRow> statements,
+                      ledger::ParseStatements(sim::StatementsCsv(truth)));
+  Booked booked;
+  booked.reconciliation = ledger::Reconcile(day, statements, job.totals);
+  booked.run = std::move(job.run);
+  booked.totals = std::move(job.totals);
+  return booked;
+}
+
+nlohmann::json LedgerJson(const Booked& booked) {
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_currency;  // succeeded
+  for (const warehouse::TotalRow& row : booked.totals) {
+    if (row.status != TxnStatus::kSucceeded) continue;
+    by_currency[row.currency].first += row.txn_count;
+    by_currency[row.currency].second += row.amount.value();
+  }
+  nlohmann::json totals = nlohmann::json::object();
+  for (const auto& [code, sums] : by_currency) {
+    const auto currency = Currency::FromCode(code);
+    totals[code] = {
+        {"transactions", sums.first},
+        {"total", currency.ok() ? FormatAmount(AmountMinor(sums.second), currency->exponent())
+                           : std::to_string(sums.second)}};
+  }
+  const ledger::Reconciliation& reconciliation = booked.reconciliation;
+  nlohmann::json mismatches = nlohmann::json::array();
+  for (const ledger::Mismatch& mismatch : reconciliation.mismatches) {
+    mismatches.push_back({{"kind", mismatch.kind},
+                          {"partner_id", mismatch.partner_id},
+                          {"currency", mismatch.currency}});
+  }
+  return {{"business_date", booked.run.business_date.ToString()},
+          {"digest", booked.run.digest},
+          {"events_read", booked.run.versions_read},
+          {"transactions", booked.run.keys_booked},
+          {"duplicates_removed", booked.run.duplicates},
+          {"conflicts", booked.run.conflicts},
+          {"quarantined", booked.run.quarantined},
+          {"succeeded_by_currency", totals},
+          {"reconciliation",
+           {{"statement_rows", reconciliation.statement_rows},
+            {"matched", reconciliation.matched},
+            {"mismatches", mismatches},
+            {"ok", reconciliation.ok()}}}};
+}
 constexpr auto kLandingTimeout = std::chrono::seconds(120);
 
 Result<std::filesystem::path> MakeDataDir(const DemoArgs& args) {
@@ -82,7 +170,8 @@ Result<Landed> WaitForLanding(const std::filesystem::path& data_dir, const sim::
   const auto deadline = std::chrono::steady_clock::now() + kLandingTimeout;
   while (true) {
     FH_ASSIGN_OR_RETURN(Landed landed, ReadLanded(data_dir));
-    if (landed.raw_events >= truth.counts.events_acked && landed.quarantined >= truth.counts.quarantined) {
+    if (landed.raw_events >= truth.counts.events_acked &&
+        landed.quarantined >= truth.counts.quarantined) {
       return landed;
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -99,8 +188,10 @@ nlohmann::json Report(const std::filesystem::path& data_dir, std::uint16_t port,
   nlohmann::json out;
   out["data_dir"] = data_dir.string();
   out["url"] = "http://127.0.0.1:" + std::to_string(port);
-  out["sent"] = {{"requests", sent.attempts},    {"acknowledged", sent.acknowledged},
-                 {"rejected_401", sent.rejected}, {"retries", sent.retries},
+  out["sent"] = {{"requests", sent.attempts},
+                 {"acknowledged", sent.acknowledged},
+                 {"rejected_401", sent.rejected},
+                 {"retries", sent.retries},
                  {"failed", sent.failed}};
   out["expected"] = {{"events", truth.counts.events_acked},
                      {"transactions", truth.counts.transactions},
@@ -120,15 +211,17 @@ void PrintReport(const nlohmann::json& report) {
   std::printf("\nFirehose demo: %s (data in %s)\n", report["url"].get<std::string>().c_str(),
               report["data_dir"].get<std::string>().c_str());
   const auto& sent = report["sent"];
-  std::printf("  webhooks sent      %lld requests, %lld acknowledged, %lld rejected (bad signature), "
-              "%lld retried\n",
-              sent["requests"].get<long long>(), sent["acknowledged"].get<long long>(),
-              sent["rejected_401"].get<long long>(), sent["retries"].get<long long>());
+  std::printf(
+      "  webhooks sent      %lld requests, %lld acknowledged, %lld rejected (bad signature), "
+      "%lld retried\n",
+      sent["requests"].get<long long>(), sent["acknowledged"].get<long long>(),
+      sent["rejected_401"].get<long long>(), sent["retries"].get<long long>());
   const auto& expected = report["expected"];
   const auto& landed = report["landed"];
   std::printf("  events in the lake %lld (expected %lld: %lld transactions + %lld duplicates)\n",
               landed["events"].get<long long>(), expected["events"].get<long long>(),
-              expected["transactions"].get<long long>(), expected["duplicate_events"].get<long long>());
+              expected["transactions"].get<long long>(),
+              expected["duplicate_events"].get<long long>());
   for (const auto& [date, count] : landed["events_by_date"].items()) {
     std::printf("    event_date=%s  %lld events\n", date.c_str(), count.get<long long>());
   }
@@ -138,11 +231,37 @@ void PrintReport(const nlohmann::json& report) {
     std::printf("    %-34s %lld\n", reason.c_str(), count.get<long long>());
   }
   std::printf("  lake == truth      %s\n", report["lake_matches_truth"].get<bool>() ? "yes" : "NO");
+  const auto& booked = report["ledger"];
+  std::printf("\nLedger of %s (digest %s)\n", booked["business_date"].get<std::string>().c_str(),
+              booked["digest"].get<std::string>().substr(0, 16).c_str());
+  std::printf(
+      "  %lld events read, %lld duplicates removed, %lld transactions booked, "
+      "%lld conflicts, %lld quarantined\n",
+      booked["events_read"].get<long long>(), booked["duplicates_removed"].get<long long>(),
+      booked["transactions"].get<long long>(), booked["conflicts"].get<long long>(),
+      booked["quarantined"].get<long long>());
+  for (const auto& [code, sums] : booked["succeeded_by_currency"].items()) {
+    std::printf("    %s  %8lld succeeded  %20s\n", code.c_str(),
+                sums["transactions"].get<long long>(), sums["total"].get<std::string>().c_str());
+  }
+  const auto& reconciliation = booked["reconciliation"];
+  std::printf("  reconciliation     %lld of %lld statement rows matched to the minor unit: %s\n",
+              reconciliation["matched"].get<long long>(),
+              reconciliation["statement_rows"].get<long long>(),
+              reconciliation["ok"].get<bool>() ? "MATCHED" : "MISMATCH");
+  for (const auto& mismatch : reconciliation["mismatches"]) {
+    std::printf("    %s %s %s\n", mismatch["kind"].get<std::string>().c_str(),
+                mismatch["partner_id"].get<std::string>().c_str(),
+                mismatch["currency"].get<std::string>().c_str());
+  }
   const std::string dir = report["data_dir"];
-  std::printf("\nExplore: firehose lake ls --data-dir %s\n"
-              "         firehose quarantine ls --data-dir %s\n"
-              "         zstdcat %s/lake/raw/*/*.jsonl.zst | head -1 | jq .\n",
-              dir.c_str(), dir.c_str(), dir.c_str());
+  std::printf(
+      "\nExplore: firehose lake ls --data-dir %s\n"
+      "         firehose quarantine ls --data-dir %s\n"
+      "         zstdcat %s/lake/raw/*/*.jsonl.zst | head -1 | jq .\n"
+      "         firehose ledger show --day %s --config %s/firehose.toml\n",
+      dir.c_str(), dir.c_str(), dir.c_str(), booked["business_date"].get<std::string>().c_str(),
+      report["config_dir"].get<std::string>().c_str());
 }
 
 int RunDemo(const Context& context, const DemoArgs& args) {
@@ -157,21 +276,28 @@ int RunDemo(const Context& context, const DemoArgs& args) {
   if (Status written = sim::WriteConfigDirectory(*fleet, file_options, *data_dir); !written.ok()) {
     return Fail(written);
   }
+  {
+    std::ofstream config_file(*data_dir / "firehose.toml", std::ios::app);
+    config_file << kDemoAlertRules;
+  }
   auto config = LoadConfigOrStatus(*data_dir / "firehose.toml");
   if (!config.ok()) return Fail(config.status());
   config->limits.lake_roll_age_ms = kDemoRollAgeMs;
 
   BlockStopSignals();
-  auto platform = Platform::Start(*config, Roles{});
+  // The demo books its day itself once the day has landed (below), not on the scheduler's clock.
+  auto platform = Platform::Start(*config, Roles{.ledger = false});
   if (!platform.ok()) return Fail(platform.status());
   const std::uint16_t port = (*platform)->port();
 
   sim::GeneratorOptions generator;
   generator.seed = args.seed;
   generator.transactions = args.events;
-  generator.day = config->lake.calendar.DateOf(NowUs());
+  // Yesterday: a closed business day, so that its ledger can be booked at once.
+  generator.day = config->lake.calendar.DateOf(NowUs()).AddDays(-1);
   generator.calendar = config->lake.calendar;
-  generator.batch_events_max = static_cast<int>(std::min<std::int64_t>(20, config->limits.batch_events_max));
+  generator.batch_events_max =
+      static_cast<int>(std::min<std::int64_t>(20, config->limits.batch_events_max));
   auto plan = sim::GeneratePlan(*fleet, generator);
   if (!plan.ok()) return Fail(plan.status());
   spdlog::info("demo: {} simulated partners sending {} transactions for {} to http://127.0.0.1:{}",
@@ -192,7 +318,11 @@ int RunDemo(const Context& context, const DemoArgs& args) {
   auto landed = WaitForLanding(config->data_dir, *truth);
   if (!landed.ok()) return Fail(landed.status());
 
-  const nlohmann::json report = Report(config->data_dir, port, *sent, *truth, *landed);
+  auto booked = BookAndReconcile(*config, generator.day, *truth);
+  if (!booked.ok()) return Fail(booked.status().WithContext("booking the demo's day"));
+  nlohmann::json report = Report(config->data_dir, port, *sent, *truth, *landed);
+  report["config_dir"] = data_dir->string();
+  report["ledger"] = LedgerJson(*booked);
   if (context.json) {
     std::printf("%s\n", report.dump(2).c_str());
   } else {
@@ -209,7 +339,8 @@ int RunDemo(const Context& context, const DemoArgs& args) {
   }
   InstallHardExit();
   (*platform)->Stop();
-  const bool ok = sent->ok() && report["lake_matches_truth"].get<bool>() && !(*platform)->failed();
+  const bool ok = sent->ok() && report["lake_matches_truth"].get<bool>() &&
+                  booked->reconciliation.ok() && !(*platform)->failed();
   return ok ? kExitOk : kExitCheckFailed;
 }
 
@@ -220,14 +351,16 @@ void AddDemoCommand(CLI::App& app, Context& context) {
   CLI::App* demo = app.add_subcommand(
       "demo", "Run the whole platform with simulated partners on the embedded defaults");
   demo->fallthrough();
-  demo->add_option("--data-dir", args->data_dir, "Where to keep the demo's data (default: a new temp dir)");
-  demo->add_option("--partners", args->partners, "Simulated partner slots")->default_val(12);
+  demo->add_option("--data-dir", args->data_dir,
+                   "Where to keep the demo's data (default: a new temp dir)");
+  demo->add_option("--partners", args->partners, "Simulated partner slots")->default_val(60);
   demo->add_option("--events", args->events, "Transactions to send")->default_val(5000);
   demo->add_option("--seed", args->seed, "Simulator seed")->default_val(1);
   demo->add_option("--port", args->port, "Port to serve on (0: any free port)")->default_val(0);
   demo->add_option("--duration", args->duration_s,
                    "Seconds to keep serving after the report (default: until Ctrl-C; 0: exit)");
-  demo->callback([&context, args] { context.run = [&context, args] { return RunDemo(context, *args); }; });
+  demo->callback(
+      [&context, args] { context.run = [&context, args] { return RunDemo(context, *args); }; });
 }
 
 }  // namespace firehose::cli
