@@ -54,14 +54,19 @@ std::map<std::string, std::multiset<std::string>> LakeTxnIds(
 
 TEST(PollCrash, NothingOfferedIsLostAcrossSigkillsMidPoll) {
   testing::TempDir dir;
+  // Every answer of the first 15 s takes 20 ms: the paging outlasts the kills on any machine
+  // (on a fast disk 700 pages would otherwise be read before the first kill).
+  const std::vector<sim::PollFaultWindow> slow = {
+      {sim::PollFaultKind::kSlow, milliseconds(0), milliseconds(15000), 0, milliseconds(20)}};
   const std::vector<PollPartnerSpec> specs = {
-      {.id = "paged", .batch_mapping = true, .items = 3000, .page_size = 10},
-      {.id = "single", .items = 2000, .page_size = 10},
+      {.id = "paged", .batch_mapping = true, .items = 3000, .page_size = 10, .faults = slow},
+      {.id = "single", .items = 2000, .page_size = 10, .faults = slow},
       {.id = "since",
        .pagination = PollPagination::kSince,
        .auth = PollAuthKind::kBasic,
        .items = 2000,
-       .page_size = 10}};
+       .page_size = 10,
+       .faults = slow}};
   sim::PollServer server(testing::MakeFeeds(specs), sim::PollServerOptions{});
   ASSERT_TRUE(server.Start().ok());
   const std::uint16_t port = testing::FreePort();
