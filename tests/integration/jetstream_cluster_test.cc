@@ -192,6 +192,15 @@ TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewa
   }
   std::vector<Result<sim::SendReport>> reports(2, Internal("not sent"));
   std::vector<std::thread> senders;
+  // A failed assertion returns early: the senders are joined, not left to std::terminate.
+  struct JoinAll {
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      for (std::thread& thread : threads) {
+        if (thread.joinable()) thread.join();
+      }
+    }
+  } join_senders{senders};
   for (int i = 0; i < 2; ++i) {
     senders.emplace_back([&, i] {
       sim::SenderOptions sender;
@@ -223,7 +232,13 @@ TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewa
   ASSERT_TRUE(testing::WaitForHttp(ports[0], "/healthz", 200, 30s));
   // The lake writer holding the lease dies; the standby takes over after the lease runs out.
   std::this_thread::sleep_for(500ms);
-  const int holder = LeaseHolder(dir.path());
+  // Under a sanitizer or a loaded machine the writers may still be taking the lease: wait.
+  int holder = LeaseHolder(dir.path());
+  for (const auto deadline = std::chrono::steady_clock::now() + 30s;
+       holder < 0 && std::chrono::steady_clock::now() < deadline;
+       holder = LeaseHolder(dir.path())) {
+    std::this_thread::sleep_for(100ms);
+  }
   ASSERT_GE(holder, 0) << "no land process holds the lease";
   lands[static_cast<std::size_t>(holder)]->process().Kill(SIGKILL);
   ASSERT_TRUE(lands[static_cast<std::size_t>(holder)]->Start());
