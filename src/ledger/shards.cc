@@ -36,27 +36,6 @@ std::string BaseName(ShardSpec shard) {
   return "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
 }
 
-// Tab-separated fields with COPY-style escapes (\\, \t, \n, \r).
-void AppendEscaped(std::string_view text, std::string* out) {
-  for (const char c : text) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-}
 
 std::vector<std::string> SplitFields(std::string_view line) {
   std::vector<std::string> fields(1);
@@ -161,9 +140,9 @@ class ShardFileWriter : public warehouse::DayWriter {
   Status AddTransaction(const TransactionRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
     buffer_.append("T\t");
-    AppendEscaped(row.partner_id, &buffer_);
+    warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_.push_back('\t');
-    AppendEscaped(row.txn_id, &buffer_);
+    warehouse::AppendCopyText(row.txn_id, &buffer_);
     buffer_ += "\t" + std::to_string(row.amount.value()) + "\t" + row.currency + "\t" +
                std::string(TxnStatusName(row.status)) + "\t" +
                std::to_string(row.event_time.value()) + "\t" +
@@ -176,7 +155,7 @@ class ShardFileWriter : public warehouse::DayWriter {
   Status AddTotal(const TotalRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
     buffer_.append("S\t");
-    AppendEscaped(row.partner_id, &buffer_);
+    warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_ += "\t" + row.currency + "\t" + std::string(TxnStatusName(row.status)) + "\t" +
                std::to_string(row.txn_count) + "\t" + std::to_string(row.amount.value()) + "\n";
     return MaybeFlush();
@@ -185,9 +164,9 @@ class ShardFileWriter : public warehouse::DayWriter {
   Status AddConflict(const ConflictRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
     buffer_.append("C\t");
-    AppendEscaped(row.partner_id, &buffer_);
+    warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_.push_back('\t');
-    AppendEscaped(row.txn_id, &buffer_);
+    warehouse::AppendCopyText(row.txn_id, &buffer_);
     buffer_ += "\t" + std::to_string(row.versions) + "\t" + std::to_string(row.amount.value()) +
                "\t" + row.currency + "\t" + std::string(TxnStatusName(row.status)) + "\t" +
                std::to_string(row.other_amount.value()) + "\t" + row.other_currency + "\t" +

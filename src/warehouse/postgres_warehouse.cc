@@ -283,27 +283,6 @@ Result<ConnPtr> Connect(const std::string& url) {
   return conn;
 }
 
-// Appends `text` to a COPY text-format row, escaping what the format reserves.
-void AppendCopyText(std::string_view text, std::string* out) {
-  for (const char c : text) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-}
 
 class PostgresLookup : public BookingLookup {
  public:

@@ -29,6 +29,27 @@ Result<DayLedger> Warehouse::ReadDay(BusinessDate day) {
   return ledger;
 }
 
+void AppendCopyText(std::string_view text, std::string* out) {
+  for (const char c : text) {
+    switch (c) {
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        out->push_back(c);
+    }
+  }
+}
+
 Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config) {
   const std::string& url = config.ledger.warehouse_url;
   if (!url.empty()) {

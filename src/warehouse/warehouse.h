@@ -211,6 +211,10 @@ class Warehouse {
 // warehouse_url is set (PostgreSQL, postgres_warehouse.h).
 Result<std::unique_ptr<Warehouse>> OpenWarehouse(const Config& config);
 
+// Appends `text` as one field of a COPY text-format row (PostgreSQL COPY, and the ledger's shard
+// files), escaping what the format reserves: backslash, tab, newline, carriage return.
+void AppendCopyText(std::string_view text, std::string* out);
+
 // Fault probe: after every row of the day is written, before the commit (core/fault.h).
 inline constexpr std::string_view kProbeBeforeCommit = "ledger.before_commit";
 
