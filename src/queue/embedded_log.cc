@@ -51,6 +51,11 @@ constexpr auto kDiskFullBackoff = std::chrono::seconds(1);
 constexpr std::uint64_t kPressureFreeDivisor = 4;
 // Failure log lines of the writer are rate-limited to one per this interval.
 constexpr auto kFailureLogInterval = std::chrono::seconds(1);
+// Groups whose callbacks the completer thread has not run yet. The writer starts the next group's
+// write and fsync while the completer acknowledges the last one; beyond this many groups waiting
+// for their callbacks the writer waits, so the memory held by acknowledged frames stays bounded
+// (by this many times group_commit_bytes_max).
+constexpr std::size_t kCompletionGroupsMax = 2;
 constexpr std::uint64_t kCursorFileBytesMax = 4096;
 constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
@@ -365,6 +370,9 @@ class EmbeddedLog::Core {
   Status WriteBatch(std::vector<PendingAppend>& batch);
   void FailBatch(std::vector<PendingAppend>& batch, const Status& status);
   Status CutBackFailedBatch(const Status& failure);
+  // Hands a written (or failed) group to the completer thread, which runs its callbacks in order.
+  void Complete(std::vector<PendingAppend>& batch, QueueOffset first, Status status);
+  void CompleterLoop();
   Status RepairActiveSegment();
   Status Roll();
   void LogWriterFailure(const Status& status, std::size_t records);
@@ -418,6 +426,19 @@ class EmbeddedLog::Core {
   std::mutex shutdown_mutex_;
   std::thread writer_thread_;
   std::thread maintenance_thread_;
+
+  // Groups made durable (or failed) whose callbacks have not run: the completer thread runs them
+  // in order, so that the writer's next group does not wait for thousands of callbacks.
+  struct Completion {
+    std::vector<PendingAppend> batch;
+    QueueOffset first;  // the offset of batch[0] when `status` is ok
+    Status status;
+  };
+  std::mutex completion_mutex_;
+  std::condition_variable completion_cv_;  // a completion queued or done, or stop
+  std::deque<Completion> completions_;     // guarded by completion_mutex_
+  bool completer_stop_ = false;            // guarded by completion_mutex_
+  std::thread completer_thread_;
 
   std::mutex partner_mutex_;
   std::map<std::string, PartnerCounters, std::less<>>
@@ -687,6 +708,7 @@ Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base) {
 
 void EmbeddedLog::Core::Start() {
   writer_thread_ = std::thread([this] { WriterLoop(); });
+  completer_thread_ = std::thread([this] { CompleterLoop(); });
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
 
@@ -701,6 +723,12 @@ void EmbeddedLog::Core::Shutdown() {
   writer_cv_.notify_all();
   maintenance_cv_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
+  {
+    std::lock_guard lock(completion_mutex_);
+    completer_stop_ = true;  // after the writer: its last groups are queued by now
+  }
+  completion_cv_.notify_all();
+  if (completer_thread_.joinable()) completer_thread_.join();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
   {
     std::lock_guard lock(mutex_);
@@ -936,11 +964,49 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   written_events_.Add(batch.size());
   written_bytes_.Add(bytes);
   durable_offset_gauge_.Set(static_cast<double>(next_offset_.value()));
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    batch[i].partner->accepted->Add();
-    batch[i].done(QueueOffset(first.value() + i));
-  }
+  Complete(batch, first, Status::Ok());
   return Status::Ok();
+}
+
+void EmbeddedLog::Core::Complete(std::vector<PendingAppend>& batch, QueueOffset first,
+                                 Status status) {
+  {
+    std::unique_lock lock(completion_mutex_);
+    completion_cv_.wait(lock, [this] { return completions_.size() < kCompletionGroupsMax; });
+    completions_.push_back({std::move(batch), first, std::move(status)});
+  }
+  completion_cv_.notify_all();
+  batch.clear();  // moved from: make it a valid empty vector for the writer's next group
+}
+
+// Runs each group's callbacks in the order the groups were written, so that an appender sees
+// its acknowledgements in offset order.
+void EmbeddedLog::Core::CompleterLoop() {
+  while (true) {
+    Completion completion;
+    {
+      std::unique_lock lock(completion_mutex_);
+      completion_cv_.wait(lock, [this] { return !completions_.empty() || completer_stop_; });
+      if (completions_.empty()) return;  // stopping, and every group is acknowledged
+      completion = std::move(completions_.front());
+      completions_.pop_front();
+    }
+    completion_cv_.notify_all();  // the writer may be waiting for room
+    std::vector<PendingAppend>& batch = completion.batch;
+    if (completion.status.ok()) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i].partner->accepted->Add();
+        batch[i].done(QueueOffset(completion.first.value() + i));
+      }
+      continue;
+    }
+    const std::string_view reason =
+        completion.status.code() == StatusCode::kResourceExhausted ? "disk_full" : "io_error";
+    for (PendingAppend& item : batch) {
+      RejectedCounter(item.partner->partner, reason).Add();
+      item.done(completion.status);
+    }
+  }
 }
 
 // Completes a batch that is not durable. WriteBatch has already cut the segment back to its
@@ -956,11 +1022,7 @@ void EmbeddedLog::Core::FailBatch(std::vector<PendingAppend>& batch, const Statu
     if (disk_full) disk_full_until_ = SteadyClock::now() + kDiskFullBackoff;
   }
   LogWriterFailure(status, batch.size());
-  const std::string_view reason = disk_full ? "disk_full" : "io_error";
-  for (PendingAppend& item : batch) {
-    RejectedCounter(item.partner->partner, reason).Add();
-    item.done(status);
-  }
+  Complete(batch, QueueOffset(), status);
 }
 
 void EmbeddedLog::Core::LogWriterFailure(const Status& status, std::size_t records) {
