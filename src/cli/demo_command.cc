@@ -1,10 +1,13 @@
 // `firehose demo`: the platform on the embedded defaults with a fleet of simulated partners,
-// in one command and with no config file. It writes a simulator config (with alert rules) into a
-// fresh data directory, starts every role in-process, sends yesterday's business day of signed
-// webhooks (duplicates, late resends, conflicts, malformed bodies and bad signatures included),
-// waits until the lake holds every acknowledged event, then books the closed day's ledger and
-// reconciles it against the partners' settlement statements (written from the simulator's
-// truth), and reports both. Then it keeps serving the dashboard until Ctrl-C (or --duration).
+// in one command and with no config file. It writes a simulator config (webhook and poll
+// partners, alert rules) into a fresh data directory, serves the poll partners' APIs from the
+// simulator's poll server (with 429s, an outage, hangs and malformed pages), starts every role
+// in-process, sends yesterday's business day of signed webhooks (duplicates, late resends,
+// conflicts, malformed bodies and bad signatures included) while the poller reads the feeds,
+// waits until the lake holds every acknowledged or polled event, then books the closed day's
+// ledger and reconciles it against the partners' settlement statements (written from the
+// simulator's truth), waits for the alerts the faults fired to resolve, and reports all of it.
+// Then it keeps serving the dashboard until Ctrl-C, or until --duration seconds from its start.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -25,8 +28,11 @@
 #include "lake/lake_reader.h"
 #include "ledger/ledger_job.h"
 #include "ledger/reconcile.h"
+#include "ops/ops_service.h"
 #include "sim/fleet.h"
 #include "sim/generator.h"
+#include "sim/poll_feeds.h"
+#include "sim/poll_server.h"
 #include "sim/sender.h"
 #include "sim/truth.h"
 #include "warehouse/warehouse.h"
@@ -41,10 +47,15 @@ struct DemoArgs {
   std::int64_t events = 5000;
   std::uint64_t seed = 1;
   std::uint16_t port = 0;  // 0: any free port
-  int duration_s = -1;     // -1: until Ctrl-C; 0: exit after the report
+  int duration_s = -1;     // -1: until Ctrl-C; else the whole run's seconds (at least the report)
 };
 
 constexpr std::int64_t kDemoRollAgeMs = 1000;  // publish lake files within a second
+// How long the poller may take to read every poll partner's feed (their fault windows, 429s, 503s
+// and 3 s hangs, all end within the first seconds).
+constexpr auto kPollTimeout = std::chrono::seconds(120);
+// How long the report waits for the alerts the traffic fired to resolve.
+constexpr auto kAlertsResolveTimeout = std::chrono::seconds(45);
 
 // Alert rules the demo's traffic exercises: the simulator sends bursts of forged signatures and
 // duplicates, so these fire while it sends and resolve once it has finished.
@@ -129,6 +140,77 @@ nlohmann::json LedgerJson(const Booked& booked) {
 }
 constexpr auto kLandingTimeout = std::chrono::seconds(120);
 
+// The simulator's config (webhook and poll partners) with the demo's alert rules.
+Status WriteDemoConfig(const sim::Fleet& fleet, const sim::ConfigFileOptions& options,
+                       const std::filesystem::path& dir) {
+  FH_RETURN_IF_ERROR(sim::WriteConfigDirectory(fleet, options, dir));
+  std::ofstream config_file(dir / "firehose.toml", std::ios::app);
+  config_file << kDemoAlertRules;
+  config_file.close();
+  if (!config_file) return Internal("cannot append the alert rules to " + dir.string());
+  return Status::Ok();
+}
+
+// The poll partners' APIs: the simulator's poll server on a free port, serving each polled
+// partner's planned sends as a feed, with the default fault schedule (429s, a 503 outage, hangs
+// longer than the poller's timeout, malformed pages, a silent stretch).
+Result<std::unique_ptr<sim::PollServer>> StartPollServer(const sim::PollOffer& offer) {
+  FH_ASSIGN_OR_RETURN(auto schedule, sim::ParsePollFaults("default", offer.feeds.size()));
+  std::vector<sim::PollFeed> feeds = offer.feeds;
+  for (std::size_t f = 0; f < feeds.size(); ++f) {
+    // Shifted to begin at once: the demo's feeds are short, and a window that opened after a
+    // feed was read would show nothing.
+    std::vector<sim::PollFaultWindow>& windows = feeds[f].faults = schedule[f];
+    if (windows.empty()) continue;
+    const auto shift = windows.front().begin;
+    for (sim::PollFaultWindow& window : windows) {
+      window.begin -= shift;
+      window.end -= shift;
+    }
+  }
+  auto server = std::make_unique<sim::PollServer>(std::move(feeds), sim::PollServerOptions{});
+  FH_RETURN_IF_ERROR(server->Start().WithContext("starting the simulated poll APIs"));
+  return server;
+}
+
+nlohmann::json PollJson(const sim::PollDelivery& delivery) {
+  std::map<std::string, std::int64_t> answers;
+  std::int64_t pages = 0;
+  for (const sim::PollFeedStats& stats : delivery.stats) {
+    pages += stats.pages;
+    for (const auto& [answer, count] : stats.answers) answers[answer] += count;
+  }
+  return {{"partners", delivery.stats.size()},
+          {"pages", pages},
+          {"answers", answers},
+          {"all_served", delivery.all_served}};
+}
+
+// Waits (bounded) until no alert is pending or firing, then lists every alert that fired.
+nlohmann::json AlertsJson(ops::OpsService* ops) {
+  nlohmann::json out = {{"fired", nlohmann::json::array()}, {"still_firing", 0}};
+  if (ops == nullptr) return out;
+  const auto deadline = std::chrono::steady_clock::now() + kAlertsResolveTimeout;
+  while (!ops->alerts().Active().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::vector<ops::Alert> alerts = ops->alerts().Recent();
+  int still_firing = 0;
+  for (const ops::Alert& alert : ops->alerts().Active()) {
+    if (alert.state == ops::AlertState::kFiring) ++still_firing;
+    alerts.push_back(alert);
+  }
+  for (const ops::Alert& alert : alerts) {
+    if (alert.fired_at.value() == 0) continue;  // cleared while pending: never fired
+    out["fired"].push_back({{"rule", alert.rule},
+                            {"subject", alert.subject},
+                            {"resolved", alert.state == ops::AlertState::kResolved},
+                            {"message", alert.message}});
+  }
+  out["still_firing"] = still_firing;
+  return out;
+}
+
 Result<std::filesystem::path> MakeDataDir(const DemoArgs& args) {
   if (!args.data_dir.empty()) {
     std::filesystem::path dir = std::filesystem::absolute(args.data_dir);
@@ -184,7 +266,8 @@ Result<Landed> WaitForLanding(const std::filesystem::path& data_dir, const sim::
 }
 
 nlohmann::json Report(const std::filesystem::path& data_dir, std::uint16_t port,
-                      const sim::SendReport& sent, const sim::Truth& truth, const Landed& landed) {
+                      const sim::SendReport& sent, const sim::PollDelivery& polled,
+                      const sim::Truth& truth, const Landed& landed) {
   nlohmann::json out;
   out["data_dir"] = data_dir.string();
   out["url"] = "http://127.0.0.1:" + std::to_string(port);
@@ -193,6 +276,7 @@ nlohmann::json Report(const std::filesystem::path& data_dir, std::uint16_t port,
                  {"rejected_401", sent.rejected},
                  {"retries", sent.retries},
                  {"failed", sent.failed}};
+  out["polled"] = PollJson(polled);
   out["expected"] = {{"events", truth.counts.events_acked},
                      {"transactions", truth.counts.transactions},
                      {"duplicate_events", truth.counts.duplicate_events},
@@ -216,6 +300,13 @@ void PrintReport(const nlohmann::json& report) {
       "%lld retried\n",
       sent["requests"].get<long long>(), sent["acknowledged"].get<long long>(),
       sent["rejected_401"].get<long long>(), sent["retries"].get<long long>());
+  const auto& polled = report["polled"];
+  std::printf("  partner APIs polled %lld partners, %lld pages;", polled["partners"].get<long long>(),
+              polled["pages"].get<long long>());
+  for (const auto& [answer, count] : polled["answers"].items()) {
+    std::printf(" %s x%lld", answer.c_str(), count.get<long long>());
+  }
+  std::printf("%s\n", polled["all_served"].get<bool>() ? "" : " (NOT every feed read)");
   const auto& expected = report["expected"];
   const auto& landed = report["landed"];
   std::printf("  events in the lake %lld (expected %lld: %lld transactions + %lld duplicates)\n",
@@ -254,6 +345,14 @@ void PrintReport(const nlohmann::json& report) {
                 mismatch["partner_id"].get<std::string>().c_str(),
                 mismatch["currency"].get<std::string>().c_str());
   }
+  const auto& alerts = report["alerts"];
+  std::printf("\nAlerts fired by the fault schedule: %zu (%lld still firing)\n",
+              alerts["fired"].size(), alerts["still_firing"].get<long long>());
+  for (const auto& alert : alerts["fired"]) {
+    std::printf("  %-20s %-18s %s\n", alert["rule"].get<std::string>().c_str(),
+                alert["subject"].get<std::string>().c_str(),
+                alert["resolved"].get<bool>() ? "fired, then resolved" : "FIRING");
+  }
   const std::string dir = report["data_dir"];
   std::printf(
       "\nExplore: firehose lake ls --data-dir %s\n"
@@ -265,30 +364,22 @@ void PrintReport(const nlohmann::json& report) {
 }
 
 int RunDemo(const Context& context, const DemoArgs& args) {
+  const auto started = std::chrono::steady_clock::now();
   auto data_dir = MakeDataDir(args);
   if (!data_dir.ok()) return Fail(data_dir.status());
-  auto fleet = sim::MakeFleet({args.partners, args.seed});
+  // Two slots in three push webhooks, every third is polled (sim/fleet.h).
+  auto fleet = sim::MakeFleet({args.partners, args.seed, /*poll_partners=*/true});
   if (!fleet.ok()) return Fail(fleet.status());
   sim::ConfigFileOptions file_options;
   file_options.port = args.port;
   file_options.data_dir = "data";
   file_options.seed = args.seed;
-  if (Status written = sim::WriteConfigDirectory(*fleet, file_options, *data_dir); !written.ok()) {
+  // Written once to read the calendar the plan needs, and again below with the poll APIs' port.
+  if (Status written = WriteDemoConfig(*fleet, file_options, *data_dir); !written.ok()) {
     return Fail(written);
-  }
-  {
-    std::ofstream config_file(*data_dir / "firehose.toml", std::ios::app);
-    config_file << kDemoAlertRules;
   }
   auto config = LoadConfigOrStatus(*data_dir / "firehose.toml");
   if (!config.ok()) return Fail(config.status());
-  config->limits.lake_roll_age_ms = kDemoRollAgeMs;
-
-  BlockStopSignals();
-  // The demo books its day itself once the day has landed (below), not on the scheduler's clock.
-  auto platform = Platform::Start(*config, Roles{.ledger = false});
-  if (!platform.ok()) return Fail(platform.status());
-  const std::uint16_t port = (*platform)->port();
 
   sim::GeneratorOptions generator;
   generator.seed = args.seed;
@@ -300,8 +391,27 @@ int RunDemo(const Context& context, const DemoArgs& args) {
       static_cast<int>(std::min<std::int64_t>(20, config->limits.batch_events_max));
   auto plan = sim::GeneratePlan(*fleet, generator);
   if (!plan.ok()) return Fail(plan.status());
-  spdlog::info("demo: {} simulated partners sending {} transactions for {} to http://127.0.0.1:{}",
-               fleet->partners.size(), args.events, generator.day.ToString(), port);
+  const sim::PollOffer offer = sim::OfferPolls(*fleet, *plan);
+  auto poll_server = StartPollServer(offer);
+  if (!poll_server.ok()) return Fail(poll_server.status());
+
+  file_options.poll_port = (*poll_server)->port();
+  if (Status written = WriteDemoConfig(*fleet, file_options, *data_dir); !written.ok()) {
+    return Fail(written);
+  }
+  config = LoadConfigOrStatus(*data_dir / "firehose.toml");
+  if (!config.ok()) return Fail(config.status());
+  config->limits.lake_roll_age_ms = kDemoRollAgeMs;
+
+  BlockStopSignals();
+  // The demo books its day itself once the day has landed (below), not on the scheduler's clock.
+  auto platform = Platform::Start(*config, Roles{.ledger = false});
+  if (!platform.ok()) return Fail(platform.status());
+  const std::uint16_t port = (*platform)->port();
+  spdlog::info(
+      "demo: {} simulated partners ({} polled) sending {} transactions for {} to "
+      "http://127.0.0.1:{}",
+      fleet->partners.size(), offer.feeds.size(), args.events, generator.day.ToString(), port);
 
   sim::SenderOptions sender;
   sender.target = "http://127.0.0.1:" + std::to_string(port);
@@ -310,8 +420,14 @@ int RunDemo(const Context& context, const DemoArgs& args) {
   sender.seed = args.seed;
   auto sent = sim::SendPlan(*fleet, *plan, sender);
   if (!sent.ok()) return Fail(sent.status());
-  auto truth = sim::ComputeTruth(*fleet, *plan, sent->Acknowledged(), config->lake.calendar);
+  const sim::PollDelivery polled = sim::AwaitPolls(**poll_server, offer, kPollTimeout);
+  std::vector<bool> delivered = sent->Acknowledged();
+  for (std::size_t i = 0; i < delivered.size(); ++i) {
+    delivered[i] = delivered[i] || polled.delivered[i];
+  }
+  auto truth = sim::ComputeTruth(*fleet, *plan, delivered, config->lake.calendar);
   if (!truth.ok()) return Fail(truth.status());
+  truth->complete = sent->ok() && polled.all_served;
   if (Status written = sim::WriteTruthDirectory(*truth, *data_dir / "truth"); !written.ok()) {
     return Fail(written);
   }
@@ -320,9 +436,10 @@ int RunDemo(const Context& context, const DemoArgs& args) {
 
   auto booked = BookAndReconcile(*config, generator.day, *truth);
   if (!booked.ok()) return Fail(booked.status().WithContext("booking the demo's day"));
-  nlohmann::json report = Report(config->data_dir, port, *sent, *truth, *landed);
+  nlohmann::json report = Report(config->data_dir, port, *sent, polled, *truth, *landed);
   report["config_dir"] = data_dir->string();
   report["ledger"] = LedgerJson(*booked);
+  report["alerts"] = AlertsJson((*platform)->ops());
   if (context.json) {
     std::printf("%s\n", report.dump(2).c_str());
   } else {
@@ -330,16 +447,17 @@ int RunDemo(const Context& context, const DemoArgs& args) {
   }
   std::fflush(stdout);
 
-  if (args.duration_s != 0) {
+  const auto left = std::chrono::seconds(args.duration_s) - (std::chrono::steady_clock::now() - started);
+  if (args.duration_s < 0 || left > std::chrono::steady_clock::duration::zero()) {
     if (!context.json) std::printf("\nServing on http://127.0.0.1:%u — Ctrl-C to stop.\n", port);
     std::fflush(stdout);
-    const auto limit = args.duration_s < 0 ? std::chrono::steady_clock::duration::zero()
-                                           : std::chrono::seconds(args.duration_s);
+    const auto limit = args.duration_s < 0 ? std::chrono::steady_clock::duration::zero() : left;
     WaitForStop(limit, [&] { return (*platform)->failed(); });
   }
   InstallHardExit();
   (*platform)->Stop();
-  const bool ok = sent->ok() && report["lake_matches_truth"].get<bool>() &&
+  (*poll_server)->Stop();
+  const bool ok = truth->complete && report["lake_matches_truth"].get<bool>() &&
                   booked->reconciliation.ok() && !(*platform)->failed();
   return ok ? kExitOk : kExitCheckFailed;
 }
@@ -358,7 +476,7 @@ void AddDemoCommand(CLI::App& app, Context& context) {
   demo->add_option("--seed", args->seed, "Simulator seed")->default_val(1);
   demo->add_option("--port", args->port, "Port to serve on (0: any free port)")->default_val(0);
   demo->add_option("--duration", args->duration_s,
-                   "Seconds to keep serving after the report (default: until Ctrl-C; 0: exit)");
+                   "Seconds the whole demo runs (default: until Ctrl-C; it always finishes its report)");
   demo->callback(
       [&context, args] { context.run = [&context, args] { return RunDemo(context, *args); }; });
 }

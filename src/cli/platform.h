@@ -87,6 +87,8 @@ class Platform {
   Queue& queue() { return *queue_; }
   // The poller (null without the poll role or poll partners): per-partner state for ops.
   const poll::Poller* poller() const { return poller_.get(); }
+  // The ops service (null without the ops role): its alerts, for reports.
+  ops::OpsService* ops() { return ops_.get(); }
 
  private:
   Platform(const Config& config, Roles roles);

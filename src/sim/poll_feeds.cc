@@ -1,5 +1,7 @@
 #include "sim/poll_feeds.h"
 
+#include <thread>
+
 namespace firehose::sim {
 
 std::vector<bool> PollOffer::Delivered(const std::vector<std::size_t>& served_end) const {
@@ -47,6 +49,23 @@ PollOffer OfferPolls(const Fleet& fleet, const Plan& plan) {
     offer.end_of_send[i] = feed.items.size();
   }
   return offer;
+}
+
+PollDelivery AwaitPolls(const PollServer& server, const PollOffer& offer,
+                        std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (!server.AllServed() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  PollDelivery delivery;
+  delivery.all_served = server.AllServed();
+  std::vector<std::size_t> served_end;
+  for (const PollFeed& feed : offer.feeds) {
+    delivery.stats.push_back(server.Stats(feed.partner));
+    served_end.push_back(delivery.stats.back().served_end);
+  }
+  delivery.delivered = offer.Delivered(served_end);
+  return delivery;
 }
 
 Result<std::vector<std::vector<PollFaultWindow>>> ParsePollFaults(std::string_view name,

@@ -8,6 +8,7 @@
 // quarantines it, as it would from a webhook).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,18 @@ struct PollOffer {
 };
 
 PollOffer OfferPolls(const Fleet& fleet, const Plan& plan);
+
+// What the poller has fetched of an offer, read from the poll server.
+struct PollDelivery {
+  bool all_served = false;      // every feed was read to its end
+  std::vector<bool> delivered;  // per plan send (PollOffer::Delivered)
+  std::vector<PollFeedStats> stats;  // per feed, in offer order
+};
+
+// Waits until some page reached the end of every feed (or `wait` passed), then reads what was
+// served. The server keeps answering: a poller re-reading its last page is still served.
+PollDelivery AwaitPolls(const PollServer& server, const PollOffer& offer,
+                        std::chrono::milliseconds wait);
 
 // "none", or "default": per polled partner, in turn, a 429 period, a 503 outage, slow answers
 // (a 3 s hang) and a malformed-then-silent stretch, all within the first few seconds.
