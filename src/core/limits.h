@@ -103,6 +103,8 @@ namespace firehose {
   X(poll_response_bytes_max, 16 << 20, 1024, 1LL << 30, "bytes",                                  \
     "largest poll response body read; larger is a poll failure")                                  \
   X(poll_timeout_ms, 10000, 100, 600000, "ms", "time one poll request may take")                  \
+  X(poll_connect_timeout_ms, 3000, 100, 600000, "ms",                                             \
+    "time a poll request may take to connect (at most poll_timeout_ms): a dead host fails fast")  \
   X(poll_retry_after_max_s, 3600, 1, 86400, "seconds",                                            \
     "longest Retry-After a polled partner is obeyed for (a broken header cannot park it for days)")
 

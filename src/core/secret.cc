@@ -1,5 +1,7 @@
 #include "core/secret.h"
 
+#include "core/file.h"
+
 #include <openssl/crypto.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,9 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <new>
-#include <sstream>
 
 namespace firehose {
 
@@ -87,14 +87,22 @@ Result<Secret> ResolveSecret(std::string_view reference, std::string_view base_d
     if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
     struct stat info {};
     if (stat(path.c_str(), &info) != 0) return NotFound("secret file " + path.string() + " does not exist");
+    if (!S_ISREG(info.st_mode)) {
+      return FailedPrecondition("secret file " + path.string() +
+                                " is not a regular file (a directory, device or pipe)");
+    }
     if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
       return FailedPrecondition("secret file " + path.string() +
                                 " is readable by group or others; chmod 600 it");
     }
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    std::string value = buffer.str();
+    if (static_cast<std::uint64_t>(info.st_size) > kSecretFileBytesMax) {
+      return InvalidArgument("secret file " + path.string() + " holds " +
+                             std::to_string(info.st_size) + " bytes; a secret is at most " +
+                             std::to_string(kSecretFileBytesMax));
+    }
+    Result<std::string> read = ReadFile(path, kSecretFileBytesMax);
+    if (!read.ok()) return read.status();
+    std::string value = std::move(*read);
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
     if (value.empty()) return InvalidArgument("secret file " + path.string() + " is empty");
     return Secret(std::move(value), "file:" + path.string());

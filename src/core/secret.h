@@ -5,6 +5,7 @@
 // excluded from core dumps where the kernel allows (madvise MADV_DONTDUMP on its own pages).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@
 #include "core/status.h"
 
 namespace firehose {
+
+// The largest `file:` secret read: a signing secret or API token is tens of bytes; a larger file
+// is a wrong path (a log, a binary), not a secret, and is refused rather than loaded.
+inline constexpr std::uint64_t kSecretFileBytesMax = 64 * 1024;
 
 class Secret {
  public:

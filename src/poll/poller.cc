@@ -22,7 +22,6 @@ namespace {
 constexpr std::string_view kStage = "poll";
 // The loop wakes at least this often to start due partners even when libcurl has nothing to say.
 constexpr std::chrono::milliseconds kIdleWakeMax{200};
-constexpr std::int64_t kConnectTimeoutMsMax = 5000;
 
 enum class Phase : std::uint8_t { kWaiting, kFetching, kAppending };
 
@@ -340,7 +339,8 @@ void Poller::Shared::StartTransfer(PartnerRun& run) {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(config.limits.poll_timeout_ms));
   curl_easy_setopt(
       easy, CURLOPT_CONNECTTIMEOUT_MS,
-      static_cast<long>(std::min(config.limits.poll_timeout_ms, kConnectTimeoutMsMax)));
+      static_cast<long>(
+          std::min(config.limits.poll_timeout_ms, config.limits.poll_connect_timeout_ms)));
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
                    static_cast<curl_off_t>(config.limits.poll_response_bytes_max));
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnBody);
