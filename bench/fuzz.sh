@@ -13,6 +13,7 @@ shift || true
 all_targets=(mapping_fuzz signature_fuzz money_fuzz config_fuzz record_fuzz log_recovery_fuzz lake_line_fuzz)
 # The ledger's statements reader joins when its target is in the tree.
 [[ -f tests/fuzz/statements_fuzz.cc ]] && all_targets+=(statements_fuzz)
+[[ -f tests/fuzz/poll_page_fuzz.cc ]] && all_targets+=(poll_page_fuzz)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 build=build/fuzz

@@ -182,9 +182,10 @@ void Platform::Stop() {
   if (poller_) poller_->Stop();
   if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
   if (ops_) ops_->Stop();
-  if (queue_) queue_->Shutdown();
+  // Nothing appends any more: the lake lands what the queue holds, then the queue closes.
   lake_stop_ = true;
   if (lake_thread_.joinable()) lake_thread_.join();
+  if (queue_) queue_->Shutdown();
   edge_.reset();
   poller_.reset();
   ops_server_.reset();

@@ -24,8 +24,10 @@
 //      (transfers in flight are abandoned: their pages were neither appended nor their cursors
 //      saved) and waits for its appends in flight;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
-//   2. the queue completes every append in flight (durable, or failed) and refuses new ones;
-//   3. the lake writer lands what is durable, publishes its open range and commits.
+//   2. the lake writer lands what the queue holds (bounded by LakeConsumerOptions::
+//      stop_drain_max), publishes its open range and commits;
+//   3. the queue completes any append still in flight (durable, or failed) and closes; what the
+//      lake did not land by then lands at the next start.
 #pragma once
 
 #include <atomic>

@@ -44,12 +44,39 @@ class LakeConsumerLoop {
       const Status resynced = Resync(writer);
       if (!resynced.ok()) spdlog::error("lake: seeking the queue failed: {}", resynced.ToString());
     }
+    Drain(writer);
     FH_RETURN_IF_ERROR(writer.Flush());
     CommitPublished(writer);
     return Status::Ok();
   }
 
  private:
+  // Stopping: the producers (edge, poller) stopped first, so what the queue holds now is all
+  // there is; land it, within options_.stop_drain_max, so that a graceful stop leaves the lake
+  // complete. A failure, or more than fits in that time, leaves records in the queue: they land
+  // at the next start, as after a crash.
+  void Drain(LakeWriter& writer) {
+    const auto until = std::chrono::steady_clock::now() + options_.stop_drain_max;
+    while (std::chrono::steady_clock::now() < until) {
+      Result<std::vector<Delivery>> batch = consumer_.Fetch(
+          options_.fetch_records_max, options_.fetch_bytes_max, std::chrono::milliseconds(0));
+      if (!batch.ok()) {
+        spdlog::warn("lake: stopping without draining the queue: {}", batch.status().ToString());
+        return;
+      }
+      if (batch->empty()) return;
+      if (const Status written = writer.Write(*batch); !written.ok()) {
+        spdlog::warn("lake: stopping without draining the queue: {}", written.ToString());
+        const Status recovered = writer.Recover();  // drop the open range; it is redelivered
+        if (!recovered.ok()) spdlog::error("lake: recovery failed: {}", recovered.ToString());
+        return;
+      }
+      CommitPublished(writer);
+    }
+    spdlog::warn("lake: stopped after draining the queue for {} ms; the rest lands at the next start",
+                 options_.stop_drain_max.count());
+  }
+
   Status Step(LakeWriter& writer) {
     std::chrono::milliseconds wait = options_.idle_wait;
     if (const auto until_roll = writer.ms_until_roll()) {

@@ -28,10 +28,13 @@ struct LakeConsumerOptions {
   std::chrono::milliseconds retry_backoff_max{10000};
   // LakeWriterOptions::fence for the writer (empty: none).
   std::function<Status()> fence;
+  // On stop, how long the consumer keeps landing what the queue already holds.
+  std::chrono::milliseconds stop_drain_max{10000};
 };
 
-// Lands records until `stop` becomes true, then publishes the open range, commits and returns
-// OK. Operating errors (a full disk, an I/O error, a queue hiccup) are logged, counted and
+// Lands records until `stop` becomes true, then lands what the queue still holds (at most
+// stop_drain_max; the caller stops the producers first), publishes the open range, commits and
+// returns OK. Operating errors (a full disk, an I/O error, a queue hiccup) are logged, counted and
 // retried with capped exponential backoff: the writer recovers and the queue redelivers from
 // the writer's next offset, so nothing is lost or landed twice. Returns an error only if the
 // lake cannot be opened at all, or the final publication fails.

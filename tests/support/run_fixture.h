@@ -81,9 +81,8 @@ class RunServer {
 std::map<std::string, std::vector<std::string>> LakeArrivals(const std::filesystem::path& data_dir);
 
 // Polls the lake (published files only, so it is safe while the server runs) until it holds at
-// least `arrivals` arrivals or `timeout` passes. A graceful stop does not drain the queue into
-// the lake (what is durable but not yet landed lands at the next start), so a test that reads
-// the lake after stopping waits for it first.
+// least `arrivals` arrivals or `timeout` passes. (A graceful stop also lands what the queue holds,
+// within the lake's stop_drain_max.)
 void WaitForLakeArrivals(const std::filesystem::path& data_dir, std::size_t arrivals,
                          std::chrono::milliseconds timeout);
 
