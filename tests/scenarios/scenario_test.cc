@@ -519,5 +519,26 @@ backoff_initial_ms = 100
   EXPECT_EQ(platform.Stop(), 0);
 }
 
+// The simulator options the scenarios rely on refuse what they cannot do exactly: a partner
+// name that is not in the config (a typo must not send the whole day), both selections at once,
+// and a poll fault window that does not parse.
+TEST(ScenarioOptions, SimRunRefusesUnknownPartnersAndBadPollWindows) {
+  TempDir dir;
+  Platform platform(dir.path(), {.partner_slots = 3, .poll = true});
+  const auto refused = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--events", "10", "--poll-wait-s", "0", "--poll-linger-s", "0"});
+    const Command run = platform.SimRun(dir.path() / "truth", args);
+    EXPECT_EQ(run.exit_code, 3) << run.out;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "truth")) << "nothing was sent";
+  };
+  refused({"--only-partners", "p009-nobody"});
+  refused({"--skip-partners", platform.partner_id(0) + ",p009-nobody"});
+  refused({"--only-partners", platform.partner_id(0), "--skip-partners", platform.partner_id(1)});
+  refused({"--poll-faults", "throttle:2000-1000:1"});
+  refused({"--poll-faults", "throttle:1000-2000:1x"});
+  refused({"--poll-faults", "hang:0-1000"});
+  refused({"--poll-faults", "silent:0-1000:5"});
+}
+
 }  // namespace
 }  // namespace firehose::scenarios
