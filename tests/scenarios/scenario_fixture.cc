@@ -247,15 +247,21 @@ std::vector<std::string> DaysOf(const sim::Truth& truth) {
 testing::LakeContents WaitForLake(const std::filesystem::path& data_dir, std::int64_t raw_lines,
                                   std::int64_t quarantine_lines, std::chrono::seconds deadline) {
   const auto until = Clock::now() + deadline;
-  testing::LakeContents lake = testing::ReadLake(data_dir);
-  while ((lake.raw_lines < raw_lines || lake.quarantine_lines < quarantine_lines) &&
-         Clock::now() < until) {
+  // The writer keeps publishing while this reads: a file it lists but has not put in place yet
+  // is a problem of the moment, gone at the next look.
+  const auto landed = [&](const testing::LakeContents& lake) {
+    return lake.problems.empty() && lake.raw_lines >= raw_lines &&
+           lake.quarantine_lines >= quarantine_lines;
+  };
+  testing::LakeContents lake = testing::ScanLake(data_dir);
+  while (!landed(lake) && Clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    lake = testing::ReadLake(data_dir);
+    lake = testing::ScanLake(data_dir);
   }
   EXPECT_GE(lake.raw_lines, raw_lines)
       << "raw lines in the lake after " << deadline.count() << " s";
   EXPECT_GE(lake.quarantine_lines, quarantine_lines) << "quarantined parts in the lake";
+  for (const std::string& problem : lake.problems) ADD_FAILURE() << "lake: " << problem;
   return lake;
 }
 

@@ -7,43 +7,69 @@
 
 namespace firehose::testing {
 
-LakeContents ReadLake(const std::filesystem::path& data_dir) {
+namespace {
+
+// Calls `on_line` for every line of the zone's files; a file that cannot be opened or read is a
+// problem, and so is a line that `on_line` refuses.
+template <typename OnLine>
+void ScanZone(const std::filesystem::path& root, const lake::LakeListing& listing, lake::Zone zone,
+              LakeContents* contents, OnLine on_line) {
+  for (const lake::LakeFile& file : listing.Files(zone)) {
+    auto reader = lake::LineReader::Open(root / file.file.path);
+    if (!reader.ok()) {
+      contents->problems.push_back(file.file.path + ": " + reader.status().ToString());
+      continue;
+    }
+    std::string_view line;
+    while (true) {
+      Result<bool> more = (*reader)->Next(&line);
+      if (!more.ok()) {
+        contents->problems.push_back(file.file.path + ": " + more.status().ToString());
+        break;
+      }
+      if (!*more) break;
+      const Status parsed = on_line(line);
+      if (!parsed.ok()) contents->problems.push_back(file.file.path + ": " + parsed.ToString());
+    }
+  }
+}
+
+}  // namespace
+
+LakeContents ScanLake(const std::filesystem::path& data_dir) {
   LakeContents contents;
-  if (!std::filesystem::exists(lake::LakeRoot(data_dir))) return contents;
-  auto listing = lake::ListLake(lake::LakeRoot(data_dir));
-  EXPECT_TRUE(listing.ok()) << listing.status().ToString();
-  if (!listing.ok()) return contents;
-  EXPECT_TRUE(listing->problems.empty()) << listing->problems.front().message;
+  const std::filesystem::path root = lake::LakeRoot(data_dir);
+  if (!std::filesystem::exists(root)) return contents;
+  auto listing = lake::ListLake(root);
+  if (!listing.ok()) {
+    contents.problems.push_back(listing.status().ToString());
+    return contents;
+  }
+  for (const auto& problem : listing->problems) contents.problems.push_back(problem.message);
   lake::RawLineParser parser(/*with_raw=*/false);
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kRaw)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    EXPECT_TRUE(reader.ok()) << file.file.path;
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      lake::RawLineView view;
-      const Status parsed = parser.ParsePadded(line, &view);
-      EXPECT_TRUE(parsed.ok()) << file.file.path << ": " << parsed.ToString();
-      if (!parsed.ok()) continue;
-      contents.raw_by_arrival[std::string(view.arrival_id)].insert(view.event_index);
-      contents.txn_ids_by_partner[std::string(view.partner_id)].insert(std::string(view.txn_id));
-      ++contents.raw_lines_by_date_partner[{std::string(view.event_date),
-                                            std::string(view.partner_id)}];
-      ++contents.raw_lines;
-    }
-  }
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kQuarantine)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    EXPECT_TRUE(reader.ok()) << file.file.path;
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      auto parsed = lake::ParseQuarantineLine(line);
-      EXPECT_TRUE(parsed.ok()) << file.file.path << ": " << parsed.status().ToString();
-      if (!parsed.ok()) continue;
-      contents.quarantine_by_arrival[parsed->arrival_id].insert(parsed->event_index);
-      ++contents.quarantine_lines_by_partner[parsed->partner_id];
-      ++contents.quarantine_lines;
-    }
-  }
+  ScanZone(root, *listing, lake::Zone::kRaw, &contents, [&](std::string_view line) {
+    lake::RawLineView view;
+    FH_RETURN_IF_ERROR(parser.ParsePadded(line, &view));
+    contents.raw_by_arrival[std::string(view.arrival_id)].insert(view.event_index);
+    contents.txn_ids_by_partner[std::string(view.partner_id)].insert(std::string(view.txn_id));
+    ++contents
+          .raw_lines_by_date_partner[{std::string(view.event_date), std::string(view.partner_id)}];
+    ++contents.raw_lines;
+    return Status::Ok();
+  });
+  ScanZone(root, *listing, lake::Zone::kQuarantine, &contents, [&](std::string_view line) {
+    FH_ASSIGN_OR_RETURN(lake::QuarantineLine parsed, lake::ParseQuarantineLine(line));
+    contents.quarantine_by_arrival[parsed.arrival_id].insert(parsed.event_index);
+    ++contents.quarantine_lines_by_partner[parsed.partner_id];
+    ++contents.quarantine_lines;
+    return Status::Ok();
+  });
+  return contents;
+}
+
+LakeContents ReadLake(const std::filesystem::path& data_dir) {
+  LakeContents contents = ScanLake(data_dir);
+  for (const std::string& problem : contents.problems) ADD_FAILURE() << "lake: " << problem;
   return contents;
 }
 

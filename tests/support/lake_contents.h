@@ -1,6 +1,5 @@
 // What landed in a data directory's lake, read back through the lake's own reader, for tests
 // that check "every acknowledged arrival / every served item is there, exactly once".
-// Reads published files only, so it is safe while a writer runs.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace firehose::testing {
 
@@ -22,10 +22,15 @@ struct LakeContents {
   std::map<std::string, std::int64_t> quarantine_lines_by_partner;
   std::int64_t raw_lines = 0;
   std::int64_t quarantine_lines = 0;
+  // What could not be read: listing problems, files that would not open, lines that would not
+  // parse. While a writer runs, a file its manifest lists may still be on its way into place.
+  std::vector<std::string> problems;
 };
 
-// Fails the test (EXPECT) if the lake cannot be listed, lists a problem, or a line does not
-// parse. An absent lake is empty.
+// Every readable line of the lake; an absent lake is empty. Safe while a writer runs: what it
+// is publishing at that moment shows up in `problems`, not as a failure.
+LakeContents ScanLake(const std::filesystem::path& data_dir);
+// ScanLake for a lake no writer is publishing to: every problem fails the test (EXPECT).
 LakeContents ReadLake(const std::filesystem::path& data_dir);
 
 }  // namespace firehose::testing
