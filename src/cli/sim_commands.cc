@@ -50,6 +50,8 @@ struct SimRunArgs {
   std::string poll_faults = "none";
   std::int64_t poll_wait_s = 120;
   std::int64_t poll_linger_s = 2;
+  std::vector<std::string> only_partners;
+  std::vector<std::string> skip_partners;
 };
 
 // What the poll server did for `sim run`.
@@ -84,6 +86,80 @@ Result<std::pair<std::string, std::uint16_t>> PollListenAddress(const sim::Fleet
     address = here;
   }
   return *address;
+}
+
+// Which partners of the fleet send (--only-partners / --skip-partners; default: all of them).
+// Naming a partner that is not in the fleet is an error: a typo must not send the whole day.
+Result<std::vector<bool>> SelectedPartners(const sim::Fleet& fleet, const SimRunArgs& args) {
+  if (!args.only_partners.empty() && !args.skip_partners.empty()) {
+    return InvalidArgument("give --only-partners or --skip-partners, not both");
+  }
+  const bool only = !args.only_partners.empty();
+  std::vector<bool> selected(fleet.partners.size(), !only);
+  for (const std::string& id : only ? args.only_partners : args.skip_partners) {
+    bool found = false;
+    for (std::size_t p = 0; p < fleet.partners.size(); ++p) {
+      if (fleet.partners[p].id.str() != id) continue;
+      selected[p] = only;
+      found = true;
+    }
+    if (!found) {
+      return InvalidArgument(std::string(only ? "--only-partners" : "--skip-partners") + ": '" +
+                             id + "' is not a simulated partner of the config");
+    }
+  }
+  return selected;
+}
+
+// The poll APIs' fault schedule: "none", "default" (sim/poll_feeds.h), or a comma list of
+// windows every polled partner follows, KIND:BEGIN_MS-END_MS[:N] with KIND one of outage,
+// throttle (N: the Retry-After seconds, default 1), slow (N: the answer delay in ms, default
+// 3000), malformed or silent, timed from the start of the poll server. When windows overlap the
+// first one listed applies.
+Result<std::vector<std::vector<sim::PollFaultWindow>>> PollFaultSchedule(std::string_view text,
+                                                                         std::size_t feeds) {
+  if (text == "none" || text == "default") return sim::ParsePollFaults(text, feeds);
+  std::vector<sim::PollFaultWindow> windows;
+  for (std::string_view rest = text; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    const std::string item(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const auto bad = [&item] {
+      return InvalidArgument("poll fault '" + item +
+                             "' is not KIND:BEGIN_MS-END_MS[:N] (KIND outage, throttle, slow, "
+                             "malformed or silent)");
+    };
+    char kind[16] = {};
+    long long begin_ms = 0;
+    long long end_ms = 0;
+    long long parameter = -1;
+    int consumed = 0;
+    const int fields = std::sscanf(item.c_str(), "%15[a-z]:%lld-%lld%n:%lld%n", kind, &begin_ms,
+                                   &end_ms, &consumed, &parameter, &consumed);
+    if (fields < 3 || static_cast<std::size_t>(consumed) != item.size() || begin_ms < 0 ||
+        end_ms <= begin_ms || (fields == 4 && parameter < 0)) {
+      return bad();
+    }
+    sim::PollFaultWindow window;
+    window.begin = std::chrono::milliseconds(begin_ms);
+    window.end = std::chrono::milliseconds(end_ms);
+    const std::string_view name = kind;
+    if (name == "outage" || name == "throttle") {
+      window.kind = name == "outage" ? sim::PollFaultKind::kOutage : sim::PollFaultKind::kThrottle;
+      window.retry_after_s = fields == 4 ? parameter : 1;
+    } else if (name == "slow") {
+      window.kind = sim::PollFaultKind::kSlow;
+      window.delay = std::chrono::milliseconds(fields == 4 ? parameter : 3000);
+    } else if (name == "malformed" || name == "silent") {
+      if (fields == 4) return bad();
+      window.kind =
+          name == "malformed" ? sim::PollFaultKind::kMalformed : sim::PollFaultKind::kSilent;
+    } else {
+      return bad();
+    }
+    windows.push_back(window);
+  }
+  return std::vector<std::vector<sim::PollFaultWindow>>(feeds, windows);
 }
 
 int RunSimConfig(const Context& context, const SimConfigArgs& args) {
@@ -276,15 +352,25 @@ int RunSimRun(const Context& context, const SimRunArgs& args) {
   generator.faults = *faults;
   generator.batch_events_max =
       static_cast<int>(std::min<std::int64_t>(args.batch_max, config->limits.batch_events_max));
+  auto selected = SelectedPartners(*fleet, args);
+  if (!selected.ok()) return Fail(selected.status());
   auto plan = sim::GeneratePlan(*fleet, generator);
   if (!plan.ok()) return Fail(plan.status());
+  // The partners left out send nothing: the truth then covers exactly the selected ones.
+  plan = sim::SelectPartners(*plan, *selected);
 
   const sim::PollOffer offer = sim::OfferPolls(*fleet, *plan);
+  bool polled_selected = false;
+  for (std::size_t p = 0; p < fleet->partners.size(); ++p) {
+    polled_selected |= fleet->partners[p].polled && (*selected)[p];
+  }
   std::unique_ptr<sim::PollServer> poll_server;
-  if (!offer.feeds.empty()) {
+  // Without a selected polled partner there is nothing to serve (and the port stays free for
+  // another `sim run` that serves them).
+  if (polled_selected) {
     auto address = PollListenAddress(*fleet);
     if (!address.ok()) return Fail(address.status());
-    auto schedule = sim::ParsePollFaults(args.poll_faults, offer.feeds.size());
+    auto schedule = PollFaultSchedule(args.poll_faults, offer.feeds.size());
     if (!schedule.ok()) return Fail(schedule.status().WithContext("--poll-faults"));
     std::vector<sim::PollFeed> feeds = offer.feeds;
     for (std::size_t f = 0; f < feeds.size(); ++f) feeds[f].faults = (*schedule)[f];
@@ -484,8 +570,18 @@ void AddSimCommands(CLI::App& app, Context& context) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{7 * 86'400}));
   run->add_option("--poll-faults", run_args->poll_faults,
                   "Fault schedule of the poll APIs: none | default (429, 503, hangs, malformed "
-                  "and silent periods)")
+                  "and silent periods) | KIND:BEGIN_MS-END_MS[:N],... for every polled partner "
+                  "(outage and throttle: N = Retry-After s; slow: N = delay ms; malformed; "
+                  "silent)")
       ->default_val("none");
+  run->add_option("--only-partners", run_args->only_partners,
+                  "Send only these partners' part of the day (comma list of ids), e.g. the "
+                  "replay of a partner that was offline; the truth covers only them")
+      ->delimiter(',');
+  run->add_option("--skip-partners", run_args->skip_partners,
+                  "Send the day without these partners (comma list of ids): they are offline; "
+                  "the truth covers only the others")
+      ->delimiter(',');
   run->add_option("--poll-wait-s", run_args->poll_wait_s,
                   "Longest wait for the platform to poll every item after the webhooks are sent")
       ->default_val(120)

@@ -703,6 +703,33 @@ std::string RenderBody(const Fleet& fleet, const Plan& plan, std::size_t send_in
   return WrapBody(shape, elements);
 }
 
+Plan SelectPartners(const Plan& plan, const std::vector<bool>& keep) {
+  Plan part;
+  part.seed = plan.seed;
+  part.day = plan.day;
+  part.transactions = plan.transactions;
+  part.events = plan.events;
+  part.carriers = plan.carriers;
+  part.big_amounts = plan.big_amounts;
+  std::vector<std::int64_t> renumbered(plan.sends.size(), -1);
+  const auto kept_index = [&renumbered](std::int64_t index) -> std::int64_t {
+    if (index < 0) return -1;
+    const std::int64_t kept = renumbered.at(static_cast<std::size_t>(index));
+    FH_CHECK(kept >= 0, "a copy or resend belongs to the partner of the send it follows");
+    return kept;
+  };
+  for (std::size_t i = 0; i < plan.sends.size(); ++i) {
+    const PlannedSend& send = plan.sends[i];
+    if (!keep.at(send.partner)) continue;
+    PlannedSend copy = send;
+    copy.copy_of = kept_index(send.copy_of);
+    copy.depends_on = kept_index(send.depends_on);
+    renumbered[i] = static_cast<std::int64_t>(part.sends.size());
+    part.sends.push_back(std::move(copy));
+  }
+  return part;
+}
+
 ExpectedAnswer Expect(const Plan& plan, std::size_t send_index) {
   const PlannedSend& send = plan.sends.at(send_index);
   ExpectedAnswer answer;

@@ -125,6 +125,14 @@ std::string RenderBody(const Fleet& fleet, const Plan& plan, std::size_t send_in
 
 ExpectedAnswer Expect(const Plan& plan, std::size_t send_index);
 
+// The part of `plan` that the partners with keep[p] (p indexes Fleet::partners) send: their
+// sends in the same order and phases, copy_of and depends_on renumbered. Events, carriers and
+// transaction keys stay the full plan's, so every body renders byte for byte as in the full plan
+// and the truth of the part is the full plan's truth restricted to those partners (a copy or a
+// resend always belongs to the partner of the send it repeats). A partner offline for its day
+// sends its part later: `sim run --skip-partners X`, then `--only-partners X`.
+Plan SelectPartners(const Plan& plan, const std::vector<bool>& keep);
+
 // [begin, end) of each phase's sends in Plan::sends.
 struct PhaseRange {
   std::size_t begin = 0;

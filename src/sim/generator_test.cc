@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/mapping.h"
 #include "edge/signature.h"
@@ -265,6 +267,72 @@ TEST_F(GeneratorTest, AFewPartnersCarryMostOfTheVolume) {
   EXPECT_GT(volume[5], volume[19]);
   EXPECT_GT(volume[0] + volume[1] + volume[2], 20000 / 2) << "the top three carry more than half";
   EXPECT_GT(volume[19], 0);
+}
+
+// A partner offline for its day and the rest of the fleet: their two parts send the full plan's
+// bytes, and their truths add up to the full plan's truth.
+TEST_F(GeneratorTest, TwoComplementaryPartsSendTheFullPlansBytesAndAddUpToItsTruth) {
+  const Plan plan = Generate(Options(800, HeavyFaults()));
+  std::vector<bool> offline(loaded_.fleet.partners.size(), false);
+  offline[1] = true;
+  std::vector<bool> others(offline.size());
+  for (std::size_t p = 0; p < offline.size(); ++p) others[p] = !offline[p];
+  const Plan replay = SelectPartners(plan, offline);
+  const Plan rest = SelectPartners(plan, others);
+  ASSERT_GT(replay.sends.size(), 0u);
+  ASSERT_EQ(replay.sends.size() + rest.sends.size(), plan.sends.size());
+
+  std::multiset<std::string> full_bodies;
+  for (std::size_t i = 0; i < plan.sends.size(); ++i) {
+    full_bodies.insert(RenderBody(loaded_.fleet, plan, i));
+  }
+  std::multiset<std::string> part_bodies;
+  std::set<SendKind> replay_kinds;
+  for (const Plan* part : {&replay, &rest}) {
+    for (std::size_t i = 0; i < part->sends.size(); ++i) {
+      const PlannedSend& send = part->sends[i];
+      EXPECT_EQ(offline[send.partner], part == &replay);
+      part_bodies.insert(RenderBody(loaded_.fleet, *part, i));
+      if (part == &replay) replay_kinds.insert(send.kind);
+      // Copies and resends point at an earlier send of the same partner in the part.
+      for (const std::int64_t earlier : {send.copy_of, send.depends_on}) {
+        if (earlier < 0) continue;
+        ASSERT_LT(static_cast<std::size_t>(earlier), i);
+        EXPECT_EQ(part->sends[static_cast<std::size_t>(earlier)].partner, send.partner);
+      }
+    }
+    EXPECT_EQ(Phases(*part).back().end, part->sends.size());
+  }
+  EXPECT_EQ(part_bodies, full_bodies);
+  EXPECT_EQ(replay_kinds.count(SendKind::kDuplicate), 1u) << "the replay repeats its own sends";
+
+  const auto truth = [&](const Plan& part) {
+    auto computed = ComputeTruth(loaded_.fleet, part, std::vector<bool>(part.sends.size(), true),
+                                 loaded_.config.lake.calendar);
+    FH_CHECK(computed.ok(), "truth");
+    return *computed;
+  };
+  const Truth full = truth(plan);
+  const Truth offline_truth = truth(replay);
+  const Truth rest_truth = truth(rest);
+  EXPECT_EQ(offline_truth.counts.transactions + rest_truth.counts.transactions,
+            full.counts.transactions);
+  EXPECT_EQ(offline_truth.counts.events_acked + rest_truth.counts.events_acked,
+            full.counts.events_acked);
+  EXPECT_EQ(offline_truth.conflicts.size() + rest_truth.conflicts.size(), full.conflicts.size());
+  std::vector<TruthTotal> totals = offline_truth.totals;
+  totals.insert(totals.end(), rest_truth.totals.begin(), rest_truth.totals.end());
+  const auto order = [](const TruthTotal& a, const TruthTotal& b) {
+    return std::make_tuple(a.business_date, a.partner_id, a.currency, a.status) <
+           std::make_tuple(b.business_date, b.partner_id, b.currency, b.status);
+  };
+  std::vector<TruthTotal> expected = full.totals;
+  std::sort(totals.begin(), totals.end(), order);
+  std::sort(expected.begin(), expected.end(), order);
+  EXPECT_EQ(totals, expected);
+  for (const TruthTotal& total : offline_truth.totals) {
+    EXPECT_EQ(total.partner_id, loaded_.fleet.partners[1].id.str());
+  }
 }
 
 TEST(FaultsTest, ParsesNamesRatesAndPercentages) {

@@ -230,8 +230,11 @@ struct PollServer::State {
         delayed_changed.wait(lock);
         continue;
       }
-      if (Clock::now() < delayed.top().due) {
-        delayed_changed.wait_until(lock, delayed.top().due);
+      // A copy: wait_until reads its deadline while the lock is released, when a push from an
+      // io thread may reallocate the queue's storage under a reference to top().
+      const Clock::time_point due = delayed.top().due;
+      if (Clock::now() < due) {
+        delayed_changed.wait_until(lock, due);
         continue;
       }
       Delayed next = delayed.top();

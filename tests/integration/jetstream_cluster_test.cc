@@ -15,12 +15,11 @@
 #include <thread>
 
 #include "core/time.h"
-#include "lake/lake_line.h"
-#include "lake/lake_reader.h"
 #include "queue/jetstream_queue.h"
 #include "sim/fleet.h"
 #include "sim/generator.h"
 #include "sim/sender.h"
+#include "support/lake_contents.h"
 #include "support/nats_server.h"
 #include "support/process.h"
 
@@ -29,43 +28,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ChildProcess;
+using testing::LakeContents;
 using testing::NatsCluster;
+using testing::ReadLake;
 using testing::TempDir;
-
-struct LakeContents {
-  std::map<std::string, std::multiset<std::int64_t>> raw_by_arrival;
-  std::map<std::string, std::multiset<std::int64_t>> quarantine_by_arrival;
-};
-
-LakeContents ReadLake(const std::filesystem::path& data_dir) {
-  LakeContents contents;
-  auto listing = lake::ListLake(lake::LakeRoot(data_dir));
-  EXPECT_TRUE(listing.ok()) << listing.status().ToString();
-  if (!listing.ok()) return contents;
-  EXPECT_TRUE(listing->problems.empty()) << listing->problems.front().message;
-  lake::RawLineParser parser(/*with_raw=*/true);
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kRaw)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    EXPECT_TRUE(reader.ok()) << file.file.path;
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      lake::RawLineView view;
-      EXPECT_TRUE(parser.ParsePadded(line, &view).ok());
-      contents.raw_by_arrival[std::string(view.arrival_id)].insert(view.event_index);
-    }
-  }
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kQuarantine)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      auto parsed = lake::ParseQuarantineLine(line);
-      EXPECT_TRUE(parsed.ok());
-      if (parsed.ok())
-        contents.quarantine_by_arrival[parsed->arrival_id].insert(parsed->event_index);
-    }
-  }
-  return contents;
-}
 
 // The scale-out part of every process's config: the cluster, an R3 stream, one lake writer id
 // shared by both land processes (the lease picks the one that writes), short timings.

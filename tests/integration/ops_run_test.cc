@@ -10,12 +10,11 @@
 
 #include <atomic>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "edge/http_server.h"
 #include "queue/embedded_log.h"
+#include "support/alert_receiver.h"
 #include "support/ops_fixtures.h"
 #include "support/process.h"
 #include "support/raw_http.h"
@@ -29,64 +28,11 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+using testing::AlertReceiver;
+
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// A real HTTP server that records every alert notification POSTed to it, with its arrival time.
-class AlertReceiver {
- public:
-  AlertReceiver() {
-    edge::HttpServerOptions options;
-    options.name = "receiver";
-    server_ = std::make_unique<edge::HttpServer>(options);
-    server_->Handle("POST", "/alerts",
-                    [this](edge::HttpRequest request, edge::Responder responder) {
-                      std::lock_guard lock(mutex_);
-                      received_.push_back({Clock::now(), json::parse(request.body)});
-                      responder.Send(edge::JsonResponse(200, "{}"));
-                    });
-    EXPECT_TRUE(server_->Start().ok());
-  }
-  ~AlertReceiver() { server_->Stop(milliseconds(100)); }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/alerts";
-  }
-
-  // When the first notification with this status, rule and subject arrived (waits up to
-  // `timeout` for it).
-  std::optional<Clock::time_point> WaitFor(std::string_view status, std::string_view rule,
-                                           std::string_view subject, Clock::duration timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (true) {
-      {
-        std::lock_guard lock(mutex_);
-        for (const auto& [at, body] : received_) {
-          if (Matches(body, status, rule, subject)) return at;
-        }
-      }
-      if (Clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
-  int Count(std::string_view status, std::string_view rule, std::string_view subject) {
-    std::lock_guard lock(mutex_);
-    int count = 0;
-    for (const auto& [at, body] : received_) count += Matches(body, status, rule, subject);
-    return count;
-  }
-
- private:
-  static bool Matches(const json& body, std::string_view status, std::string_view rule,
-                      std::string_view subject) {
-    return body["status"] == status && body["alert"]["rule"] == rule &&
-           body["alert"]["subject"] == subject;
-  }
-
-  std::unique_ptr<edge::HttpServer> server_;
-  std::mutex mutex_;
-  std::vector<std::pair<Clock::time_point, json>> received_;
-};
 
 class OpsRunTest : public ::testing::Test {
  protected:

@@ -12,54 +12,22 @@
 #include <thread>
 
 #include "core/time.h"
-#include "lake/lake_line.h"
-#include "lake/lake_reader.h"
+#include "lake/lake_format.h"
 #include "sim/fleet.h"
 #include "sim/generator.h"
 #include "sim/sender.h"
+#include "support/lake_contents.h"
 #include "support/process.h"
 
 namespace firehose {
 namespace {
 
 using testing::ChildProcess;
+using testing::LakeContents;
+using testing::ReadLake;
 using testing::TempDir;
 
 constexpr int kKillRounds = 6;
-
-struct LakeContents {
-  std::map<std::string, std::multiset<std::int64_t>> raw_by_arrival;
-  std::map<std::string, std::multiset<std::int64_t>> quarantine_by_arrival;
-};
-
-LakeContents ReadLake(const std::filesystem::path& data_dir) {
-  LakeContents contents;
-  auto listing = lake::ListLake(lake::LakeRoot(data_dir));
-  EXPECT_TRUE(listing.ok()) << listing.status().ToString();
-  if (!listing.ok()) return contents;
-  EXPECT_TRUE(listing->problems.empty()) << listing->problems.front().message;
-  lake::RawLineParser parser(/*with_raw=*/true);
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kRaw)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    EXPECT_TRUE(reader.ok()) << file.file.path;
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      lake::RawLineView view;
-      EXPECT_TRUE(parser.ParsePadded(line, &view).ok());
-      contents.raw_by_arrival[std::string(view.arrival_id)].insert(view.event_index);
-    }
-  }
-  for (const lake::LakeFile& file : listing->Files(lake::Zone::kQuarantine)) {
-    auto reader = lake::LineReader::Open(lake::LakeRoot(data_dir) / file.file.path);
-    std::string_view line;
-    while (reader.ok() && (*reader)->Next(&line).value()) {
-      auto parsed = lake::ParseQuarantineLine(line);
-      EXPECT_TRUE(parsed.ok());
-      if (parsed.ok()) contents.quarantine_by_arrival[parsed->arrival_id].insert(parsed->event_index);
-    }
-  }
-  return contents;
-}
 
 TEST(RunCrash, EveryAcknowledgedArrivalLandsExactlyOnceAcrossSigkills) {
   TempDir dir;
@@ -75,7 +43,8 @@ TEST(RunCrash, EveryAcknowledgedArrivalLandsExactlyOnceAcrossSigkills) {
     std::ofstream config(config_path, std::ios::app);
     config << "\n[limits]\nlake_roll_age_ms = 200\n";
   }
-  const std::vector<std::string> server_argv = {FIREHOSE_BINARY, "run", "--config", config_path.string()};
+  const std::vector<std::string> server_argv = {FIREHOSE_BINARY, "run", "--config",
+                                                config_path.string()};
   const std::filesystem::path log_path = dir.path() / "server.log";
   ChildProcess server;
   ASSERT_TRUE(server.Start(server_argv, {}, log_path));
@@ -127,7 +96,8 @@ TEST(RunCrash, EveryAcknowledgedArrivalLandsExactlyOnceAcrossSigkills) {
     const std::size_t quarantine_lines =
         quarantined == lake.quarantine_by_arrival.end() ? 0 : quarantined->second.size();
     EXPECT_EQ(raw_lines, expected.events) << "arrival " << result.arrival_id;
-    EXPECT_EQ(quarantine_lines, expected.quarantine_reasons.size()) << "arrival " << result.arrival_id;
+    EXPECT_EQ(quarantine_lines, expected.quarantine_reasons.size())
+        << "arrival " << result.arrival_id;
   }
   EXPECT_GT(acknowledged, 1000);
   // The kills must have hit the sending: some sends needed a retry after a dead connection.
@@ -146,14 +116,16 @@ TEST(RunCrash, EveryAcknowledgedArrivalLandsExactlyOnceAcrossSigkills) {
   }
 
   std::string verify_output;
-  EXPECT_EQ(testing::RunCommand({FIREHOSE_BINARY, "lake", "verify", "--data-dir", data_dir.string()},
-                                &verify_output),
-            0)
+  EXPECT_EQ(
+      testing::RunCommand({FIREHOSE_BINARY, "lake", "verify", "--data-dir", data_dir.string()},
+                          &verify_output),
+      0)
       << verify_output;
   // Nothing half-written is visible: every file in a partition is a published part file.
   for (const auto& entry : std::filesystem::recursive_directory_iterator(data_dir / "lake")) {
     if (!entry.is_regular_file()) continue;
-    const std::string relative = std::filesystem::relative(entry.path(), data_dir / "lake").string();
+    const std::string relative =
+        std::filesystem::relative(entry.path(), data_dir / "lake").string();
     if (relative.starts_with("_")) continue;  // manifests and the writer's own temp area
     lake::PartFile part;
     EXPECT_TRUE(lake::ParsePartFileName(entry.path().filename().string(), &part)) << relative;
