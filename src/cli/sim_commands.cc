@@ -310,27 +310,25 @@ PollOutcome FinishPolls(sim::PollServer* server, const sim::PollOffer& offer,
   PollOutcome outcome;
   outcome.delivered.assign(offer.feed_of_send.size(), false);
   if (server == nullptr) return outcome;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.poll_wait_s);
-  while (!server->AllServed() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  outcome.all_served = server->AllServed();
+  outcome.all_served =
+      sim::AwaitPolls(*server, offer, std::chrono::seconds(args.poll_wait_s)).all_served;
   std::this_thread::sleep_for(std::chrono::seconds(args.poll_linger_s));
-  std::vector<std::size_t> served_end;
+  // Read again: pages served during the linger count too.
+  const sim::PollDelivery delivery = sim::AwaitPolls(*server, offer, std::chrono::milliseconds(0));
   outcome.summary = {{"partners", offer.feeds.size()},
                      {"all_served", outcome.all_served},
                      {"faults", args.poll_faults},
                      {"by_partner", nlohmann::json::object()}};
-  for (const sim::PollFeed& feed : offer.feeds) {
-    const sim::PollFeedStats stats = server->Stats(feed.partner);
-    served_end.push_back(stats.served_end);
+  for (std::size_t f = 0; f < offer.feeds.size(); ++f) {
+    const sim::PollFeed& feed = offer.feeds[f];
+    const sim::PollFeedStats& stats = delivery.stats[f];
     outcome.summary["by_partner"][feed.partner.str()] = {{"items", feed.items.size()},
                                                          {"served_end", stats.served_end},
                                                          {"requests", stats.requests},
                                                          {"answers", stats.answers}};
   }
   server->Stop();
-  outcome.delivered = offer.Delivered(served_end);
+  outcome.delivered = delivery.delivered;
   return outcome;
 }
 
