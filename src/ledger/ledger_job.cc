@@ -69,8 +69,8 @@ constexpr std::int64_t kPipeBytes = 2 << 20;
 // floor.
 constexpr int kSlackDivisor = 32;
 constexpr std::int64_t kSlackBytesMin = 8 << 20;
-// The partitions' records get at least this much whatever the reserve (a bound smaller than the
-// process itself is exceeded; the run says so in its log).
+// The partitions' records get at least this much (or the whole bound, if smaller) whatever the
+// reserve: a bound smaller than the process itself is exceeded, and the run says so in its log.
 constexpr std::int64_t kDataBytesMin = 8 << 20;
 // The warehouse's caches, as shares of the bound within limits.
 constexpr std::int64_t kWriterCacheBytesMax = 64 << 20;
@@ -560,9 +560,11 @@ Status Job::ReserveMemory() {
   const std::int64_t outputs = threads_ * 2 * static_cast<std::int64_t>(kStageBytesMax);
   const std::int64_t slack = std::max(kSlackBytesMin, bound / kSlackDivisor);
   const std::int64_t reserved = process + readers + outputs + warehouse.writer + kPipeBytes + slack;
-  data_bytes_max_ = std::max(kDataBytesMin, bound - reserved);
+  // (A bound below the floor itself is taken as it is: tests force spilling with a few KiB.)
+  const std::int64_t floor = std::min(bound, kDataBytesMin);
+  data_bytes_max_ = std::max(floor, bound - reserved);
   budget_.set_limit_bytes(data_bytes_max_);
-  if (bound - reserved < kDataBytesMin) {
+  if (bound - reserved < floor) {
     spdlog::warn(
         "ledger {}: the memory bound of {} MiB is below what the process needs besides its "
         "partitions ({} MiB); the run will exceed it",
