@@ -1045,6 +1045,7 @@ Status Job::ProcessAll() {
   timings_ms_["process_ms"] = ElapsedMs(started);
   for (WorkerTally& tally : tallies_) tally.lookups.clear();
   budget_.Release(lookup_bytes);
+  ReturnFreedMemory();  // the versions' chunks, before the write phase's cache fills
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #include "ledger/spill.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ Status ReadExactly(int fd, char* out, std::size_t bytes, std::uint64_t offset,
 }
 
 }  // namespace
+
+void ReturnFreedMemory() { ::malloc_trim(0); }
 
 void* MapBytes(std::size_t bytes) {
   void* pointer =
@@ -80,6 +83,7 @@ Status MemoryBudget::SpillIfOver() {
     Release(freed);
     CountSpilled(freed);
   }
+  ReturnFreedMemory();
   return Status::Ok();
 }
 
