@@ -5,7 +5,7 @@
 # CPU seconds (user + sys) are reported next to wall: the machine is shared.
 #
 #   bench/ledger_vs_duckdb.sh [BUILD_DIR] [WORK_DIR]
-#   EVENTS=20000000 RUNS=2 THREADS=2 SPILL_MEMORY=268435456 DAY=2025-11-27 DUCKDB_MEMORY=2GB
+#   EVENTS=20000000 RUNS=2 THREADS=2 SPILL_MEMORY=268435456 DAY=2025-11-27 DUCKDB_MEMORY=6GB
 #
 # Makes WORK_DIR/data with `firehose sim lake` unless it is there, reads the lake once so that
 # both engines start from the page cache, then per run: the native job (`ledger run`, committing
@@ -21,7 +21,7 @@ runs=${RUNS:-2}
 threads=${THREADS:-2}
 spill_memory=${SPILL_MEMORY:-268435456}
 day=${DAY:-2025-11-27}
-duck_memory=${DUCKDB_MEMORY:-2GB}
+duck_memory=${DUCKDB_MEMORY:-6GB}
 firehose="$repo/$build/bin/firehose"
 data="$work/data"
 mkdir -p "$work"
