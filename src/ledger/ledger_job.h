@@ -10,14 +10,18 @@
 //    record (fixed 56-byte header + txn_id) routed by XXH3_64(partner_id 0x00 txn_id) to one of M
 //    hash partitions (never by partner: skew spreads). Neighbour days (D±1..w) are read after D:
 //    only lines whose key may occur in D (a blocked Bloom filter of D's keys) are kept.
-//  - Memory: records live in per-partition SpillBuffers counted by one MemoryBudget
-//    (ledger_memory_bytes_max); past it, the largest partitions spill to files. Partitions are
-//    sliced further by hash when the input is too big for one partition to sort in memory.
+//  - Memory: ledger_memory_bytes_max bounds the process's peak resident memory. What is not
+//    counted byte for byte (the process as the job finds it, line readers, the warehouse's page
+//    cache, which the job sizes from the bound, the write pipeline, allocator slack) is reserved
+//    first; records live in per-partition SpillBuffers counted by one MemoryBudget holding the
+//    rest; past it, the largest partitions spill to files. Partitions are sliced further by hash
+//    when the input is too big for one partition to sort in memory.
 //  - Process: T threads sort each partition by (partner, txn_id, precedence) and walk the keys:
 //    the first record of a key is its canonical version. Booked rows come out sorted.
-//  - Write: one thread merges the partitions' sorted rows into (partner_id, txn_id) order, feeding
-//    the digest and the warehouse transaction; totals are summed in 128 bits and must fit int64
-//    before anything is written.
+//  - Write: one thread merges the partitions' sorted rows into (partner_id, txn_id) order and
+//    feeds the digest; the calling thread inserts them (batches pass between the two), in the
+//    warehouse's primary-key order; totals are summed in 128 bits and must fit int64 before
+//    anything is written.
 //
 // Determinism: the output is a function of the input files only. Records carry (file index in the
 // sorted input set, line number), so the precedence order is total; sums are exact; nothing

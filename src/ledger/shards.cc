@@ -36,7 +36,6 @@ std::string BaseName(ShardSpec shard) {
   return "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
 }
 
-
 std::vector<std::string> SplitFields(std::string_view line) {
   std::vector<std::string> fields(1);
   for (std::size_t i = 0; i < line.size(); ++i) {
@@ -263,6 +262,14 @@ class ShardWarehouse : public warehouse::Warehouse {
   }
   Result<std::unique_ptr<warehouse::BookingLookup>> OpenLookup(BusinessDate day) override {
     return base_->OpenLookup(day);
+  }
+  // Days go to shard files (a 1 MiB write buffer); lookups to the base warehouse.
+  Status SetCacheBytes(CacheBytes bytes) override {
+    return base_->SetCacheBytes({.writer = 0, .lookup = bytes.lookup});
+  }
+  CacheBytes ResidentBytesMax() const override {
+    return {.writer = 2 * static_cast<std::int64_t>(kWriteChunkBytes),
+            .lookup = base_->ResidentBytesMax().lookup};
   }
 
  private:

@@ -1,6 +1,8 @@
 #include "ledger/spill.h"
 
 #include <fcntl.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +32,17 @@ Status ReadExactly(int fd, char* out, std::size_t bytes, std::uint64_t offset,
 }
 
 }  // namespace
+
+void ReturnFreedMemory() { ::malloc_trim(0); }
+
+void* MapBytes(std::size_t bytes) {
+  void* pointer =
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (pointer == MAP_FAILED) throw std::bad_alloc();
+  return pointer;
+}
+
+void UnmapBytes(void* pointer, std::size_t bytes) { ::munmap(pointer, bytes); }
 
 Status MemoryBudget::Add(std::int64_t bytes) {
   const std::int64_t now = used_bytes_.fetch_add(bytes) + bytes;
@@ -70,6 +83,7 @@ Status MemoryBudget::SpillIfOver() {
     Release(freed);
     CountSpilled(freed);
   }
+  ReturnFreedMemory();
   return Status::Ok();
 }
 

@@ -26,9 +26,21 @@
 namespace firehose::ledger {
 
 // An allocator that leaves new elements uninitialised: byte buffers are always written before
-// they are read, and zero-filling them cost a tenth of the scan.
+// they are read, and zero-filling them cost a tenth of the scan. Blocks of kMappedBytesMin and
+// more are mapped and unmapped directly: a loaded partition or a sort index goes back to the
+// system the moment it is freed, instead of staying in the heap (where glibc's moving mmap
+// threshold would put the next ones) as fragments the job's memory budget no longer counts.
+inline constexpr std::size_t kMappedBytesMin = 1 << 20;
+void* MapBytes(std::size_t bytes);  // throws std::bad_alloc
+void UnmapBytes(void* pointer, std::size_t bytes);
+// Gives the heap's free pages back to the system (glibc keeps them otherwise): after a spill
+// or a phase frees many chunks at once, so that the next phase's blocks do not come on top of
+// memory the budget has stopped counting.
+void ReturnFreedMemory();
+
 template <typename T>
-struct UninitializedAllocator : std::allocator<T> {
+struct UninitializedAllocator {
+  using value_type = T;
   template <typename U>
   struct rebind {
     using other = UninitializedAllocator<U>;
@@ -36,6 +48,16 @@ struct UninitializedAllocator : std::allocator<T> {
   UninitializedAllocator() = default;
   template <typename U>
   UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}  // NOLINT
+  T* allocate(std::size_t count) {
+    const std::size_t bytes = count * sizeof(T);
+    if (bytes >= kMappedBytesMin) return static_cast<T*>(MapBytes(bytes));
+    return std::allocator<T>().allocate(count);
+  }
+  void deallocate(T* pointer, std::size_t count) noexcept {
+    const std::size_t bytes = count * sizeof(T);
+    if (bytes >= kMappedBytesMin) return UnmapBytes(pointer, bytes);
+    std::allocator<T>().deallocate(pointer, count);
+  }
   template <typename U>
   void construct(U* pointer) noexcept {
     ::new (static_cast<void*>(pointer)) U;  // default-initialisation: no zeroing for char
@@ -43,6 +65,10 @@ struct UninitializedAllocator : std::allocator<T> {
   template <typename U, typename... Args>
   void construct(U* pointer, Args&&... args) {
     ::new (static_cast<void*>(pointer)) U(std::forward<Args>(args)...);
+  }
+  template <typename U>
+  bool operator==(const UninitializedAllocator<U>&) const noexcept {
+    return true;
   }
 };
 
@@ -56,6 +82,9 @@ class MemoryBudget {
   explicit MemoryBudget(std::int64_t limit_bytes) : limit_bytes_(limit_bytes) {}
 
   std::int64_t limit_bytes() const { return limit_bytes_; }
+  // Before any buffer or count exists (the job sets what is left of its bound once it has
+  // reserved the memory it does not count byte for byte).
+  void set_limit_bytes(std::int64_t limit_bytes) { limit_bytes_ = limit_bytes; }
   std::int64_t used_bytes() const { return used_bytes_.load(std::memory_order_relaxed); }
   std::int64_t peak_bytes() const { return peak_bytes_.load(std::memory_order_relaxed); }
   std::int64_t spilled_bytes() const { return spilled_bytes_.load(std::memory_order_relaxed); }
@@ -74,7 +103,7 @@ class MemoryBudget {
   void Unregister(SpillBuffer* buffer);
   void CountSpilled(std::int64_t bytes) { spilled_bytes_.fetch_add(bytes); }
 
-  const std::int64_t limit_bytes_;
+  std::int64_t limit_bytes_;
   std::atomic<std::int64_t> used_bytes_{0};
   std::atomic<std::int64_t> peak_bytes_{0};
   std::atomic<std::int64_t> spilled_bytes_{0};

@@ -283,7 +283,6 @@ Result<ConnPtr> Connect(const std::string& url) {
   return conn;
 }
 
-
 class PostgresLookup : public BookingLookup {
  public:
   PostgresLookup(ConnPtr conn, BusinessDate day) : conn_(std::move(conn)), day_(day) {}
@@ -788,6 +787,14 @@ class PostgresWarehouse : public Warehouse {
     auto lookup = std::make_unique<PostgresLookup>(std::move(conn), day);
     FH_RETURN_IF_ERROR(lookup->Prepare());
     return std::unique_ptr<BookingLookup>(std::move(lookup));
+  }
+
+  // The server holds the data; this process holds libpq's buffers: the COPY chunk being built
+  // (and libpq's copy of it) for the writer, one result row for a lookup.
+  Status SetCacheBytes(CacheBytes) override { return Status::Ok(); }
+  CacheBytes ResidentBytesMax() const override {
+    return {.writer = 2 * static_cast<std::int64_t>(kCopyChunkBytes) + (1 << 20),
+            .lookup = 256 << 10};
   }
 
  private:

@@ -199,6 +199,18 @@ class Warehouse {
   virtual Result<std::vector<Finding>> FindingsAbout(BusinessDate day, std::int64_t after_run) = 0;
   virtual Result<std::unique_ptr<BookingLookup>> OpenLookup(BusinessDate day) = 0;
 
+  // Bounds the memory this process's side of the warehouse caches: `writer_bytes` for the
+  // connection days are written through, `lookup_bytes` for each BookingLookup opened after the
+  // call. The ledger job sets both from its memory bound and counts them against it.
+  struct CacheBytes {
+    std::int64_t writer = 0;
+    std::int64_t lookup = 0;
+  };
+  virtual Status SetCacheBytes(CacheBytes bytes) = 0;
+  // What the cache bound makes the process hold at most, overhead included (what the job
+  // reserves).
+  virtual CacheBytes ResidentBytesMax() const = 0;
+
   // Convenience over BeginDay: the whole day from memory (tests, small days).
   Result<std::int64_t> ReplaceDay(BusinessDate day, const DayLedger& ledger, RunRecord run,
                                   const std::vector<RunFile>& files = {},

@@ -257,6 +257,22 @@ TEST_P(WarehouseTest, RowsOfAnotherDayAreRefused) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_P(WarehouseTest, ADuplicateKeyFailsTheDayAndLeavesTheOldOne) {
+  auto warehouse = Open();
+  const DayLedger old_day = SampleDay(Day(27), 100);
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), old_day, SampleRun(3)).ok());
+  DayLedger bad = SampleDay(Day(27), 200);
+  bad.transactions.clear();
+  for (int i = 0; i < 100; ++i) {
+    bad.transactions.push_back(Txn(Day(27), "acme", "t" + std::to_string(100 + i), i));
+  }
+  // Inside the second batch of rows the SQLite writer inserts with one statement.
+  bad.transactions[50] = bad.transactions[49];
+  EXPECT_FALSE(warehouse->ReplaceDay(Day(27), bad, SampleRun(3)).ok());
+  EXPECT_EQ(warehouse->ReadDay(Day(27))->transactions, old_day.transactions);
+  EXPECT_EQ(warehouse->Days()->size(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, WarehouseTest, ::testing::ValuesIn(kImplementations),
                          [](const auto& test_info) { return test_info.param.name; });
 
@@ -270,6 +286,30 @@ TEST(SqliteWarehouse, ASecondWriterWaitsThenGivesUp) {
   Result<std::unique_ptr<DayWriter>> waiting = (*second)->BeginDay(Day(28));
   ASSERT_FALSE(waiting.ok());
   EXPECT_EQ(waiting.status().code(), StatusCode::kUnavailable) << waiting.status().ToString();
+}
+
+// A failed multi-row INSERT OR ROLLBACK ends the day's transaction: what a careless caller adds
+// after it must not be committed row by row.
+TEST(SqliteWarehouse, NothingIsWrittenAfterAFailedInsert) {
+  TempDir dir;
+  auto warehouse = OpenSqliteWarehouse(dir.path() / kSqliteFileName);
+  ASSERT_TRUE(warehouse.ok());
+  const DayLedger old_day = SampleDay(Day(27), 10);
+  ASSERT_TRUE((*warehouse)->ReplaceDay(Day(27), old_day, SampleRun(3)).ok());
+  Result<std::unique_ptr<DayWriter>> writer = (*warehouse)->BeginDay(Day(27));
+  ASSERT_TRUE(writer.ok());
+  Status status;
+  for (int i = 0; i < 64 && status.ok(); ++i) {
+    status = (*writer)->AddTransaction(
+        Txn(Day(27), "p", i == 5 ? "t104" : "t" + std::to_string(100 + i), 1));
+  }
+  ASSERT_FALSE(status.ok()) << "the duplicate of t104 in the first batch";
+  (void)(*writer)->AddTransaction(Txn(Day(27), "p", "t999", 1));
+  EXPECT_EQ((*writer)->AddTransaction(Txn(Day(27), "q", "later", 1)).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_FALSE((*writer)->Commit(SampleRun(3), {}, {}).ok());
+  writer->reset();
+  EXPECT_EQ((*warehouse)->ReadDay(Day(27))->transactions, old_day.transactions);
 }
 
 TEST(PostgresWarehouse, ASecondWriterWaitsThenGivesUp) {
