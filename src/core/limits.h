@@ -33,7 +33,7 @@ namespace firehose {
   X(idle_timeout_ms, 60000, 100, 3600000, "ms",                                                   \
     "time a keep-alive connection may sit with no request before it is closed")                   \
   X(write_timeout_ms, 10000, 100, 600000, "ms",                                                   \
-    "time to write a response to a client that does not read; then the connection is dropped")   \
+    "time a response may wait on a client that does not read it; then the connection is dropped")  \
   X(in_flight_appends_max, 65536, 16, 10000000, "requests",                                       \
     "webhook requests waiting for their durable append; beyond it the edge answers 503")         \
   X(retry_after_s, 1, 1, 3600, "seconds", "Retry-After sent with 503 answers")                    \
@@ -86,7 +86,7 @@ namespace firehose {
   X(lake_zstd_level, 1, 1, 19, "level", "zstd compression level of lake files")                   \
   /* --- the ledger --- */                                                                        \
   X(ledger_memory_bytes_max, 2LL << 30, 16 << 20, 1LL << 40, "bytes",                             \
-    "memory the ledger job may use for its partitions; beyond it partitions spill to disk")       \
+    "peak memory of a ledger run (the whole process); beyond it partitions spill to disk")          \
   X(ledger_dedup_window_days, 1, 0, 31, "days",                                                   \
     "days read either side of the booked day so a resend across midnight is still one txn")      \
   /* --- the ops path --- */                                                                      \

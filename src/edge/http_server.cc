@@ -2,6 +2,8 @@
 
 // Boost 1.74's asio headers use std::exchange without including <utility> (g++ 12, C++20).
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -367,6 +369,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start();
   void OnDeadlineCheck(Clock::time_point now);
+  // Closes after a failed read or write: write_timeout if the kernel gave up on an
+  // unacknowledging client (TCP_USER_TIMEOUT), client_closed otherwise.
+  void CloseAfterSocketError(const ErrorCode& error);
   void OnServerStop();
   void ForceClose();
 
@@ -645,10 +650,18 @@ void Connection::ReadNextRequest() {
                           });
 }
 
+void Connection::CloseAfterSocketError(const ErrorCode& error) {
+  if (error == asio::error::timed_out) {  // TCP_USER_TIMEOUT: the client stopped acknowledging
+    core_->CountError("write_timeout");
+    return Close("write_timeout");
+  }
+  Close("client_closed");  // EOF, reset, or aborted
+}
+
 void Connection::OnFirstBytes(const ErrorCode& error, std::size_t bytes) {
   read_pending_ = false;
   if (phase_ == Phase::kClosed) return;
-  if (error) return Close("client_closed");
+  if (error) return CloseAfterSocketError(error);
   buffer_.commit(bytes);
   ReadHeader();
 }
@@ -685,7 +698,7 @@ void Connection::OnHeaderError(const ErrorCode& error) {
       error != http::error::partial_message) {
     return RefuseBeforeRoute(400, "bad_request", "malformed request: " + error.message());
   }
-  Close("client_closed");  // EOF, reset, or aborted
+  CloseAfterSocketError(error);
 }
 
 void Connection::FillRequestHead() {
@@ -874,7 +887,7 @@ void Connection::WriteAnswer(HttpResponse response) {
 
 void Connection::OnAnswerWritten(const ErrorCode& error) {
   if (phase_ == Phase::kClosed) return;
-  if (error) return Close("client_closed");
+  if (error) return CloseAfterSocketError(error);
   if (close_after_write_) return Linger();
   ReadNextRequest();
 }
@@ -977,7 +990,7 @@ void Connection::WriteNextStreamPiece() {
 void Connection::OnStreamPieceWritten(const ErrorCode& error) {
   stream_writing_ = false;
   if (phase_ == Phase::kClosed) return;
-  if (error) return Close("client_closed");
+  if (error) return CloseAfterSocketError(error);
   if (auto stream = stream_.lock()) stream->OnWritten(stream_current_.payload_bytes);
   WriteNextStreamPiece();
 }
@@ -1129,6 +1142,14 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket, IoThread& 
     if (Admit(address)) {
       ErrorCode ignored;
       socket.set_option(tcp::no_delay(true), ignored);
+      // Answers the kernel accepted but the client never acknowledges (a zero window, or a
+      // window it advertised and then dropped the data of) are not covered by the write
+      // deadline, which ends when async_write hands the bytes over: the kernel aborts such a
+      // connection after write_timeout_ms of unacknowledged data, and the pending read ends
+      // with timed_out.
+      const unsigned int user_timeout_ms = static_cast<unsigned int>(options.limits.write_timeout_ms);
+      ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                   sizeof user_timeout_ms);
       auto connection = std::make_shared<Connection>(shared_from_this(), target, std::move(socket),
                                                      std::move(address));
       target.Post([connection] { connection->Start(); });
