@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -412,6 +413,50 @@ TEST_P(LedgerCliTest, AFourShardRunGivesTheSameDigestAsASingleRun) {
   EXPECT_EQ(after["conflicts"], before["conflicts"]);
   EXPECT_TRUE(fs::is_empty(dir_.path() / "ledger" / "shards" / std::string(kDay)))
       << "the published shards are removed";
+}
+
+// The memory bound is the process's: a day several times the bound spills, the run's peak RSS
+// (the kernel's ru_maxrss of the child, which counts everything: heap, stacks, SQLite's or libpq's
+// buffers, the binary) stays under it, and the ledger is the one an unbounded run books.
+TEST_P(LedgerCliTest, PeakMemoryStaysUnderTheBoundWhileSpilling) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's shadow memory and quarantine count in RSS; release only";
+#endif
+  MakeLake(300'000);
+  const CommandRun unbounded = Firehose(Ledger("run --json --day " + std::string(kDay)));
+  ASSERT_EQ(unbounded.exit_code, 0) << unbounded.out;
+  const json expected = Json(unbounded);
+
+  constexpr std::int64_t kBound = 32 << 20;
+  const std::string out = (dir_.path() / "bounded.json").string();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(file, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    const std::string binary = std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose";
+    const std::string config = (dir_.path() / "firehose.toml").string();
+    const std::string bound = std::to_string(kBound);
+    ::execl(binary.c_str(), binary.c_str(), "ledger", "run", "--json", "--day", kDay.data(),
+            "--memory-max", bound.c_str(), "--config", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(::wait4(pid, &status, 0, &usage), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  std::ifstream in(out);
+  const json bounded = json::parse(in, nullptr, false);
+  ASSERT_FALSE(bounded.is_discarded());
+
+  EXPECT_GT(bounded["run"]["spilled_bytes"].get<std::int64_t>(), kBound)
+      << "the day should be larger than the bound";
+  const std::int64_t peak_bytes = static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
+  EXPECT_LT(peak_bytes, kBound) << "peak RSS " << (peak_bytes >> 10) << " KiB over the bound";
+  EXPECT_EQ(bounded["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(bounded["totals"], expected["totals"]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Warehouses, LedgerCliTest, ::testing::Values("sqlite", "postgresql"),
