@@ -52,6 +52,9 @@ namespace firehose {
     "most bytes written by one group commit before its fsync")                                    \
   X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \
     "longest wait for a group to refill to the last group's size (at most half an fsync)")        \
+  X(group_commit_completions_max, 2, 1, 64, "groups",                                             \
+    "durable groups whose acknowledgements wait for the completer thread; beyond it the writer "  \
+    "waits (their memory: this many times group_commit_bytes_max)")                               \
   X(queue_pending_bytes_max, 64 << 20, 1 << 20, 16LL << 30, "bytes",                              \
     "frame bytes accepted by Append but not yet durable (writer memory when the disk lags)")      \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \

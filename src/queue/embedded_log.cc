@@ -51,11 +51,6 @@ constexpr auto kDiskFullBackoff = std::chrono::seconds(1);
 constexpr std::uint64_t kPressureFreeDivisor = 4;
 // Failure log lines of the writer are rate-limited to one per this interval.
 constexpr auto kFailureLogInterval = std::chrono::seconds(1);
-// Groups whose callbacks the completer thread has not run yet. The writer starts the next group's
-// write and fsync while the completer acknowledges the last one; beyond this many groups waiting
-// for their callbacks the writer waits, so the memory held by acknowledged frames stays bounded
-// (by this many times group_commit_bytes_max).
-constexpr std::size_t kCompletionGroupsMax = 2;
 constexpr std::uint64_t kCursorFileBytesMax = 4096;
 constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
@@ -972,7 +967,11 @@ void EmbeddedLog::Core::Complete(std::vector<PendingAppend>& batch, QueueOffset 
                                  Status status) {
   {
     std::unique_lock lock(completion_mutex_);
-    completion_cv_.wait(lock, [this] { return completions_.size() < kCompletionGroupsMax; });
+    // The writer starts the next group's write and fsync while the completer acknowledges this
+    // one; beyond group_commit_completions_max groups waiting for their callbacks it waits, so
+    // the memory held by acknowledged frames stays bounded.
+    const auto groups_max = static_cast<std::size_t>(limits_.group_commit_completions_max);
+    completion_cv_.wait(lock, [&] { return completions_.size() < groups_max; });
     completions_.push_back({std::move(batch), first, std::move(status)});
   }
   completion_cv_.notify_all();

@@ -470,6 +470,49 @@ TEST_F(EmbeddedLogTest, InFlightLimitRefusesAtOnce) {
   EXPECT_EQ(log->Stats().next_offset, QueueOffset(static_cast<std::uint64_t>(accepted.load())));
 }
 
+// Acknowledged groups wait for the completer in a bounded queue: with its callbacks stuck, the
+// writer makes at most group_commit_completions_max more groups durable (plus the one whose
+// callback runs), then waits instead of holding ever more acknowledged frames in memory.
+TEST_F(EmbeddedLogTest, StuckCallbacksStopTheWriterAfterGroupCommitCompletionsMax) {
+  for (const std::int64_t groups_max : {1, 3}) {
+    SCOPED_TRACE("group_commit_completions_max = " + std::to_string(groups_max));
+    TempDir dir;
+    Limits limits = TestLimits();
+    limits.group_commit_completions_max = groups_max;
+    auto log = OpenOrDie(dir.path(), limits);
+    std::promise<void> started;
+    std::promise<void> gate;
+    std::shared_future<void> opened = gate.get_future().share();
+    log->Append(MakeRecord("stuck"), [&](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+      started.set_value();
+      opened.wait();
+    });
+    started.get_future().wait();
+    std::atomic<int> acknowledged{0};
+    constexpr int kMore = 6;
+    for (int i = 0; i < kMore; ++i) {
+      const QueueOffset before = log->Stats().next_offset;
+      log->Append(MakeRecord("after-" + std::to_string(i)), [&](Result<QueueOffset> result) {
+        FH_CHECK(result.ok(), result.status().ToString());
+        ++acknowledged;
+      });
+      // One record per group: wait until it is durable, or clearly is not going to be.
+      const auto give_up = std::chrono::steady_clock::now() + 300ms;
+      while (log->Stats().next_offset == before && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(2ms);
+      }
+    }
+    EXPECT_EQ(log->Stats().next_offset, QueueOffset(static_cast<std::uint64_t>(2 + groups_max)))
+        << "the stuck group, the queued ones, and the one whose Complete waits";
+    EXPECT_EQ(acknowledged.load(), 0);
+    gate.set_value();
+    log->Shutdown();
+    EXPECT_EQ(acknowledged.load(), kMore);
+    EXPECT_EQ(log->Stats().next_offset, QueueOffset(1 + kMore));
+  }
+}
+
 TEST_F(EmbeddedLogTest, ShutdownCompletesInFlightAppendsThenRefuses) {
   auto log = OpenOrDie(dir_.path());
   std::atomic<int> durable{0};
