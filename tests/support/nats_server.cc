@@ -2,11 +2,27 @@
 
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
+#include <string_view>
 #include <thread>
 
 namespace firehose::testing {
+namespace {
+
+bool LogMentions(const std::filesystem::path& path, std::string_view text) {
+  std::ifstream log(path);
+  std::string line;
+  while (std::getline(log, line)) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string NatsServerProgram() {
   if (const char* program = std::getenv("FIREHOSE_NATS_SERVER"); program != nullptr && *program) {
@@ -19,13 +35,46 @@ std::string NatsServerProgram() {
   return "";
 }
 
+// The ports are picked free and then bound by nats-server: a test running at the same time can
+// take one in between (seen in CI: "bind: address already in use", the node exits). The cluster
+// then starts again, from empty storage, on new ports.
 bool NatsCluster::Start(const std::filesystem::path& dir, int nodes,
                         std::chrono::milliseconds timeout) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    bool port_taken = false;
+    if (StartOnce(dir, nodes, timeout, &port_taken)) return true;
+    if (!port_taken) return false;
+    std::fprintf(stderr, "nats cluster: a port was taken before a node bound it; starting again "
+                         "on new ports (attempt %d of %d failed)\n", attempt, kAttempts);
+    for (Node& node : nodes_) {
+      if (node.process) node.process->Kill(SIGKILL);
+      std::error_code error;
+      std::filesystem::rename(node.log_path,
+                              node.log_path.string() + ".attempt" + std::to_string(attempt), error);
+    }
+    for (int i = 0; i < nodes; ++i) {
+      std::error_code error;
+      std::filesystem::remove_all(dir / ("n" + std::to_string(i)), error);
+    }
+  }
+  return false;
+}
+
+bool NatsCluster::StartOnce(const std::filesystem::path& dir, int nodes,
+                            std::chrono::milliseconds timeout, bool* port_taken) {
+  nodes_.clear();
   nodes_.resize(static_cast<std::size_t>(nodes));
+  std::set<std::uint16_t> taken;  // distinct within the cluster too
+  auto distinct_port = [&] {
+    std::uint16_t port = FreePort();
+    while (!taken.insert(port).second) port = FreePort();
+    return port;
+  };
   for (Node& node : nodes_) {
-    node.client_port = FreePort();
-    node.cluster_port = FreePort();
-    node.monitor_port = FreePort();
+    node.client_port = distinct_port();
+    node.cluster_port = distinct_port();
+    node.monitor_port = distinct_port();
   }
   for (int i = 0; i < nodes; ++i) {
     Node& node = nodes_[static_cast<std::size_t>(i)];
@@ -51,8 +100,17 @@ bool NatsCluster::Start(const std::filesystem::path& dir, int nodes,
   for (Node& node : nodes_) {
     if (!StartNode(node)) return false;
   }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const Node& node : nodes_) {
-    if (!WaitHealthy(node, timeout)) return false;
+    while (!WaitHealthy(node, std::chrono::milliseconds(250))) {
+      for (const Node& any : nodes_) {  // one node that could not bind stalls the others
+        if (LogMentions(any.log_path, "address already in use")) {
+          *port_taken = true;
+          return false;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+    }
   }
   return true;
 }

@@ -40,6 +40,8 @@ class NatsCluster {
     std::filesystem::path log_path;
     std::unique_ptr<ChildProcess> process;
   };
+  bool StartOnce(const std::filesystem::path& dir, int nodes, std::chrono::milliseconds timeout,
+                 bool* port_taken);
   bool StartNode(Node& node);
   bool WaitHealthy(const Node& node, std::chrono::milliseconds timeout);
 
