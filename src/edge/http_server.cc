@@ -1147,7 +1147,8 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket, IoThread& 
       // deadline, which ends when async_write hands the bytes over: the kernel aborts such a
       // connection after write_timeout_ms of unacknowledged data, and the pending read ends
       // with timed_out.
-      const unsigned int user_timeout_ms = static_cast<unsigned int>(options.limits.write_timeout_ms);
+      const unsigned int user_timeout_ms =
+          static_cast<unsigned int>(options.limits.write_timeout_ms);
       ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
                    sizeof user_timeout_ms);
       auto connection = std::make_shared<Connection>(shared_from_this(), target, std::move(socket),

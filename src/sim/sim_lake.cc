@@ -154,38 +154,6 @@ Result<ChunkResult> LandChunk(const Config& config, const Fleet& fleet,
   return result;
 }
 
-Status AddTruth(
-    const Truth& chunk, Truth* total,
-    std::map<std::tuple<BusinessDate, std::string, std::string, std::string>, TruthTotal>* totals) {
-  TruthCounts& counts = total->counts;
-  counts.transactions += chunk.counts.transactions;
-  counts.events_acked += chunk.counts.events_acked;
-  counts.duplicate_events += chunk.counts.duplicate_events;
-  counts.conflicts += chunk.counts.conflicts;
-  counts.quarantined += chunk.counts.quarantined;
-  counts.sends_planned += chunk.counts.sends_planned;
-  counts.sends_acked += chunk.counts.sends_acked;
-  counts.bad_signatures_sent += chunk.counts.bad_signatures_sent;
-  for (const auto& [kind, count] : chunk.counts.acked_by_kind) counts.acked_by_kind[kind] += count;
-  for (const auto& [reason, count] : chunk.quarantined_by_reason) {
-    total->quarantined_by_reason[reason] += count;
-  }
-  for (const TruthTotal& row : chunk.totals) {
-    const auto key =
-        std::make_tuple(row.business_date, row.partner_id, std::string(row.currency.code()),
-                        std::string(TxnStatusName(row.status)));
-    auto [at, inserted] = totals->emplace(key, row);
-    if (inserted) continue;
-    at->second.txn_count += row.txn_count;
-    if (!CheckedAdd(at->second.amount, row.amount, &at->second.amount)) {
-      return OutOfRange("sim lake: the truth's total of " + row.partner_id + " " +
-                        std::string(row.currency.code()) + " overflows int64");
-    }
-  }
-  total->conflicts.insert(total->conflicts.end(), chunk.conflicts.begin(), chunk.conflicts.end());
-  return Status::Ok();
-}
-
 Status CheckEmpty(const fs::path& data_dir) {
   std::error_code error;
   const fs::path lake = lake::LakeRoot(data_dir);
@@ -261,14 +229,12 @@ Result<SimLakeSummary> WriteSimLake(const SimLakeOptions& options) {
   truth.seed = options.seed;
   truth.day = options.day;
   truth.timezone = config.lake.calendar.zone_name();
-  std::map<std::tuple<BusinessDate, std::string, std::string, std::string>, TruthTotal> totals;
   for (const std::optional<ChunkResult>& result : results) {
-    FH_RETURN_IF_ERROR(AddTruth(result->truth, &truth, &totals));
+    FH_RETURN_IF_ERROR(AddTruth(result->truth, &truth));
     summary.records += result->records;
     summary.events += result->events;
     summary.quarantined += result->quarantined;
   }
-  for (auto& [key, row] : totals) truth.totals.push_back(std::move(row));
   std::sort(truth.conflicts.begin(), truth.conflicts.end(),
             [](const TruthConflict& a, const TruthConflict& b) {
               return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);

@@ -1,5 +1,6 @@
 #include "sim/truth.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -264,6 +265,45 @@ Result<Truth> ReadTruthFile(const std::filesystem::path& path) {
   auto truth = ParseTruthJson(text);
   if (!truth.ok()) return truth.status().WithContext(path.string());
   return truth;
+}
+
+Status AddTruth(const Truth& part, Truth* into) {
+  TruthCounts& counts = into->counts;
+  counts.transactions += part.counts.transactions;
+  counts.events_acked += part.counts.events_acked;
+  counts.duplicate_events += part.counts.duplicate_events;
+  counts.conflicts += part.counts.conflicts;
+  counts.quarantined += part.counts.quarantined;
+  counts.sends_planned += part.counts.sends_planned;
+  counts.sends_acked += part.counts.sends_acked;
+  counts.bad_signatures_sent += part.counts.bad_signatures_sent;
+  counts.ambiguous_sends += part.counts.ambiguous_sends;
+  for (const auto& [kind, count] : part.counts.acked_by_kind) counts.acked_by_kind[kind] += count;
+  for (const auto& [reason, count] : part.quarantined_by_reason) {
+    into->quarantined_by_reason[reason] += count;
+  }
+  into->conflicts.insert(into->conflicts.end(), part.conflicts.begin(), part.conflicts.end());
+  into->complete = into->complete && part.complete;
+
+  using Key = std::tuple<BusinessDate, std::string, std::string, std::string>;
+  std::map<Key, TruthTotal> totals;
+  for (const std::vector<TruthTotal>* rows :
+       {static_cast<const std::vector<TruthTotal>*>(&into->totals), &part.totals}) {
+    for (const TruthTotal& row : *rows) {
+      const Key key{row.business_date, row.partner_id, std::string(row.currency.code()),
+                    std::string(TxnStatusName(row.status))};
+      auto [at, inserted] = totals.emplace(key, row);
+      if (inserted) continue;
+      at->second.txn_count += row.txn_count;
+      if (!CheckedAdd(at->second.amount, row.amount, &at->second.amount)) {
+        return OutOfRange("the truth's total of " + row.partner_id + " " +
+                          std::string(row.currency.code()) + " overflows int64");
+      }
+    }
+  }
+  into->totals.clear();
+  for (auto& [key, row] : totals) into->totals.push_back(std::move(row));
+  return Status::Ok();
 }
 
 }  // namespace firehose::sim

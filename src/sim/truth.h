@@ -104,6 +104,12 @@ struct Truth {
 Result<Truth> ComputeTruth(const Fleet& fleet, const Plan& plan,
                            const std::vector<bool>& acknowledged, const BusinessCalendar& calendar);
 
+// Adds `part` to `into`: counts, quarantine reasons and conflicts (appended), totals merged per
+// (day, partner, currency, status) in that key order with checked sums; `into` stays complete
+// only if `part` is. For truths of disjoint sends (chunks of one lake, two runs of a scenario).
+// OutOfRange if a total overflows int64.
+Status AddTruth(const Truth& part, Truth* into);
+
 std::string TruthJson(const Truth& truth);
 Result<Truth> ParseTruthJson(std::string_view text);
 std::string StatementsCsv(const Truth& truth);

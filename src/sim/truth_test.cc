@@ -163,6 +163,30 @@ TEST_F(TruthTest, ASumBeyondInt64IsAnErrorNotAWrapAround) {
   EXPECT_EQ(truth->totals.at(0).amount, AmountMinor(kHalf));
 }
 
+// Two truths of disjoint sends add up to the truth of both: the same cell's totals summed,
+// other cells kept, counts and reasons added; a sum past int64 is an error.
+TEST_F(TruthTest, AddTruthSumsCellsAndCountsOfDisjointSends) {
+  const std::int64_t noon = Start().value() + 12 * kHourUs;
+  AddSend(SendKind::kOriginal, 0, {AddEvent(0, 0, "USD", 150, TxnStatus::kSucceeded, noon)});
+  AddSend(SendKind::kOriginal, 0, {AddEvent(0, 1, "USD", 250, TxnStatus::kSucceeded, noon)});
+  AddSend(SendKind::kOriginal, 0, {AddEvent(0, 2, "EUR", 70, TxnStatus::kSucceeded, noon)});
+  const auto first = ComputeTruth(fleet_, plan_, {true, false, false}, calendar_);
+  const auto second = ComputeTruth(fleet_, plan_, {false, true, true}, calendar_);
+  const auto both = ComputeTruth(fleet_, plan_, {true, true, true}, calendar_);
+  ASSERT_TRUE(first.ok() && second.ok() && both.ok());
+  Truth sum = *first;
+  ASSERT_TRUE(AddTruth(*second, &sum).ok());
+  EXPECT_EQ(sum.totals, both->totals);
+  EXPECT_EQ(sum.counts.transactions, 3);
+  EXPECT_EQ(sum.counts.transactions, both->counts.transactions);
+  EXPECT_EQ(sum.counts.events_acked, both->counts.events_acked);
+
+  Truth huge = *first;
+  huge.totals.at(0).amount = AmountMinor(std::numeric_limits<std::int64_t>::max());
+  Truth into = *first;
+  EXPECT_EQ(AddTruth(huge, &into).code(), StatusCode::kOutOfRange);
+}
+
 TEST_F(TruthTest, TheFileRoundTripsExactlyAboveTwoToThe53) {
   const std::int64_t noon = Start().value() + 12 * kHourUs;
   const std::int64_t big = (std::int64_t{1} << 53) + 1;

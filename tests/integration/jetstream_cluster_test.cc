@@ -65,20 +65,10 @@ int StreamLeader(const std::string& url, const std::string& stream) {
   return leader;
 }
 
-int LinesContaining(const std::filesystem::path& path, std::string_view text) {
-  std::ifstream log(path);
-  std::string line;
-  int found = 0;
-  while (std::getline(log, line)) {
-    if (line.find(text) != std::string::npos) ++found;
-  }
-  return found;
-}
-
 // Lease takeovers (an expired lease taken, not a clean handover) logged by either land process.
 int Takeovers(const std::filesystem::path& dir) {
-  return LinesContaining(dir / "land0.log", "taken over from") +
-         LinesContaining(dir / "land1.log", "taken over from");
+  return testing::LinesContaining(dir / "land0.log", "taken over from") +
+         testing::LinesContaining(dir / "land1.log", "taken over from");
 }
 
 class Role {

@@ -190,43 +190,10 @@ sim::Truth ReadTruth(const std::filesystem::path& truth_dir) {
 
 sim::Truth MergeTruths(const std::vector<sim::Truth>& parts) {
   sim::Truth merged = parts.at(0);
-  using Key = std::tuple<BusinessDate, std::string, std::string, TxnStatus>;
-  std::map<Key, sim::TruthTotal> totals;
-  const auto add = [&totals](const sim::TruthTotal& total) {
-    const Key key{total.business_date, total.partner_id, std::string(total.currency.code()),
-                  total.status};
-    auto [found, inserted] = totals.emplace(key, total);
-    if (inserted) return;
-    found->second.txn_count += total.txn_count;
-    found->second.amount = AmountMinor(found->second.amount.value() + total.amount.value());
-  };
-  for (const sim::TruthTotal& total : merged.totals) add(total);
   for (std::size_t i = 1; i < parts.size(); ++i) {
-    const sim::Truth& part = parts[i];
-    merged.complete = merged.complete && part.complete;
-    for (const sim::TruthTotal& total : part.totals) add(total);
-    merged.conflicts.insert(merged.conflicts.end(), part.conflicts.begin(), part.conflicts.end());
-    sim::TruthCounts& counts = merged.counts;
-    counts.transactions += part.counts.transactions;
-    counts.events_acked += part.counts.events_acked;
-    counts.duplicate_events += part.counts.duplicate_events;
-    counts.conflicts += part.counts.conflicts;
-    counts.quarantined += part.counts.quarantined;
-    counts.sends_planned += part.counts.sends_planned;
-    counts.sends_acked += part.counts.sends_acked;
-    counts.bad_signatures_sent += part.counts.bad_signatures_sent;
-    counts.ambiguous_sends += part.counts.ambiguous_sends;
-    for (const auto& [kind, count] : part.counts.acked_by_kind) counts.acked_by_kind[kind] += count;
-    for (const auto& [reason, count] : part.quarantined_by_reason) {
-      merged.quarantined_by_reason[reason] += count;
-    }
+    const Status added = sim::AddTruth(parts[i], &merged);
+    EXPECT_TRUE(added.ok()) << added.ToString();
   }
-  merged.totals.clear();
-  for (const auto& [key, total] : totals) merged.totals.push_back(total);
-  std::sort(merged.conflicts.begin(), merged.conflicts.end(),
-            [](const sim::TruthConflict& a, const sim::TruthConflict& b) {
-              return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
-            });
   return merged;
 }
 

@@ -7,22 +7,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
-#include <string_view>
 #include <thread>
 
 namespace firehose::testing {
-namespace {
-
-bool LogMentions(const std::filesystem::path& path, std::string_view text) {
-  std::ifstream log(path);
-  std::string line;
-  while (std::getline(log, line)) {
-    if (line.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 std::string NatsServerProgram() {
   if (const char* program = std::getenv("FIREHOSE_NATS_SERVER"); program != nullptr && *program) {
@@ -45,8 +32,10 @@ bool NatsCluster::Start(const std::filesystem::path& dir, int nodes,
     bool port_taken = false;
     if (StartOnce(dir, nodes, timeout, &port_taken)) return true;
     if (!port_taken) return false;
-    std::fprintf(stderr, "nats cluster: a port was taken before a node bound it; starting again "
-                         "on new ports (attempt %d of %d failed)\n", attempt, kAttempts);
+    std::fprintf(stderr,
+                 "nats cluster: a port was taken before a node bound it; starting again "
+                 "on new ports (attempt %d of %d failed)\n",
+                 attempt, kAttempts);
     for (Node& node : nodes_) {
       if (node.process) node.process->Kill(SIGKILL);
       std::error_code error;
@@ -104,7 +93,7 @@ bool NatsCluster::StartOnce(const std::filesystem::path& dir, int nodes,
   for (const Node& node : nodes_) {
     while (!WaitHealthy(node, std::chrono::milliseconds(250))) {
       for (const Node& any : nodes_) {  // one node that could not bind stalls the others
-        if (LogMentions(any.log_path, "address already in use")) {
+        if (LinesContaining(any.log_path, "address already in use") > 0) {
           *port_taken = true;
           return false;
         }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "support/raw_http.h"
@@ -100,6 +101,16 @@ int ChildProcess::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+int LinesContaining(const std::filesystem::path& path, std::string_view text) {
+  std::ifstream log(path);
+  std::string line;
+  int found = 0;
+  while (std::getline(log, line)) {
+    if (line.find(text) != std::string::npos) ++found;
+  }
+  return found;
+}
+
 std::uint16_t FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -156,7 +167,8 @@ int RunCommand(const std::vector<std::string>& argv, std::string* stdout_text,
   std::string output;
   char buffer[65536];
   ssize_t got = 0;
-  while ((got = read(pipe_fds[0], buffer, sizeof buffer)) > 0) output.append(buffer, static_cast<std::size_t>(got));
+  while ((got = read(pipe_fds[0], buffer, sizeof buffer)) > 0)
+    output.append(buffer, static_cast<std::size_t>(got));
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

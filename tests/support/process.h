@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firehose::testing {
@@ -35,6 +36,9 @@ class ChildProcess {
  private:
   pid_t pid_ = -1;
 };
+
+// Lines of the text file at `path` (a child's log) that contain `text`; 0 if it cannot be read.
+int LinesContaining(const std::filesystem::path& path, std::string_view text);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
 std::uint16_t FreePort();
