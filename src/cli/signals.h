@@ -7,7 +7,10 @@
 namespace firehose::cli {
 
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts afterwards, so
-// that they are delivered only to WaitForStop. Call before starting any stage.
+// that they are delivered only to WaitForStop, and installs a handler for both: a thread that
+// started earlier and does not block them records the signal for WaitForStop instead of the
+// process taking the default action (dying without its graceful stop). Call before starting
+// any stage.
 void BlockStopSignals();
 
 // Waits until SIGINT/SIGTERM arrives, `deadline` passes (if not zero), or `should_stop()`
