@@ -105,6 +105,11 @@ void BM_DurableAppend(benchmark::State& state) {
   Limits limits;
   limits.queue_bytes_max = 1LL << 40;  // the benchmark measures appends, never the size limit
   limits.group_commit_bytes_max = group_mib << 20;
+  // FIREHOSE_BENCH_PREFILL_BYTES=0 measures the log without zeros written ahead (the default is
+  // the limit's default).
+  if (const char* prefill = std::getenv("FIREHOSE_BENCH_PREFILL_BYTES")) {
+    limits.segment_prefill_bytes = std::stoll(prefill);
+  }
   auto opened = EmbeddedLog::Open(dir, limits);
   FH_CHECK(opened.ok(), opened.status().ToString());
   std::unique_ptr<EmbeddedLog> log = std::move(opened).value();

@@ -48,6 +48,9 @@ namespace firehose {
     "log bytes kept on disk; at the limit the edge answers 503 instead of acknowledging")         \
   X(segment_bytes_max, 128 << 20, 64 << 10, 4LL << 30, "bytes",                                   \
     "size at which the log rolls to a new segment file; the unit of deletion")                    \
+  X(segment_prefill_bytes, 4 << 20, 0, 1LL << 30, "bytes",                                         \
+    "zeros written ahead of the log's write position by a background thread, so that a group "    \
+    "commit's fdatasync overwrites allocated blocks instead of growing the file; 0 turns it off") \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
   X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \

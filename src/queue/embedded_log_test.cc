@@ -71,6 +71,13 @@ Limits TestLimits() {
   return limits;
 }
 
+// For tests that build segment files byte by byte: no zeros after the last frame.
+Limits NoPrefillLimits() {
+  Limits limits = TestLimits();
+  limits.segment_prefill_bytes = 0;
+  return limits;
+}
+
 QueueRecord MakeRecord(std::string body, std::string_view partner = "acme") {
   QueueRecord record;
   record.arrival_id = NewArrivalId(TimestampUs(1'764'237'600'000'000));
@@ -765,7 +772,7 @@ TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelive
 
 // A real short write: the process's file size limit stops pwritev in the middle of a group.
 TEST_F(EmbeddedLogTest, PartialWriteIsCutBackBeforeTheFailureIsReported) {
-  auto log = OpenOrDie(dir_.path());
+  auto log = OpenOrDie(dir_.path(), NoPrefillLimits());
   ASSERT_TRUE(AppendSync(*log, MakeRecord("before")).ok());
   const fs::path segment = SegmentPath(dir_.path(), 0);
   const auto durable_size = fs::file_size(segment);
@@ -851,7 +858,7 @@ std::vector<std::string> WriteRecords(const fs::path& dir, int count,
 }
 
 TEST_F(EmbeddedLogTest, TornTailAtAnyCutKeepsExactlyTheCompleteRecords) {
-  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 20);
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 20, NoPrefillLimits());
   const std::string segment = ReadBytes(SegmentPath(dir_.path(), 0));
   const std::vector<std::uint64_t> ends = FrameEnds(segment);
   ASSERT_EQ(ends.size(), 20u);
@@ -878,9 +885,9 @@ TEST_F(EmbeddedLogTest, TornTailAtAnyCutKeepsExactlyTheCompleteRecords) {
     if (++checked % 5 == 0 || cuts.count(cut - 1) == 0) {
       const std::vector<std::string> expected(
           bodies.begin(), bodies.begin() + static_cast<std::ptrdiff_t>(complete));
-      ASSERT_EQ(ReadAllBodies(scratch), expected) << "cut at byte " << cut;
+      ASSERT_EQ(ReadAllBodies(scratch, NoPrefillLimits()), expected) << "cut at byte " << cut;
     } else {
-      ASSERT_EQ(OpenOrDie(scratch)->Stats().next_offset, QueueOffset(complete))
+      ASSERT_EQ(OpenOrDie(scratch, NoPrefillLimits())->Stats().next_offset, QueueOffset(complete))
           << "cut at byte " << cut;
     }
     const std::uint64_t kept = complete == 0 ? log_format::kSegmentHeaderBytes : ends[complete - 1];
@@ -889,29 +896,115 @@ TEST_F(EmbeddedLogTest, TornTailAtAnyCutKeepsExactlyTheCompleteRecords) {
 }
 
 TEST_F(EmbeddedLogTest, BadCrcOfTheLastFrameDropsOnlyThatFrame) {
-  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10);
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10, NoPrefillLimits());
   std::string segment = ReadBytes(SegmentPath(dir_.path(), 0));
   const std::vector<std::uint64_t> ends = FrameEnds(segment);
   segment[ends[8] + 20] ^= 0x01;  // the CRC field of frame 9
   WriteBytes(SegmentPath(dir_.path(), 0), segment);
   const std::vector<std::string> expected(bodies.begin(), bodies.begin() + 9);
-  EXPECT_EQ(ReadAllBodies(dir_.path()), expected);
+  EXPECT_EQ(ReadAllBodies(dir_.path(), NoPrefillLimits()), expected);
   // The truncation was made durable: the next open finds nothing to cut.
   EXPECT_EQ(fs::file_size(SegmentPath(dir_.path(), 0)), ends[8]);
 }
 
-TEST_F(EmbeddedLogTest, ZerosOrGarbageAfterTheLastFrameAreCut) {
-  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10);
+TEST_F(EmbeddedLogTest, GarbageAfterTheLastFrameIsCut) {
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10, NoPrefillLimits());
   const fs::path path = SegmentPath(dir_.path(), 0);
   const std::string segment = ReadBytes(path);
   std::mt19937 random(7);
   std::string garbage(3000, '\0');
   for (char& c : garbage) c = static_cast<char>(random());
-  for (const std::string& tail : {std::string(4096, '\0'), std::string(3, '\0'), garbage}) {
+  std::string zeros_then_garbage(5000, '\0');
+  zeros_then_garbage[4000] = 'x';
+  for (const std::string& tail : {garbage, zeros_then_garbage}) {
     WriteBytes(path, segment + tail);
-    EXPECT_EQ(ReadAllBodies(dir_.path()), bodies);
+    const std::uint64_t torn_before =
+        CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+    EXPECT_EQ(ReadAllBodies(dir_.path(), NoPrefillLimits()), bodies);
     EXPECT_EQ(fs::file_size(path), segment.size());
+    EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before + 1);
   }
+}
+
+// Zeros to the end of the last segment are the prefilled bytes the writer had not reached (or
+// an unacknowledged group whose pages never reached the disk): the clean end, kept for writing.
+TEST_F(EmbeddedLogTest, ZerosAfterTheLastFrameAreTheCleanEndAndAreWrittenOver) {
+  const std::vector<std::string> bodies = WriteRecords(dir_.path(), 10, NoPrefillLimits());
+  const fs::path path = SegmentPath(dir_.path(), 0);
+  const std::string segment = ReadBytes(path);
+  for (const std::size_t zeros : {std::size_t{3}, std::size_t{4096}, std::size_t{40000}}) {
+    WriteBytes(path, segment + std::string(zeros, '\0'));
+    const std::uint64_t torn_before =
+        CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+    EXPECT_EQ(ReadAllBodies(dir_.path(), NoPrefillLimits()), bodies);
+    EXPECT_EQ(fs::file_size(path), segment.size() + zeros) << "the zeros were cut";
+    EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
+  }
+  {
+    auto log = OpenOrDie(dir_.path(), NoPrefillLimits());
+    EXPECT_EQ(*AppendSync(*log, MakeRecord("over the zeros")), QueueOffset(10));
+  }
+  std::vector<std::string> expected = bodies;
+  expected.push_back("over the zeros");
+  EXPECT_EQ(ReadAllBodies(dir_.path(), NoPrefillLimits()), expected);
+  EXPECT_EQ(fs::file_size(path), segment.size() + 40000) << "written in place, not appended";
+}
+
+// With prefill, the active segment's file runs ahead of its frames with zeros, written by a
+// background thread; every sealed segment ends exactly at its last frame; restarts keep all.
+TEST_F(EmbeddedLogTest, PrefillRunsAheadOfTheWriterAndSealedSegmentsEndAtTheirLastFrame) {
+  Limits limits = TestLimits();
+  limits.segment_bytes_max = 256 << 10;
+  limits.segment_prefill_bytes = 96 << 10;
+  std::vector<std::string> bodies;
+  for (int round = 0; round < 2; ++round) {  // the second round starts from a prefilled file
+    auto log = OpenOrDie(dir_.path(), limits);
+    for (int i = 0; i < 200; ++i) {
+      bodies.push_back(Body("p" + std::to_string(round) + "-" + std::to_string(i), 600 + i * 7));
+      ASSERT_EQ(*AppendSync(*log, MakeRecord(bodies.back())), QueueOffset(bodies.size() - 1));
+    }
+    const auto bases = log->SegmentBaseOffsets();
+    ASSERT_GE(bases.size(), 2u);
+    const fs::path active = SegmentPath(dir_.path(), bases.back().value());
+    const auto frames_end = [&] { return FrameEnds(ReadBytes(active)).back(); };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (fs::file_size(active) <= frames_end() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_GT(fs::file_size(active), frames_end()) << "no zeros ahead of the writer";
+    EXPECT_LE(fs::file_size(active), limits.segment_bytes_max);
+    for (std::size_t i = 0; i + 1 < bases.size(); ++i) {
+      const fs::path sealed = SegmentPath(dir_.path(), bases[i].value());
+      EXPECT_EQ(fs::file_size(sealed), FrameEnds(ReadBytes(sealed)).back()) << sealed;
+    }
+  }
+  const std::uint64_t torn_before = CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+  EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
+}
+
+// A failing prefill (here injected; a full disk in practice) is counted and costs no append.
+TEST_F(EmbeddedLogTest, FailingPrefillIsCountedAndAppendsGoOn) {
+  Limits limits = TestLimits();
+  limits.segment_bytes_max = 1 << 20;
+  const std::uint64_t failures_before = CounterValue("firehose_errors_total", {{"kind", "prefill"}});
+  fault::SetForTest("log.prefill=enospc");
+  std::vector<std::string> bodies;
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    for (int i = 0; i < 50; ++i) {
+      bodies.push_back(Body("f" + std::to_string(i), 900));
+      ASSERT_EQ(*AppendSync(*log, MakeRecord(bodies.back())), QueueOffset(i));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (CounterValue("firehose_errors_total", {{"kind", "prefill"}}) == failures_before &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GT(CounterValue("firehose_errors_total", {{"kind", "prefill"}}), failures_before);
+  const fs::path path = SegmentPath(dir_.path(), 0);
+  EXPECT_EQ(fs::file_size(path), FrameEnds(ReadBytes(path)).back()) << "zeros despite the fault";
+  fault::SetForTest("");
+  EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
 }
 
 TEST_F(EmbeddedLogTest, CorruptFrameBeforeValidOnesIsDataLossNamingThePlace) {
