@@ -9,6 +9,7 @@
 #include <atomic>
 #include <future>
 #include <set>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -78,17 +79,36 @@ std::vector<std::string> Bodies(const std::vector<Delivery>& deliveries) {
   return bodies;
 }
 
-// One nats-server for the whole suite; each test gets its own stream.
-NatsCluster* SharedNats() {
-  static TempDir* dir = new TempDir();
-  static NatsCluster* cluster = [] {
-    if (testing::NatsServerProgram().empty()) return static_cast<NatsCluster*>(nullptr);
-    auto* started = new NatsCluster();
-    if (!started->Start(dir->path(), 1)) return static_cast<NatsCluster*>(nullptr);
-    return started;
-  }();
-  return cluster;
-}
+// One nats-server for the whole suite; each test gets its own stream. It is stopped when the
+// test program ends (gtest_discover_tests runs each test in a program of its own, so a server
+// left running would outlive every test).
+class SharedNatsEnvironment : public ::testing::Environment {
+ public:
+  NatsCluster* Get() {
+    if (!started_) {
+      started_ = true;
+      if (testing::NatsServerProgram().empty()) return nullptr;
+      dir_ = std::make_unique<TempDir>();
+      auto cluster = std::make_unique<NatsCluster>();
+      if (cluster->Start(dir_->path(), 1)) cluster_ = std::move(cluster);
+    }
+    return cluster_.get();
+  }
+  void TearDown() override {
+    cluster_.reset();  // kills the server before its directory goes
+    dir_.reset();
+  }
+
+ private:
+  bool started_ = false;
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<NatsCluster> cluster_;
+};
+
+SharedNatsEnvironment* const kSharedNats = static_cast<SharedNatsEnvironment*>(
+    ::testing::AddGlobalTestEnvironment(new SharedNatsEnvironment()));
+
+NatsCluster* SharedNats() { return kSharedNats->Get(); }
 
 // Deletes a stream (the suite's streams share one server, and two streams may not both take
 // the firehose.raw.> subjects).
