@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -210,6 +211,11 @@ int Serve(std::uint16_t port, int threads, const std::string& data_dir,
   config.data_dir = data_dir;
   config.server.listen_port = port;
   config.server.io_threads = threads;
+  // As `firehose run` does (cli/platform.cc).
+  if (Status retained = RetainFreedHeap(config.limits.heap_retain_bytes); !retained.ok()) {
+    std::fprintf(stderr, "%s\n", retained.ToString().c_str());
+    return 3;
+  }
 
   std::unique_ptr<Queue> queue;
   if (queue_kind == "discard") {

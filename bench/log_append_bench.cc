@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/arrival_id.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -110,6 +111,12 @@ void BM_DurableAppend(benchmark::State& state) {
   if (const char* prefill = std::getenv("FIREHOSE_BENCH_PREFILL_BYTES")) {
     limits.segment_prefill_bytes = std::stoll(prefill);
   }
+  // FIREHOSE_BENCH_HEAP_RETAIN_BYTES=0: glibc's own heap trimming (see core/allocator.h).
+  if (const char* retain = std::getenv("FIREHOSE_BENCH_HEAP_RETAIN_BYTES")) {
+    limits.heap_retain_bytes = std::stoll(retain);
+  }
+  // As `firehose run` does (cli/platform.cc).
+  FH_CHECK(RetainFreedHeap(limits.heap_retain_bytes).ok(), "heap_retain_bytes");
   auto opened = EmbeddedLog::Open(dir, limits);
   FH_CHECK(opened.ok(), opened.status().ToString());
   std::unique_ptr<EmbeddedLog> log = std::move(opened).value();

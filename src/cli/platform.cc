@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "core/allocator.h"
 #include "edge/edge_server.h"
 #include "edge/http_server.h"
 #include "lake/lake_consumer.h"
@@ -22,6 +23,9 @@ constexpr std::string_view kLakeConsumerName = "lake";
 }  // namespace
 
 Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles roles) {
+  if (Status retained = RetainFreedHeap(config.limits.heap_retain_bytes); !retained.ok()) {
+    spdlog::warn("heap_retain_bytes not applied: {}", retained.ToString());
+  }
   std::unique_ptr<Platform> platform(new Platform(config, roles));
   FH_ASSIGN_OR_RETURN(platform->queue_, OpenQueue(platform->config_));
   if (!roles.ops) FH_RETURN_IF_ERROR(platform->ReleaseOpsCursor());

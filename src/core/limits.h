@@ -112,7 +112,12 @@ namespace firehose {
   X(poll_connect_timeout_ms, 3000, 100, 600000, "ms",                                             \
     "time a poll request may take to connect (at most poll_timeout_ms): a dead host fails fast")  \
   X(poll_retry_after_max_s, 3600, 1, 86400, "seconds",                                            \
-    "longest Retry-After a polled partner is obeyed for (a broken header cannot park it for days)")
+    "longest Retry-After a polled partner is obeyed for (a broken header cannot park it for days)") \
+  /* --- the process --- */                                                                       \
+  X(heap_retain_bytes, 64 << 20, 0, (1LL << 31) - 1, "bytes",                                     \
+    "freed heap memory a server process keeps for reuse instead of returning it to the kernel "   \
+    "at once (glibc's trim threshold; each group commit frees and reallocates a group); 0 keeps " \
+    "glibc's defaults")
 
 struct Limits {
 #define FIREHOSE_DECLARE_LIMIT(name, default_value, min, max, unit, reason) \
