@@ -84,7 +84,18 @@ TEST(EdgeCrash, NoAcknowledgedArrivalIsLostWhenTheServerIsKilledMidLoad) {
         }
       });
     }
-    std::this_thread::sleep_for(milliseconds(200 + rng() % 400));
+    // Killed at a random moment after a random number of acknowledgements (not after a fixed
+    // time: on a disk slowed by other work the first group commits can take most of a second).
+    const std::size_t acknowledged_before_kill = 20 + rng() % 1000;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mutex);
+        if (acknowledged.size() >= acknowledged_before_kill) break;
+      }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    std::this_thread::sleep_for(milliseconds(rng() % 50));
     ASSERT_EQ(kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
