@@ -11,7 +11,9 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "core/time.h"
@@ -86,20 +88,33 @@ class Role {
   ChildProcess process_;
 };
 
-// Which land process holds the lake lease before any takeover: the one that logged taking it
-// ("lease lake-w0: held by <itself>"; the standby logs "held by <other>; standing by").
+// Which land process holds the lake lease now, from their logs: each logs "lease lake-w0: held
+// by <itself>" when it takes the lease (the standby logs "held by <other>; standing by") and
+// "lease ...: lost" / "lost its lease" when it loses it. The lease may already have changed hands
+// (a renewal cut off while the stream's leader was killed): the latest taking that was not
+// followed by a loss wins. -1 while neither holds it.
 int LeaseHolder(const std::filesystem::path& dir) {
+  int holder = -1;
+  std::string holder_since;
   for (int i = 0; i < 2; ++i) {
     std::ifstream log(dir / ("land" + std::to_string(i) + ".log"));
     std::string line;
+    std::optional<std::string> taken_at;  // the log line's timestamp prefix
     while (std::getline(log, line)) {
       if (line.find(": held by") != std::string::npos &&
           line.find("standing by") == std::string::npos) {
-        return i;
+        taken_at = line.substr(0, line.find(']') + 1);
+      } else if (line.find(": lost (") != std::string::npos ||
+                 line.find("lost its lease") != std::string::npos) {
+        taken_at.reset();
       }
     }
+    if (taken_at && (holder < 0 || *taken_at > holder_since)) {
+      holder = i;
+      holder_since = *taken_at;
+    }
   }
-  return -1;
+  return holder;
 }
 
 TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewayAndWriterKills) {
