@@ -20,6 +20,9 @@ Status RetainFreedHeap(std::int64_t retain_bytes) {
     return InvalidArgument("heap retention of " + std::to_string(retain_bytes) +
                            " bytes is outside [0, 2^31)");
   }
+#if defined(__SANITIZE_ADDRESS__)
+  return Status::Ok();  // AddressSanitizer's allocator replaces glibc's: nothing to tune
+#endif
   // Setting either parameter turns off glibc's dynamic adjustment of both, so both are set.
   if (mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes) != 1 ||
       mallopt(M_TRIM_THRESHOLD, static_cast<int>(retain_bytes)) != 1) {
