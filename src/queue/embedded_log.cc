@@ -117,6 +117,14 @@ Result<struct stat> StatFd(int fd, const std::filesystem::path& path) {
   return info;
 }
 
+// Cuts the file to `size` bytes and makes the cut durable (torn tails, failed batches, sealing).
+Status TruncateDurably(int fd, std::uint64_t size) {
+  if (const int injected = fault::Check("log.truncate"))
+    return ErrnoStatus("ftruncate (injected)", injected);
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return ErrnoStatus("ftruncate", errno);
+  return SyncData(fd, "log.truncate_fsync");
+}
+
 // True when the file's bytes [from, end) are all zero.
 Result<bool> IsZeroFilled(int fd, std::uint64_t from, std::uint64_t end) {
   std::string chunk;
@@ -407,7 +415,8 @@ class EmbeddedLog::Core {
 
   // The prefill thread keeps the active segment's file zero-filled a little ahead of the
   // writer, so that the writer's fdatasync overwrites allocated blocks and does not have to
-  // commit a file size change to the journal (measured: a third less per small group commit).
+  // commit a file size change to the journal (measured on 25-record groups: fsync p50
+  // 0.31-0.42 ms against 0.41-0.59 ms).
   // Zeros after the last frame of the last segment read as its clean end (RecoverSegment); a
   // segment is cut to its frames before the next one is created, so sealed segments never end
   // in zeros.
@@ -415,6 +424,7 @@ class EmbeddedLog::Core {
   // Writer: waits until no chunk of zeros being written overlaps bytes before `end`, then
   // claims the file up to `end`, so that no later chunk of zeros overwrites the frames.
   void ClaimForWrite(std::uint64_t end);
+  bool PrefillDueLocked() const;  // under prefill_mutex_
   // Writer: stops prefilling the active segment (waiting for a chunk being written), before its
   // file is cut or replaced; AttachPrefill starts again on `path`, whose bytes up to
   // `file_end` exist (frames up to `write_end`, zeros after).
@@ -466,7 +476,6 @@ class EmbeddedLog::Core {
   SteadyClock::duration last_fsync_{};
   SteadyClock::time_point last_failure_log_{};
   std::size_t suppressed_failure_logs_ = 0;
-  std::uint64_t recovered_file_bytes_ = 0;  // the active segment's file size after Recover
 
   // Guarded by prefill_mutex_ (never held with mutex_).
   std::mutex prefill_mutex_;
@@ -534,7 +543,10 @@ Status EmbeddedLog::Core::Recover() {
   FH_ASSIGN_OR_RETURN(active_fd_, OpenFile(active.path, O_WRONLY));
   active_path_ = active.path;
   active_bytes_ = active.durable_bytes;
-  AttachPrefill(active.path, active_bytes_, std::max(recovered_file_bytes_, active_bytes_));
+  // Zeros recovery kept after the last frame are already prefilled.
+  FH_ASSIGN_OR_RETURN(const struct stat active_info, StatFd(active_fd_.get(), active.path));
+  AttachPrefill(active.path, active_bytes_,
+                std::max(static_cast<std::uint64_t>(active_info.st_size), active_bytes_));
   last_index_position_ = active.index.empty() ? kSegmentHeaderBytes : active.index.back().position;
   durable_next_ = next_offset_;
   stored_bytes_ = 0;
@@ -603,7 +615,6 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
   }
 
   Segment segment{base, path, kSegmentHeaderBytes, ModificationTime(info), {}};
-  recovered_file_bytes_ = 0;
   FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes,
                      static_cast<std::uint64_t>(limits_.record_bytes_max));
   QueueOffset next = base;
@@ -620,19 +631,11 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
       if (check == FrameCheck::kBadMagic) {
         // Zeros to the end: the prefilled part the writer had not reached. Kept for it.
         FH_ASSIGN_OR_RETURN(const bool zeros, IsZeroFilled(fd.get(), position, file_bytes));
-        if (zeros) {
-          recovered_file_bytes_ = file_bytes;
-          break;
-        }
+        if (zeros) break;
       }
       FH_RETURN_IF_ERROR(CheckTailIsTorn(fd.get(), path, position, file_bytes, next, check));
-      if (const int injected = fault::Check("log.truncate")) {
-        return ErrnoStatus("truncating torn tail (injected)", injected);
-      }
-      if (::ftruncate(fd.get(), static_cast<off_t>(position)) != 0) {
-        return ErrnoStatus("ftruncate " + path.string(), errno);
-      }
-      FH_RETURN_IF_ERROR(SyncData(fd.get(), "log.truncate_fsync"));
+      FH_RETURN_IF_ERROR(TruncateDurably(fd.get(), position)
+                             .WithContext("truncating the torn tail of " + path.string()));
       ErrorCounter("torn_tail").Add();
       spdlog::warn(
           "queue: {}: truncated a torn tail of {} bytes at byte {} ({}); records below "
@@ -653,7 +656,6 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
     next = QueueOffset(next.value() + 1);
     segment.durable_bytes = reader.position();
   }
-  recovered_file_bytes_ = std::max(recovered_file_bytes_, segment.durable_bytes);
   next_offset_ = next;
   segments_.push_back(std::move(segment));
   return Status::Ok();
@@ -1138,12 +1140,7 @@ Status EmbeddedLog::Core::RepairActiveSegment() {
   const std::filesystem::path& path = active_path_;
   DetachPrefill();
   Status status = [&]() -> Status {
-    if (const int injected = fault::Check("log.truncate"))
-      return ErrnoStatus("ftruncate (injected)", injected);
-    if (::ftruncate(active_fd_.get(), static_cast<off_t>(active_bytes_)) != 0) {
-      return ErrnoStatus("ftruncate", errno);
-    }
-    FH_RETURN_IF_ERROR(SyncData(active_fd_.get(), "log.truncate_fsync"));
+    FH_RETURN_IF_ERROR(TruncateDurably(active_fd_.get(), active_bytes_));
     FH_ASSIGN_OR_RETURN(FileDescriptor reopened, OpenFile(path, O_WRONLY));
     active_fd_ = std::move(reopened);
     return Status::Ok();
@@ -1198,13 +1195,9 @@ Status EmbeddedLog::Core::SealActiveSegment() {
   DetachPrefill();
   FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(active_fd_.get(), active_path_));
   if (static_cast<std::uint64_t>(info.st_size) == active_bytes_) return Status::Ok();
-  if (::ftruncate(active_fd_.get(), static_cast<off_t>(active_bytes_)) != 0) {
-    return ErrnoStatus("sealing " + active_path_.string() + " at " + std::to_string(active_bytes_) +
-                           " bytes: ftruncate",
-                       errno);
-  }
-  return SyncData(active_fd_.get(), "log.truncate_fsync")
-      .WithContext("sealing " + active_path_.string());
+  return TruncateDurably(active_fd_.get(), active_bytes_)
+      .WithContext("sealing " + active_path_.string() + " at " + std::to_string(active_bytes_) +
+                   " bytes");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1216,11 +1209,8 @@ void EmbeddedLog::Core::PrefillLoop() {
   std::unique_lock lock(prefill_mutex_);
   while (true) {
     const auto target = [&] { return std::min(prefill_write_end_ + runway, segment_max); };
-    // Refill once half the runway is used, in chunks, so that the writer's fdatasync rarely
-    // meets a chunk not yet synced.
     const auto wanted = [&] {
-      return prefill_file_ != nullptr && prefill_file_end_ < target() &&
-             prefill_file_end_ - prefill_write_end_ <= runway / 2;
+      return prefill_file_ != nullptr && prefill_file_end_ < target() && PrefillDueLocked();
     };
     if (prefill_retry_at_ != SteadyClock::time_point{}) {
       prefill_cv_.wait_until(lock, prefill_retry_at_, [&] { return prefill_stop_; });
@@ -1261,10 +1251,16 @@ void EmbeddedLog::Core::ClaimForWrite(std::uint64_t end) {
   prefill_cv_.wait(lock, [&] { return !prefill_chunk_start_ || *prefill_chunk_start_ >= end; });
   prefill_write_end_ = std::max(prefill_write_end_, end);
   prefill_file_end_ = std::max(prefill_file_end_, end);
-  const bool refill = prefill_file_end_ - prefill_write_end_ <=
-                      static_cast<std::uint64_t>(limits_.segment_prefill_bytes) / 2;
+  const bool refill = PrefillDueLocked();
   lock.unlock();
   if (refill) prefill_cv_.notify_all();
+}
+
+// Refill once half the runway is used, in chunks, so that the writer's fdatasync rarely meets a
+// chunk not yet synced.
+bool EmbeddedLog::Core::PrefillDueLocked() const {
+  return prefill_file_end_ - prefill_write_end_ <=
+         static_cast<std::uint64_t>(limits_.segment_prefill_bytes) / 2;
 }
 
 void EmbeddedLog::Core::DetachPrefill() {
