@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace firehose::fault {
@@ -18,6 +20,7 @@ struct Rule {
   std::string probe;
   int errno_value = 0;  // 0 with crash = true
   bool crash = false;
+  long sleep_ms = 0;
   long first_hit = 1;
   bool and_later = true;
   long hits = 0;
@@ -52,6 +55,8 @@ void Parse(std::string_view spec, std::vector<Rule>* rules) {
     if (action == "eio") rule.errno_value = EIO;
     else if (action == "enospc") rule.errno_value = ENOSPC;
     else if (action == "crash") rule.crash = true;
+    else if (action.substr(0, 5) == "sleep" && action.size() > 5)
+      rule.sleep_ms = std::atol(std::string(action.substr(5)).c_str());
     else continue;
     rules->push_back(std::move(rule));
   }
@@ -74,20 +79,31 @@ Registry& GetRegistry() {
 int Check(std::string_view probe) {
   Registry& registry = GetRegistry();
   if (!registry.active.load(std::memory_order_relaxed)) return 0;
-  std::lock_guard lock(registry.mutex);
-  for (Rule& rule : registry.rules) {
-    if (rule.probe != probe) continue;
-    ++rule.hits;
-    const bool fires = rule.hits == rule.first_hit || (rule.and_later && rule.hits > rule.first_hit);
-    if (!fires) continue;
-    if (rule.crash) {
-      std::fprintf(stderr, "fault: crashing at %.*s (hit %ld)\n", static_cast<int>(probe.size()),
-                   probe.data(), rule.hits);
-      _exit(137);
+  long sleep_ms = 0;
+  int injected = 0;
+  {
+    std::lock_guard lock(registry.mutex);
+    for (Rule& rule : registry.rules) {
+      if (rule.probe != probe) continue;
+      ++rule.hits;
+      const bool fires =
+          rule.hits == rule.first_hit || (rule.and_later && rule.hits > rule.first_hit);
+      if (!fires) continue;
+      if (rule.crash) {
+        std::fprintf(stderr, "fault: crashing at %.*s (hit %ld)\n", static_cast<int>(probe.size()),
+                     probe.data(), rule.hits);
+        _exit(137);
+      }
+      if (rule.sleep_ms > 0) {
+        sleep_ms = rule.sleep_ms;
+        continue;  // a probe can be slow and then fail too
+      }
+      injected = rule.errno_value;
+      break;
     }
-    return rule.errno_value;
   }
-  return 0;
+  if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+  return injected;
 }
 
 void SetForTest(std::string_view spec) {

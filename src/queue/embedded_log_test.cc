@@ -727,6 +727,29 @@ TEST_F(EmbeddedLogTest, FsyncErrorFailsThatGroupWhichIsNeverDelivered) {
   EXPECT_THAT(ReadAllBodies(dir_.path()), ::testing::ElementsAre("r1", "r3", "r4"));
 }
 
+TEST_F(EmbeddedLogTest, SlowFsyncIsCountedAndItsAppendStillSucceeds) {
+  auto log = OpenOrDie(dir_.path());
+  const std::uint64_t slow_before = CounterValue("firehose_queue_fsync_slow_total");
+  // The second group's fdatasync takes 150 ms more (over the 100 ms threshold); the others don't.
+  fault::SetForTest("log.fsync=sleep150@2");
+  std::vector<Result<QueueOffset>> results;
+  std::vector<double> waited_ms;
+  for (int i = 1; i <= 3; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    results.push_back(AppendSync(*log, MakeRecord("r" + std::to_string(i))));
+    waited_ms.push_back(std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count());
+  }
+  fault::SetForTest("");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+    EXPECT_EQ(*results[i], QueueOffset(i));
+  }
+  EXPECT_GE(waited_ms[1], 150.0);  // acknowledged only after its slow fdatasync
+  EXPECT_EQ(CounterValue("firehose_queue_fsync_slow_total") - slow_before, 1u);
+}
+
 TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelivered) {
   Limits limits = TestLimits();
   auto log = OpenOrDie(dir_.path(), limits);
