@@ -367,6 +367,8 @@ class EmbeddedLog::Core {
     Metrics().Describe("firehose_queue_fsyncs_total",
                        "fdatasync calls of the embedded log's writer.");
     Metrics().Describe("firehose_queue_fsync_seconds", "Latency of the writer's fdatasync.");
+    Metrics().Describe("firehose_queue_fsync_slow_total",
+                       "Writer fdatasyncs over 100 ms: every append of the group waited that long.");
     Metrics().Describe("firehose_queue_bytes", "Bytes stored in the embedded log's segments.");
     Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
     Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");

@@ -747,7 +747,13 @@ TEST_F(EmbeddedLogTest, SlowFsyncIsCountedAndItsAppendStillSucceeds) {
     EXPECT_EQ(*results[i], QueueOffset(i));
   }
   EXPECT_GE(waited_ms[1], 150.0);  // acknowledged only after its slow fdatasync
-  EXPECT_EQ(CounterValue("firehose_queue_fsync_slow_total") - slow_before, 1u);
+  // The slowed group is counted. A real fdatasync can pass 100 ms too on a busy disk, but only
+  // one whose append waited that long: one group per append here.
+  const std::uint64_t slow = CounterValue("firehose_queue_fsync_slow_total") - slow_before;
+  const auto waited_long = static_cast<std::uint64_t>(
+      std::count_if(waited_ms.begin(), waited_ms.end(), [](double ms) { return ms >= 100.0; }));
+  EXPECT_GE(slow, 1u);
+  EXPECT_LE(slow, waited_long);
 }
 
 TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelivered) {
