@@ -52,12 +52,15 @@ void Parse(std::string_view spec, std::vector<Rule>* rules) {
       rule.first_hit = std::atol(count.c_str());
       action = action.substr(0, at);
     }
-    if (action == "eio") rule.errno_value = EIO;
-    else if (action == "enospc") rule.errno_value = ENOSPC;
-    else if (action == "crash") rule.crash = true;
-    else if (action.substr(0, 5) == "sleep" && action.size() > 5)
+    if (action == "eio")
+      rule.errno_value = EIO;
+    else if (action == "enospc")
+      rule.errno_value = ENOSPC;
+    else if (action == "crash")
+      rule.crash = true;
+    else if (action.starts_with("sleep"))
       rule.sleep_ms = std::atol(std::string(action.substr(5)).c_str());
-    else continue;
+    if (rule.errno_value == 0 && !rule.crash && rule.sleep_ms <= 0) continue;  // unknown: ignored
     rules->push_back(std::move(rule));
   }
 }

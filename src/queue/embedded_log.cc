@@ -368,7 +368,8 @@ class EmbeddedLog::Core {
                        "fdatasync calls of the embedded log's writer.");
     Metrics().Describe("firehose_queue_fsync_seconds", "Latency of the writer's fdatasync.");
     Metrics().Describe("firehose_queue_fsync_slow_total",
-                       "Writer fdatasyncs over 100 ms: every append of the group waited that long.");
+                       "Writer fdatasyncs over " + std::to_string(kSlowFsync.count()) +
+                           " ms: every append of the group waited that long.");
     Metrics().Describe("firehose_queue_bytes", "Bytes stored in the embedded log's segments.");
     Metrics().Describe("firehose_queue_records", "Durable records stored in the embedded log.");
     Metrics().Describe("firehose_queue_durable_offset", "The offset the next durable append gets.");
@@ -447,7 +448,8 @@ class EmbeddedLog::Core {
   Status Roll();
   Status SealActiveSegment();
   void LogWriterFailure(const Status& status, std::size_t records);
-  void CountSlowFsync(std::string_view segment_name, std::size_t records);
+  void CountSlowFsync(SteadyClock::duration took, std::string_view segment_name,
+                      std::size_t records);
 
   // The prefill thread keeps the active segment's file zero-filled a little ahead of the
   // writer, so that the writer's fdatasync overwrites allocated blocks and does not have to
@@ -515,12 +517,12 @@ class EmbeddedLog::Core {
 
   // Guarded by prefill_mutex_ (never held with mutex_).
   std::mutex prefill_mutex_;
-  std::condition_variable prefill_cv_;               // claims, attach/detach, chunks, stop
-  std::shared_ptr<FileDescriptor> prefill_file_;     // the active segment, or null: detached
-  std::uint64_t prefill_write_end_ = 0;              // what the writer has claimed
-  std::uint64_t prefill_file_end_ = 0;               // bytes that exist: frames, then zeros
+  std::condition_variable prefill_cv_;                // claims, attach/detach, chunks, stop
+  std::shared_ptr<FileDescriptor> prefill_file_;      // the active segment, or null: detached
+  std::uint64_t prefill_write_end_ = 0;               // what the writer has claimed
+  std::uint64_t prefill_file_end_ = 0;                // bytes that exist: frames, then zeros
   std::optional<std::uint64_t> prefill_chunk_start_;  // a chunk of zeros is being written there
-  SteadyClock::time_point prefill_retry_at_{};       // after a failed chunk
+  SteadyClock::time_point prefill_retry_at_{};        // after a failed chunk
   bool prefill_stop_ = false;
   std::thread prefill_thread_;
 
@@ -1051,7 +1053,7 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   last_group_records_ = batch.size();
   fsync_seconds_.Observe(std::chrono::duration<double>(last_fsync_).count());
   fsyncs_.Add();
-  if (last_fsync_ >= kSlowFsync) CountSlowFsync(segment_name, batch.size());
+  if (last_fsync_ >= kSlowFsync) CountSlowFsync(last_fsync_, segment_name, batch.size());
   if (!status.ok()) {
     ErrorCounter("fsync").Add();
     return CutBackFailedBatch(status.WithContext("fdatasync of " + segment_name));
@@ -1151,18 +1153,19 @@ void EmbeddedLog::Core::LogWriterFailure(const Status& status, std::size_t recor
   if (!failure_log_.Admit(&held_back)) return;
   spdlog::error("queue: group commit of {} record(s) failed, not acknowledged: {}{}", records,
                 status.ToString(),
-                held_back == 0 ? std::string()
-                               : " (" + std::to_string(held_back) + " similar failures not logged)");
+                held_back == 0
+                    ? std::string()
+                    : " (" + std::to_string(held_back) + " similar failures not logged)");
 }
 
-void EmbeddedLog::Core::CountSlowFsync(std::string_view segment_name, std::size_t records) {
+void EmbeddedLog::Core::CountSlowFsync(SteadyClock::duration took, std::string_view segment_name,
+                                       std::size_t records) {
   fsync_slow_.Add();
   std::size_t held_back = 0;
   if (!slow_fsync_log_.Admit(&held_back)) return;
   spdlog::warn(
       "queue: fdatasync of {} took {} ms; {} append(s) waited for it{}: the disk is slow",
-      segment_name, std::chrono::duration_cast<std::chrono::milliseconds>(last_fsync_).count(),
-      records,
+      segment_name, std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), records,
       held_back == 0 ? std::string()
                      : " (" + std::to_string(held_back) + " more over " +
                            std::to_string(kSlowFsync.count()) + " ms since the last warning)");
