@@ -42,14 +42,14 @@ echo "dd after:  $dd_after MB/s"
 anchor=$(awk -v a="$dd_before" -v b="$dd_after" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
 echo
-echo "| appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| record bytes | appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 jq -r --argjson anchor "$anchor" '
   [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
   ($rows[0].items_per_second) as $single |
   $rows[] |
-  (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)")) as $n |
-  "| \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
+  (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)/record_bytes:(?<r>[0-9]+)")) as $n |
+  "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
 ' "$work/log.json"
 echo
 echo "command: bench/log_vs_dd.sh $build $target_dir  (DD_MIB=$dd_mib REPETITIONS=$repetitions MIN_TIME=$min_time; medians of $repetitions repetitions)"

@@ -50,7 +50,8 @@ namespace firehose {
     "size at which the log rolls to a new segment file; the unit of deletion")                    \
   X(segment_prefill_bytes, 4 << 20, 0, 1LL << 30, "bytes",                                         \
     "zeros written ahead of the log's write position by a background thread, so that a group "    \
-    "commit's fdatasync overwrites allocated blocks instead of growing the file; 0 turns it off") \
+    "commit's fdatasync overwrites allocated blocks instead of growing the file (while groups "    \
+    "are under 256 KiB); 0 turns it off")                                                         \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
   X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \

@@ -1011,6 +1011,45 @@ TEST_F(EmbeddedLogTest, PrefillRunsAheadOfTheWriterAndSealedSegmentsEndAtTheirLa
   EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
 }
 
+// Prefill writes every byte twice (zeros, then frames): after a group of 256 KiB or more it rests
+// and the writer grows the file itself; a small group starts it again.
+TEST_F(EmbeddedLogTest, PrefillRestsWhileGroupsAreLargeAndResumesForSmallOnes) {
+  Limits limits = TestLimits();
+  limits.segment_bytes_max = 8 << 20;
+  limits.record_bytes_max = 512 << 10;
+  limits.segment_prefill_bytes = 1 << 20;
+  auto log = OpenOrDie(dir_.path(), limits);
+  const fs::path active = SegmentPath(dir_.path(), 0);
+  const auto frames_end = [&] {
+    const auto ends = FrameEnds(ReadBytes(active));
+    return ends.empty() ? std::uint64_t{0} : ends.back();
+  };
+  const auto zeros_ahead = [&] { return fs::file_size(active) > frames_end(); };
+  const auto wait_for_zeros = [&] {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!zeros_ahead() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    return zeros_ahead();
+  };
+  std::vector<std::string> bodies;
+  const auto append = [&](const std::string& body) {
+    bodies.push_back(body);
+    return *AppendSync(*log, MakeRecord(bodies.back())) == QueueOffset(bodies.size() - 1);
+  };
+  ASSERT_TRUE(append(Body("small-0", 600)));
+  ASSERT_TRUE(wait_for_zeros()) << "no zeros ahead of small groups";
+
+  // 8 groups of one 300 KB record: 2.4 MB, past the 1 MiB of zeros already written.
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(append(Body("large-" + std::to_string(i), 300'000)));
+  std::this_thread::sleep_for(300ms);  // time enough for a prefill thread that would write
+  EXPECT_EQ(fs::file_size(active), frames_end()) << "zeros written after large groups";
+
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(append(Body("small-" + std::to_string(i + 1), 600)));
+  EXPECT_TRUE(wait_for_zeros()) << "prefill did not resume for small groups";
+  log.reset();
+  EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
+}
+
 // A failing prefill (here injected; a full disk in practice) is counted and costs no append.
 TEST_F(EmbeddedLogTest, FailingPrefillIsCountedAndAppendsGoOn) {
   Limits limits = TestLimits();
