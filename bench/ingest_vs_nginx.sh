@@ -89,11 +89,13 @@ start() {
       nginx_conf "$dir" "$PORT" 2
       nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" > "$dir/stdout" 2>&1 &
       SRV_PID=$!
-      for _ in $(seq 1 100); do
+      for _ in $(seq 1 200); do
         [[ -n "$(ss -Hltn "sport = :$PORT")" ]] && return 0
+        kill -0 "$SRV_PID" 2>/dev/null || break
         sleep 0.05
       done
-      echo "nginx did not start" >&2; return 1 ;;
+      echo "nginx did not start on port $PORT: $(cat "$dir/stdout" "$dir/error.log" 2>/dev/null)" >&2
+      return 1 ;;
     firehose*)
       local data="$WORK/data-$RANDOM$RANDOM" queue=log
       [[ "$name" == *nodisk* ]] && queue=discard
