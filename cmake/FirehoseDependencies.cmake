@@ -17,6 +17,7 @@ find_package(benchmark QUIET)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
+pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)
 
 # cctz ships no CMake or pkg-config file on Debian.
 find_library(CCTZ_LIBRARY cctz REQUIRED)

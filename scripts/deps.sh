@@ -11,7 +11,7 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libsimdjson-dev libzstd-dev libssl-dev libsqlite3-dev libpq-dev
   libnats-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libcurl4-openssl-dev libxxhash-dev libcctz-dev libjs-chart.js
+  nlohmann-json3-dev libcurl4-openssl-dev libxxhash-dev libcctz-dev libisal-dev libjs-chart.js
   libgtest-dev libgmock-dev libbenchmark-dev
   zstd jq curl ca-certificates tzdata
 )

@@ -1,5 +1,7 @@
-// CRC-32C (Castagnoli), the checksum of every queue frame. Uses the SSE4.2 crc32 instruction
-// when the CPU has it (about 10 GB/s here), a table otherwise; both give the same value.
+// CRC-32C (Castagnoli), the checksum of every queue frame, computed by Intel's ISA-L (Debian's
+// libisal), which picks the fastest code the CPU runs at load time: ~13 GB/s on a 600-byte frame
+// and ~55 GB/s on a 60 KB one on this machine, against ~9 GB/s for a loop of SSE4.2 crc32
+// instructions (this file's own code until stop 14).
 #pragma once
 
 #include <cstddef>
