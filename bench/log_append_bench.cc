@@ -164,8 +164,8 @@ BENCHMARK(BM_DurableAppend)
 // Many requests in flight: groups fill group_commit_bytes_max (4 MiB by default), the
 // large-group case; and the same with 16 MiB groups (fewer fsyncs per byte: the setting for a
 // log that must keep up with a disk much faster than its fsync latency). Then batched webhooks:
-// the same bytes in 100x fewer records, so the per-record CPU (encoding, checksum, allocation,
-// completion) no longer bounds what reaches the disk.
+// the same bytes in 100x fewer records, which leaves the per-byte costs (copies, checksum, the
+// page cache, fdatasync) with the per-record ones (allocation, completion) spread thin.
 BENCHMARK(BM_DurableAppend)
     ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
     ->Args({64, 64, 4, 600})
