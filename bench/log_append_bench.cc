@@ -112,6 +112,10 @@ void BM_DurableAppend(benchmark::State& state) {
   if (const char* prefill = std::getenv("FIREHOSE_BENCH_PREFILL_BYTES")) {
     limits.segment_prefill_bytes = std::stoll(prefill);
   }
+  // FIREHOSE_BENCH_PAGE_CACHE_BYTES=0 leaves every written page in the page cache.
+  if (const char* cache = std::getenv("FIREHOSE_BENCH_PAGE_CACHE_BYTES")) {
+    limits.log_page_cache_bytes = std::stoll(cache);
+  }
   // FIREHOSE_BENCH_HEAP_RETAIN_BYTES=0: glibc's own heap trimming (see core/allocator.h).
   if (const char* retain = std::getenv("FIREHOSE_BENCH_HEAP_RETAIN_BYTES")) {
     limits.heap_retain_bytes = std::stoll(retain);

@@ -52,6 +52,9 @@ namespace firehose {
     "zeros written ahead of the log's write position by a background thread, so that a group "    \
     "commit's fdatasync overwrites allocated blocks instead of growing the file (while groups "    \
     "are under 256 KiB); 0 turns it off")                                                         \
+  X(log_page_cache_bytes, 64 << 20, 0, 1LL << 40, "bytes",                                        \
+    "the active segment's most recent bytes left in the page cache; older durable bytes are "     \
+    "dropped from it (consumers further behind read from disk); 0 leaves them to the kernel")     \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
   X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \

@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1048,6 +1050,68 @@ TEST_F(EmbeddedLogTest, PrefillRestsWhileGroupsAreLargeAndResumesForSmallOnes) {
   EXPECT_TRUE(wait_for_zeros()) << "prefill did not resume for small groups";
   log.reset();
   EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
+}
+
+// Which 4 KiB pages of [from, end) of `path` are in the page cache, as (resident, total).
+std::pair<std::size_t, std::size_t> ResidentPages(const fs::path& path, std::uint64_t from,
+                                                  std::uint64_t end) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  FH_CHECK(fd >= 0, "open");
+  const std::size_t size = fs::file_size(path);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);  // maps, touches nothing
+  ::close(fd);
+  FH_CHECK(map != MAP_FAILED, "mmap");
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  FH_CHECK(::mincore(map, size, resident.data()) == 0, "mincore");
+  ::munmap(map, size);
+  std::pair<std::size_t, std::size_t> counts{0, 0};
+  for (std::uint64_t i = from / page; i < std::min<std::uint64_t>(resident.size(), end / page);
+       ++i) {
+    counts.first += resident[i] & 1;
+    ++counts.second;
+  }
+  return counts;
+}
+
+// The log leaves only its most recent log_page_cache_bytes in the page cache: a log's bytes are
+// read once, right behind the writer, and the pages it frees are the ones it writes next.
+TEST_F(EmbeddedLogTest, DurableBytesOlderThanThePageCacheLimitAreDroppedFromTheCache) {
+  struct statfs filesystem {};
+  ASSERT_EQ(::statfs(dir_.path().c_str(), &filesystem), 0);
+  if (filesystem.f_type == 0x01021994 /* TMPFS_MAGIC */) {
+    GTEST_SKIP() << "tmpfs keeps its pages: the page cache is its storage";
+  }
+  for (const std::int64_t keep : {std::int64_t{2} << 20, std::int64_t{0}}) {
+    SCOPED_TRACE("log_page_cache_bytes = " + std::to_string(keep));
+    TempDir dir;
+    Limits limits = TestLimits();
+    limits.segment_bytes_max = 64 << 20;
+    limits.record_bytes_max = 512 << 10;
+    limits.log_page_cache_bytes = keep;
+    limits.segment_prefill_bytes = 0;  // the file ends at its last frame
+    std::vector<std::string> bodies;
+    {
+      auto log = OpenOrDie(dir.path(), limits);
+      for (int i = 0; i < 60; ++i) {  // 60 groups of 300 KB: 18 MB
+        bodies.push_back(Body("c" + std::to_string(i), 300'000));
+        ASSERT_EQ(*AppendSync(*log, MakeRecord(bodies.back())), QueueOffset(i));
+      }
+      const fs::path segment = SegmentPath(dir.path(), 0);
+      const std::uint64_t end = fs::file_size(segment);  // no prefill: the last frame's end
+      // The first 10 MB, well behind the 2 MiB kept plus one 4 MiB drop step, are gone with the
+      // limit and all cached without it; the newest MiB is cached either way.
+      const auto old = ResidentPages(segment, 0, 10'000'000);
+      const auto recent = ResidentPages(segment, end - (1 << 20), end);
+      if (keep > 0) {
+        EXPECT_EQ(old.first, 0u) << old.first << " of " << old.second << " old pages cached";
+      } else {
+        EXPECT_EQ(old.first, old.second) << "pages dropped without a limit";
+      }
+      EXPECT_GT(recent.first, recent.second / 2);
+    }
+    EXPECT_EQ(ReadAllBodies(dir.path(), limits), bodies);  // from the disk, whole
+  }
 }
 
 // A failing prefill (here injected; a full disk in practice) is counted and costs no append.
