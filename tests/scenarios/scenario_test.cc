@@ -467,8 +467,14 @@ backoff_initial_ms = 100
   for (const std::string& booked_day : DaysOf(truth)) {
     booked[booked_day] = ShowDay(platform, booked_day);
   }
+  // Every notification, for the messages of failed expectations.
+  const auto notifications = [&receiver] {
+    std::string all;
+    for (const json& notification : receiver.All()) all += "\n  " + notification.dump();
+    return all;
+  };
   EXPECT_EQ(receiver.Count("firing", "duplicate-storm", ""), 0)
-      << "a normal day's duplicates stay under the threshold";
+      << "a normal day's duplicates stay under the threshold:" << notifications();
 
   // The storm: the whole day again, the same bytes.
   const auto storm_started = Clock::now();
@@ -482,7 +488,7 @@ backoff_initial_ms = 100
   const Command stormed = storm.get();
   ASSERT_EQ(stormed.exit_code, 0) << stormed.out;
   const auto storm_ended = Clock::now();
-  EXPECT_LT(*fired, storm_ended) << "the alert fired while the storm lasted";
+  EXPECT_LT(*fired, storm_ended) << "the alert fired while the storm lasted:" << notifications();
   // The busiest partner that fired: its duplicates fill every window until the storm ends. A
   // partner sending a few batches can fall under min_events between two of them (which counts
   // as recovering) and resolve while its storm goes on: seen with the disk slowing the acks.
@@ -495,8 +501,8 @@ backoff_initial_ms = 100
     if (subject.empty() || volume[fired_for] > volume[subject]) subject = fired_for;
   }
   const auto resolved = receiver.WaitFor("resolved", "duplicate-storm", subject, seconds(60));
-  ASSERT_TRUE(resolved) << "the alert for " << subject << " never resolved";
-  EXPECT_GT(*resolved, storm_ended) << "it resolved once the storm was over";
+  ASSERT_TRUE(resolved) << "the alert for " << subject << " never resolved:" << notifications();
+  EXPECT_GT(*resolved, storm_ended) << "it resolved once the storm was over:" << notifications();
   const auto seconds_between = [](Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double>(to - from).count();
   };
