@@ -12,9 +12,11 @@ namespace firehose::cli {
 namespace {
 
 int RunRoles(const Context& context, Roles roles, std::string_view what) {
+  // First: a stop signal that comes while the config loads or the roles start is kept, and
+  // stops them once started, instead of killing a half-started process.
+  BlockStopSignals();
   auto config = LoadConfig(context);
   if (!config.ok()) return Fail(config.status());
-  BlockStopSignals();
   auto platform = Platform::Start(*config, roles);
   if (!platform.ok()) return Fail(platform.status().WithContext(std::string(what)));
   spdlog::info("firehose {} running; data in {}; Ctrl-C stops", what, config->data_dir.string());

@@ -77,7 +77,25 @@ class Role {
  public:
   Role(std::string name, std::vector<std::string> argv, std::filesystem::path log)
       : name_(std::move(name)), argv_(std::move(argv)), log_(std::move(log)) {}
-  bool Start() { return process_.Start(argv_, {}, log_); }
+  bool Start() {
+    ++starts_;
+    return process_.Start(argv_, {}, log_);
+  }
+  // Until the process started last logs that it runs (each start appends the line to the same
+  // log): a stop signal before then would find it still starting.
+  bool WaitUntilRunning(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      std::ifstream log(log_);
+      int running = 0;
+      for (std::string line; std::getline(log, line);) {
+        if (line.find(" running; data in ") != std::string::npos) ++running;
+      }
+      if (running >= starts_) return true;
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   ChildProcess& process() { return process_; }
   const std::string& name() const { return name_; }
 
@@ -86,6 +104,7 @@ class Role {
   std::vector<std::string> argv_;
   std::filesystem::path log_;
   ChildProcess process_;
+  int starts_ = 0;
 };
 
 // Which land process holds the lake lease now, from their logs: each logs "lease lake-w0: held
@@ -263,6 +282,9 @@ TEST(JetStreamCluster, EveryAcknowledgedArrivalLandsExactlyOnceThroughNodeGatewa
   EXPECT_TRUE(caught_up) << "the lake did not catch up with the stream";
   (*queue)->Shutdown();
 
+  // A land process restarted late (after the kill above) may still be starting: seen under ASan,
+  // the SIGTERM reached the restarted writer before it had logged anything.
+  for (auto& land : lands) EXPECT_TRUE(land->WaitUntilRunning(60s)) << land->name();
   for (auto& gateway : gateways) gateway->process().Kill(SIGTERM);
   for (auto& land : lands) land->process().Kill(SIGTERM);
   for (auto& gateway : gateways) EXPECT_EQ(gateway->process().Wait(60s), 0) << gateway->name();
