@@ -30,6 +30,10 @@ dd_mbps() {
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(df -h "$work" | awk 'NR==2 {print $1 " (" $2 ")"}')"
 head -c "$((dd_mib << 20))" /dev/urandom > "$work/random.bin"
+# One dd thrown away first: writing random.bin just took cold pages, and on a virtual machine
+# that hands free pages back to its host the first dd after it would fill cold pages too and
+# run at about half the speed of the dd after the log (which fills the pages the log freed).
+dd_mbps > /dev/null
 dd_before=$(dd_mbps)
 echo "dd before: $dd_before MB/s"
 
