@@ -34,9 +34,11 @@ bool AwaitReport(int fd) {
 
 // Starts a child that begins a thread *before* BlockStopSignals (as a library or the sanitizer
 // runtime may), then waits for a stop. `after_stop` runs in the child after the first stop and
-// returns its exit code. Returns the child's pid once it waits, and in `reports` the end of the
-// pipe the child reports on.
-pid_t StartChild(int (*after_stop)(int signal_number), int& reports) {
+// returns its exit code; `starting` is how long the child takes, after blocking the signals,
+// before it waits (a role loading its config and starting). Returns the child's pid once it has
+// blocked them, and in `reports` the end of the pipe the child reports on.
+pid_t StartChild(int (*after_stop)(int signal_number), int& reports,
+                 std::chrono::milliseconds starting = 0ms) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return -1;
   const pid_t pid = fork();
@@ -51,6 +53,7 @@ pid_t StartChild(int (*after_stop)(int signal_number), int& reports) {
   early.detach();
   BlockStopSignals();
   Report();
+  std::this_thread::sleep_for(starting);
   const int signal_number = WaitForStop(10s, {});
   _exit(after_stop(signal_number));
 }
@@ -75,6 +78,22 @@ TEST(StopSignals, ProcessDirectedSigtermReachesWaitForStopEvenViaAThreadStartedB
   close(reports);
   EXPECT_EQ(ExitStatus(pid), kStoppedBySigterm)
       << "1015 means SIGTERM's default action killed the child without a graceful stop";
+}
+
+// `firehose run` blocks the stop signals before it loads its config and starts its roles: a
+// SIGTERM that comes meanwhile waits, pending, and stops the process once it waits for a stop.
+TEST(StopSignals, ASigtermWhileStartingStopsTheProcessOnceStarted) {
+  int reports = -1;
+  const pid_t pid = StartChild(
+      [](int signal_number) {
+        return signal_number == SIGTERM ? kStoppedBySigterm : kStoppedOtherwise;
+      },
+      reports, 300ms);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);  // the child is still "starting" for 300 ms
+  close(reports);
+  EXPECT_EQ(ExitStatus(pid), kStoppedBySigterm)
+      << "1015 means SIGTERM's default action killed the starting child";
 }
 
 TEST(StopSignals, ASecondSignalDuringTheGracefulStopEndsTheProcessWith130) {

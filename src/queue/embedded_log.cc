@@ -59,8 +59,10 @@ constexpr std::uint64_t kPrefillChunkBytes = 1 << 20;
 // group the prefill thread rests until a smaller one comes; the writer grows the file itself.
 constexpr std::uint64_t kPrefillGroupBytesMax = 256 << 10;
 // The writer drops durable bytes from the page cache (log_page_cache_bytes) in steps of at least
-// this much, so that the drop costs one call per few groups.
+// this much, so that the drop costs one call per few groups; and in ranges that start and end on
+// this alignment (a multiple of any page size), so that no page is left partly dropped.
 constexpr std::uint64_t kPageCacheDropStepBytes = 4 << 20;
+constexpr std::uint64_t kPageCacheDropAlignBytes = 64 << 10;
 // Failure log lines of the writer are rate-limited to one per this interval.
 constexpr auto kFailureLogInterval = std::chrono::seconds(1);
 // A group commit's fdatasync slower than this held every append of the group for that long:
@@ -1108,9 +1110,7 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
 void EmbeddedLog::Core::DropFromPageCache() {
   const auto keep = static_cast<std::uint64_t>(limits_.log_page_cache_bytes);
   if (keep == 0 || active_bytes_ < keep) return;
-  // Whole pages only are dropped: ranges that start and end on a 64 KiB boundary (a multiple of
-  // any page size) leave no partly dropped page between two steps.
-  const std::uint64_t drop_until = (active_bytes_ - keep) & ~std::uint64_t{(64 << 10) - 1};
+  const std::uint64_t drop_until = (active_bytes_ - keep) & ~(kPageCacheDropAlignBytes - 1);
   if (drop_until < cache_dropped_until_ + kPageCacheDropStepBytes) return;
   // Advisory: a failure leaves the pages to the kernel, as with log_page_cache_bytes = 0.
   (void)::posix_fadvise(active_fd_.get(), static_cast<off_t>(cache_dropped_until_),

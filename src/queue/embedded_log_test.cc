@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -1052,7 +1053,7 @@ TEST_F(EmbeddedLogTest, PrefillRestsWhileGroupsAreLargeAndResumesForSmallOnes) {
   EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
 }
 
-// Which 4 KiB pages of [from, end) of `path` are in the page cache, as (resident, total).
+// How many pages of [from, end) of `path` are in the page cache, as (resident, total).
 std::pair<std::size_t, std::size_t> ResidentPages(const fs::path& path, std::uint64_t from,
                                                   std::uint64_t end) {
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -1079,7 +1080,7 @@ std::pair<std::size_t, std::size_t> ResidentPages(const fs::path& path, std::uin
 TEST_F(EmbeddedLogTest, DurableBytesOlderThanThePageCacheLimitAreDroppedFromTheCache) {
   struct statfs filesystem {};
   ASSERT_EQ(::statfs(dir_.path().c_str(), &filesystem), 0);
-  if (filesystem.f_type == 0x01021994 /* TMPFS_MAGIC */) {
+  if (filesystem.f_type == TMPFS_MAGIC) {
     GTEST_SKIP() << "tmpfs keeps its pages: the page cache is its storage";
   }
   for (const std::int64_t keep : {std::int64_t{2} << 20, std::int64_t{0}}) {
