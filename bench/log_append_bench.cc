@@ -116,6 +116,11 @@ void BM_DurableAppend(benchmark::State& state) {
   if (const char* cache = std::getenv("FIREHOSE_BENCH_PAGE_CACHE_BYTES")) {
     limits.log_page_cache_bytes = std::stoll(cache);
   }
+  // FIREHOSE_BENCH_WRITEBACK_BYTES=0 writes each group in one pwritev, the disk starting at the
+  // fdatasync.
+  if (const char* writeback = std::getenv("FIREHOSE_BENCH_WRITEBACK_BYTES")) {
+    limits.log_writeback_bytes = std::stoll(writeback);
+  }
   // FIREHOSE_BENCH_HEAP_RETAIN_BYTES=0: glibc's own heap trimming (see core/allocator.h).
   if (const char* retain = std::getenv("FIREHOSE_BENCH_HEAP_RETAIN_BYTES")) {
     limits.heap_retain_bytes = std::stoll(retain);

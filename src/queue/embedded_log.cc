@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -326,20 +327,49 @@ Gauge& LagGauge(const std::string& consumer) {
   return Metrics().GaugeFor("firehose_consumer_lag_records", {{"consumer", consumer}});
 }
 
-// pwritev of every frame of `batch` at `position`, in IOV_MAX-sized calls.
-Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppend>& batch) {
+// Starts the disk writing [from, to) of `fd` without waiting for it (the group's fdatasync
+// waits). A file system that cannot do this is left to the fdatasync; a real error (EIO, ENOSPC
+// of a delayed allocation) fails the group as a failed write would.
+Status StartWriteback(int fd, std::uint64_t from, std::uint64_t to) {
+  if (const int injected = fault::Check("log.writeback"))
+    return ErrnoStatus("sync_file_range (injected)", injected);
+  if (::sync_file_range(fd, static_cast<off_t>(from), static_cast<off_t>(to - from),
+                        SYNC_FILE_RANGE_WRITE) == 0) {
+    return Status::Ok();
+  }
+  if (errno == EINVAL || errno == ESPIPE || errno == ENOSYS || errno == EOPNOTSUPP) {
+    return Status::Ok();
+  }
+  return ErrnoStatus("sync_file_range", errno);
+}
+
+// pwritev of every frame of `batch` at `position`, in calls of at most IOV_MAX frames. With
+// `piece_bytes` > 0 each call writes at most that many bytes and, when more follow, starts the
+// disk writing it before copying the next (see log_writeback_bytes): the copy into the page cache
+// and the disk's write then overlap instead of taking turns, and the group's fdatasync waits only
+// for the last piece and the flush. Written in one go, a 4 MiB group left the disk idle for the
+// 0.6-0.9 ms of its copy (bench/RESULTS.md, "Embedded log", stop 15).
+Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppend>& batch,
+                   std::uint64_t piece_bytes) {
   if (const int injected = fault::Check("log.write"))
     return ErrnoStatus("write (injected)", injected);
+  const std::uint64_t piece_max =
+      piece_bytes > 0 ? piece_bytes : std::numeric_limits<std::uint64_t>::max();
   std::size_t next_frame = 0;
   std::size_t frame_done = 0;  // bytes of batch[next_frame] already written
+  std::uint64_t writeback_from = position;  // written, the disk not yet started on it
   std::vector<iovec> vectors;
   vectors.reserve(std::min<std::size_t>(batch.size(), IOV_MAX));
   while (next_frame < batch.size()) {
     vectors.clear();
-    for (std::size_t i = next_frame; i < batch.size() && vectors.size() < IOV_MAX; ++i) {
+    std::uint64_t call_bytes = 0;
+    for (std::size_t i = next_frame;
+         i < batch.size() && vectors.size() < IOV_MAX && call_bytes < piece_max; ++i) {
       const std::size_t skip = i == next_frame ? frame_done : 0;
-      vectors.push_back(
-          {const_cast<char*>(batch[i].frame.data()) + skip, batch[i].frame.size() - skip});
+      const std::size_t length = static_cast<std::size_t>(
+          std::min<std::uint64_t>(batch[i].frame.size() - skip, piece_max - call_bytes));
+      vectors.push_back({const_cast<char*>(batch[i].frame.data()) + skip, length});
+      call_bytes += length;
     }
     const ssize_t written = ::pwritev(fd, vectors.data(), static_cast<int>(vectors.size()),
                                       static_cast<off_t>(position));
@@ -358,6 +388,11 @@ Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppe
       remaining -= left;
       ++next_frame;
       frame_done = 0;
+    }
+    if (piece_bytes > 0 && next_frame < batch.size() &&
+        position - writeback_from >= piece_bytes) {
+      FH_RETURN_IF_ERROR(StartWriteback(fd, writeback_from, position));
+      writeback_from = position;
     }
   }
   return Status::Ok();
@@ -1055,7 +1090,8 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   const std::string segment_name = active_path_.filename().string();
 
   ClaimForWrite(position);
-  Status status = WriteFrames(active_fd_.get(), active_bytes_, batch);
+  Status status = WriteFrames(active_fd_.get(), active_bytes_, batch,
+                              static_cast<std::uint64_t>(limits_.log_writeback_bytes));
   if (!status.ok()) {
     ErrorCounter(status.code() == StatusCode::kResourceExhausted ? "disk_full" : "write").Add();
     return CutBackFailedBatch(

@@ -1053,6 +1053,60 @@ TEST_F(EmbeddedLogTest, PrefillRestsWhileGroupsAreLargeAndResumesForSmallOnes) {
   EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
 }
 
+// A group larger than log_writeback_bytes is written in pieces, and the disk is started on each
+// piece but the last (the fdatasync covers it) before the next is copied. Pieces cut frames
+// anywhere: a 300 KB record in 10,000-byte pieces, and groups of many records, read back intact.
+// The probe at the writeback call shows where it happens: its failure fails that group only.
+TEST_F(EmbeddedLogTest, LargeGroupsAreWrittenInPiecesWhoseWritebackStartsEarly) {
+  Limits limits = TestLimits();
+  limits.segment_bytes_max = 8 << 20;
+  limits.record_bytes_max = 512 << 10;
+  limits.log_writeback_bytes = 10'000;
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    fault::SetForTest("log.writeback=eio@1");
+    const Result<QueueOffset> failed = AppendSync(*log, MakeRecord(Body("large-0", 300'000)));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_THAT(failed.status().message(), HasSubstr("sync_file_range"));
+    ASSERT_EQ(*AppendSync(*log, MakeRecord(Body("large-1", 300'000))), QueueOffset(0));
+    ASSERT_EQ(*AppendSync(*log, MakeRecord(Body("small-0", 600))), QueueOffset(1));
+  }
+  // Many appends in flight at once: groups of dozens of 7 KB records, cut by the pieces.
+  std::vector<std::string> bodies = {Body("large-1", 300'000), Body("small-0", 600)};
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    const std::uint64_t fsyncs_before = CounterValue("firehose_queue_fsyncs_total");
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    std::size_t done = 0;
+    std::vector<Result<QueueOffset>> results(400, Internal("not answered"));
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      bodies.push_back(Body("many-" + std::to_string(i), 7'000));
+      log->Append(MakeRecord(bodies.back()), [&, i](Result<QueueOffset> result) {
+        std::lock_guard lock(mutex);
+        results[i] = std::move(result);
+        ++done;
+        done_cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mutex);
+    done_cv.wait(lock, [&] { return done == results.size(); });
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+      EXPECT_EQ(*results[i], QueueOffset(i + 2));
+    }
+    // Groups of many records (one fsync each), so the pieces cut through groups of frames.
+    EXPECT_LT(CounterValue("firehose_queue_fsyncs_total") - fsyncs_before, 200u);
+  }
+  EXPECT_EQ(ReadAllBodies(dir_.path(), limits), bodies);
+
+  // Without pieces the probe is never reached: the same large append succeeds.
+  fault::SetForTest("log.writeback=eio");
+  limits.log_writeback_bytes = 0;
+  auto log = OpenOrDie(dir_.path(), limits);
+  EXPECT_EQ(*AppendSync(*log, MakeRecord(Body("large-2", 300'000))), QueueOffset(402));
+}
+
 // How many pages of [from, end) of `path` are in the page cache, as (resident, total).
 std::pair<std::size_t, std::size_t> ResidentPages(const fs::path& path, std::uint64_t from,
                                                   std::uint64_t end) {
