@@ -531,10 +531,15 @@ class EmbeddedLog::Core {
   const Clock clock_;
 
   mutable std::mutex mutex_;
-  std::condition_variable writer_cv_;           // pending_ grew, or stop
+  std::condition_variable writer_cv_;           // pending_ reached writer_wakes_at_, or stop
   std::condition_variable durable_cv_;          // durable_next_ moved, or closed
   std::condition_variable maintenance_cv_;      // retention wanted, or stop
   std::deque<PendingAppend> pending_;           // guarded
+  // guarded: while the writer waits, the pending count that ends its wait (1: any append; the
+  // last group's size while a group refills); otherwise none. An append wakes the writer only
+  // when it brings pending_ there: one wake-up per wait, not one per append (each a futex call
+  // and a thread switch on the appender's io thread while a group refills).
+  std::size_t writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
   std::uint64_t in_flight_records_ = 0;         // guarded: pending + being written
   std::uint64_t in_flight_bytes_ = 0;           // guarded
   std::uint64_t stored_bytes_ = 0;              // guarded: sum of durable_bytes
@@ -989,6 +994,7 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
 
   std::string_view reason;
   Status refusal;
+  bool wake_writer = false;
   {
     std::lock_guard lock(mutex_);
     refusal = AdmitLocked(frame_bytes, &reason);
@@ -997,10 +1003,11 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
       pending_.push_back(std::move(item));
       ++in_flight_records_;
       in_flight_bytes_ += frame_bytes;
+      wake_writer = pending_.size() >= writer_wakes_at_;
     }
   }
   if (!refusal.ok()) return refuse(reason, refusal);
-  writer_cv_.notify_one();
+  if (wake_writer) writer_cv_.notify_one();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1012,7 +1019,9 @@ void EmbeddedLog::Core::WriterLoop() {
     std::uint64_t first_frame_bytes = 0;
     {
       std::unique_lock lock(mutex_);
+      writer_wakes_at_ = 1;
       writer_cv_.wait(lock, [this] { return !pending_.empty() || writer_stop_; });
+      writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
       if (pending_.empty()) return;  // stopping, and everything accepted is done
       WaitForGroupLocked(lock);
       first_frame_bytes = pending_.front().frame.size();
@@ -1039,7 +1048,9 @@ void EmbeddedLog::Core::WaitForGroupLocked(std::unique_lock<std::mutex>& lock) {
   const auto wait = std::min<SteadyClock::duration>(
       std::chrono::microseconds(limits_.group_commit_wait_us), last_fsync_ / 2);
   if (wait <= SteadyClock::duration::zero()) return;
+  writer_wakes_at_ = target;
   writer_cv_.wait_for(lock, wait, [&] { return pending_.size() >= target || writer_stop_; });
+  writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
 }
 
 Status EmbeddedLog::Core::PrepareActiveSegment(std::uint64_t first_frame_bytes) {
