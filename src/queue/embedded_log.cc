@@ -1,6 +1,7 @@
 #include "queue/embedded_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -870,10 +871,17 @@ Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base) {
 // Lifecycle
 
 void EmbeddedLog::Core::Start() {
+  // Named for top -H, perf and gdb (at most 15 characters), before Open returns.
   writer_thread_ = std::thread([this] { WriterLoop(); });
+  pthread_setname_np(writer_thread_.native_handle(), "log-writer");
   completer_thread_ = std::thread([this] { CompleterLoop(); });
+  pthread_setname_np(completer_thread_.native_handle(), "log-completer");
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
-  if (limits_.segment_prefill_bytes > 0) prefill_thread_ = std::thread([this] { PrefillLoop(); });
+  pthread_setname_np(maintenance_thread_.native_handle(), "log-maintain");
+  if (limits_.segment_prefill_bytes > 0) {
+    prefill_thread_ = std::thread([this] { PrefillLoop(); });
+    pthread_setname_np(prefill_thread_.native_handle(), "log-prefill");
+  }
 }
 
 void EmbeddedLog::Core::Shutdown() {

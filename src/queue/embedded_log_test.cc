@@ -1107,6 +1107,28 @@ TEST_F(EmbeddedLogTest, LargeGroupsAreWrittenInPiecesWhoseWritebackStartsEarly) 
   EXPECT_EQ(*AppendSync(*log, MakeRecord(Body("large-2", 300'000))), QueueOffset(402));
 }
 
+// The log's threads carry names (top -H, perf, gdb): an operator can tell the writer from the rest.
+TEST_F(EmbeddedLogTest, ItsThreadsAreNamed) {
+  const auto thread_names = [] {
+    std::multiset<std::string> names;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    return names;
+  };
+  Limits limits = TestLimits();
+  limits.segment_prefill_bytes = 1 << 20;
+  auto log = OpenOrDie(dir_.path(), limits);
+  const std::multiset<std::string> names = thread_names();
+  for (const char* name : {"log-writer", "log-completer", "log-maintain", "log-prefill"})
+    EXPECT_EQ(names.count(name), 1u) << name;
+  log.reset();
+  EXPECT_EQ(thread_names().count("log-writer"), 0u);  // joined on close
+}
+
 // How many pages of [from, end) of `path` are in the page cache, as (resident, total).
 std::pair<std::size_t, std::size_t> ResidentPages(const fs::path& path, std::uint64_t from,
                                                   std::uint64_t end) {
