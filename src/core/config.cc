@@ -537,6 +537,13 @@ void ParseLimits(const toml::table* table, Config* config, Problems* problems) {
                              std::to_string(limits.segment_bytes_max + limits.record_bytes_max) +
                              "), or the log could stay full for ever"});
   }
+  // Pieces of a few bytes would cost a system call each; 0 turns the pieces off.
+  constexpr std::int64_t kWritebackBytesMin = 64 << 10;
+  if (limits.log_writeback_bytes != 0 && limits.log_writeback_bytes < kWritebackBytesMin) {
+    problems->push_back({"limits.log_writeback_bytes",
+                         "must be 0 (off) or at least " + std::to_string(kWritebackBytesMin) +
+                             " bytes: each piece costs a pwritev and a sync_file_range"});
+  }
 }
 
 bool IsValidRuleName(std::string_view name) {

@@ -142,6 +142,24 @@ TEST_F(ConfigTest, RefusesAQueueTooSmallForOneSegmentAndARecord) {
   EXPECT_TRUE(HasProblem(load, "limits.queue_bytes_max", "segment_bytes_max + record_bytes_max"));
 }
 
+TEST_F(ConfigTest, WritebackPiecesAreOffOrAtLeast64KiB) {
+  const auto load_with = [](const std::string& value) {
+    std::string text(kValid);
+    text.replace(text.find("body_bytes_max = 2097152"), 24,
+                 "body_bytes_max = 2097152\nlog_writeback_bytes = " + value);
+    return ParseConfig(text, "/etc/firehose");
+  };
+  const ConfigLoad tiny = load_with("4096");
+  EXPECT_FALSE(tiny.config);
+  EXPECT_TRUE(HasProblem(tiny, "limits.log_writeback_bytes", "at least 65536"));
+  const ConfigLoad off = load_with("0");
+  ASSERT_TRUE(off.config);
+  EXPECT_EQ(off.config->limits.log_writeback_bytes, 0);
+  const ConfigLoad large = load_with("2097152");
+  ASSERT_TRUE(large.config);
+  EXPECT_EQ(large.config->limits.log_writeback_bytes, 2 << 20);
+}
+
 TEST_F(ConfigTest, JetStreamQueueNeedsServersAndValidNames) {
   std::string text(kValid);
   text += R"(

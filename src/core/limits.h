@@ -57,7 +57,8 @@ namespace firehose {
     "dropped from it (consumers further behind read from disk); 0 leaves them to the kernel")     \
   X(log_writeback_bytes, 1 << 20, 0, 256 << 20, "bytes",                                          \
     "a group commit larger than this is copied in pieces of this size, and the disk is started "  \
-    "on each piece (sync_file_range) while the next is copied; 0: a group waits for its fsync")   \
+    "on each piece (sync_file_range) while the next is copied; 0 (off: a group waits for its "    \
+    "fsync) or at least 65536")                                                                   \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
   X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \

@@ -345,10 +345,11 @@ Status StartWriteback(int fd, std::uint64_t from, std::uint64_t to) {
 }
 
 // pwritev of every frame of `batch` at `position`, in calls of at most IOV_MAX frames. With
-// `piece_bytes` > 0 each call writes at most that many bytes and, when more follow, starts the
-// disk writing it before copying the next (see log_writeback_bytes): the copy into the page cache
-// and the disk's write then overlap instead of taking turns, and the group's fdatasync waits only
-// for the last piece and the flush. Written in one go, a 4 MiB group left the disk idle for the
+// `piece_bytes` > 0 each call writes at most that many bytes, and whenever a whole piece has been
+// written since the last start and more frames follow, the disk is started on it before the next
+// is copied (see log_writeback_bytes): the copy into the page cache and the disk's write then
+// overlap instead of taking turns, and the group's fdatasync waits only for the last piece and
+// the flush. Written in one go, a 4 MiB group left the disk idle for the
 // 0.6-0.9 ms of its copy (bench/RESULTS.md, "Embedded log", stop 15).
 Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppend>& batch,
                    std::uint64_t piece_bytes) {

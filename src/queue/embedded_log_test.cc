@@ -1055,13 +1055,13 @@ TEST_F(EmbeddedLogTest, PrefillRestsWhileGroupsAreLargeAndResumesForSmallOnes) {
 
 // A group larger than log_writeback_bytes is written in pieces, and the disk is started on each
 // piece but the last (the fdatasync covers it) before the next is copied. Pieces cut frames
-// anywhere: a 300 KB record in 10,000-byte pieces, and groups of many records, read back intact.
+// anywhere: a 300 KB record in 64 KiB pieces, and groups of many records, read back intact.
 // The probe at the writeback call shows where it happens: its failure fails that group only.
 TEST_F(EmbeddedLogTest, LargeGroupsAreWrittenInPiecesWhoseWritebackStartsEarly) {
   Limits limits = TestLimits();
   limits.segment_bytes_max = 8 << 20;
   limits.record_bytes_max = 512 << 10;
-  limits.log_writeback_bytes = 10'000;
+  limits.log_writeback_bytes = 64 << 10;  // the smallest a config accepts
   {
     auto log = OpenOrDie(dir_.path(), limits);
     fault::SetForTest("log.writeback=eio@1");
