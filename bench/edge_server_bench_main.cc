@@ -199,10 +199,15 @@ struct JetStreamOptions {
   int replicas = 1;
 };
 
+// `limits` are "name=value" lines for the config's [limits] table (A/B runs of one limit).
 int Serve(std::uint16_t port, int threads, const std::string& data_dir,
-          const std::string& queue_kind, const JetStreamOptions& jetstream) {
+          const std::string& queue_kind, const JetStreamOptions& jetstream,
+          const std::vector<std::string>& limits) {
   InitLogging("warn");
-  ConfigLoad load = ParseConfig(kConfig, data_dir);
+  std::string text(kConfig);
+  text += "\n[limits]\n";
+  for (const std::string& limit : limits) text += limit + "\n";
+  ConfigLoad load = ParseConfig(text, data_dir);
   if (!load.config) {
     std::fprintf(stderr, "config: %s\n", load.problems.front().message.c_str());
     return 3;
@@ -291,6 +296,9 @@ int main(int argc, char** argv) {
   serve->add_option("--nats", jetstream.url, "nats url (--queue jetstream)");
   serve->add_option("--stream", jetstream.stream, "stream (--queue jetstream; created if missing)");
   serve->add_option("--replicas", jetstream.replicas, "stream replicas at creation");
+  std::vector<std::string> limits;
+  serve->add_option("--limit", limits,
+                    "name=value for the config's [limits] (repeatable), e.g. group_commit_wait_us=0");
   int count = 1000;
   int events = 1;
   std::string out;
@@ -301,7 +309,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) {
     return firehose::bench::Serve(static_cast<std::uint16_t>(port), threads, data_dir, queue_kind,
-                                  jetstream);
+                                  jetstream, limits);
   }
   return firehose::bench::WriteRequests(count, events, out);
 }
