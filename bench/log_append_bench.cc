@@ -121,6 +121,10 @@ void BM_DurableAppend(benchmark::State& state) {
   if (const char* writeback = std::getenv("FIREHOSE_BENCH_WRITEBACK_BYTES")) {
     limits.log_writeback_bytes = std::stoll(writeback);
   }
+  // FIREHOSE_BENCH_GROUP_WAIT_US: group_commit_wait_us (A/B runs of the group-commit wait).
+  if (const char* wait = std::getenv("FIREHOSE_BENCH_GROUP_WAIT_US")) {
+    limits.group_commit_wait_us = std::stoll(wait);
+  }
   // FIREHOSE_BENCH_HEAP_RETAIN_BYTES=0: glibc's own heap trimming (see core/allocator.h).
   if (const char* retain = std::getenv("FIREHOSE_BENCH_HEAP_RETAIN_BYTES")) {
     limits.heap_retain_bytes = std::stoll(retain);

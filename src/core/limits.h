@@ -61,8 +61,10 @@ namespace firehose {
     "fsync) or at least 65536")                                                                   \
   X(group_commit_bytes_max, 4 << 20, 4096, 256 << 20, "bytes",                                    \
     "most bytes written by one group commit before its fsync")                                    \
-  X(group_commit_wait_us, 1000, 0, 100000, "us",                                                  \
-    "longest wait for a group to refill to the last group's size (at most half an fsync)")        \
+  X(group_commit_wait_us, 0, 0, 100000, "us",                                                     \
+    "longest wait for a group to refill to the last group's size (at most half an fsync); 0 "     \
+    "writes what is pending at once (for a disk whose fsync is slow against the clients' "        \
+    "turnaround, try 1000)")                                                                      \
   X(group_commit_completions_max, 2, 1, 64, "groups",                                             \
     "durable groups whose acknowledgements wait for the completer thread; beyond it the writer "  \
     "waits (their memory: this many times group_commit_bytes_max)")                               \

@@ -1051,6 +1051,10 @@ void EmbeddedLog::Core::WriterLoop() {
 // clients into two groups that alternate, each paying a whole fsync. So when fewer appends are
 // pending than the last group held, wait briefly for the rest — at most group_commit_wait_us
 // and at most half the last fsync, so the wait never costs more than the fsync it saves.
+// Off by default since the prefill brought fdatasync down to ~0.4 ms here: two groups in turn
+// then keep the edge busy during each other's fsync, and not waiting measured faster (ingest at
+// 64 connections 33.9-39.7 k req/s against 28.8-34.7 k; log bench 64 x 1 +11%, 64 x 64 +10-20%;
+// bench/RESULTS.md, "Embedded log", stop 15). It pays where fsync is slow.
 void EmbeddedLog::Core::WaitForGroupLocked(std::unique_lock<std::mutex>& lock) {
   const std::size_t target = last_group_records_;
   if (pending_.size() >= target || writer_stop_) return;
