@@ -111,11 +111,25 @@ Failure JsonFailure(simdjson::error_code error) {
 // One depth-first pass over a JSON document that validates all of it and captures the values
 // at the compiled pointers. When `batch` is set, the array it names is not descended into:
 // each element's raw bytes are collected instead (they are walked later, one by one).
+// A walk's working storage, kept by the Mapper between events so that mapping one needs no
+// allocation once the vectors have grown to the partner's shape.
+struct WalkScratch {
+  std::vector<std::string_view> path;
+  std::vector<std::string_view> keys;     // the keys of every object being walked, outermost first
+  std::deque<std::string> index_names;    // stable storage for array index path segments
+};
+
 class Walker {
  public:
-  Walker(const CompiledMapping& mapping, bool capture_fields, bool collect_batch, int depth_max)
+  Walker(const CompiledMapping& mapping, bool capture_fields, bool collect_batch, int depth_max,
+         WalkScratch& scratch)
       : mapping_(mapping), capture_fields_(capture_fields), collect_batch_(collect_batch),
-        depth_max_(depth_max) {}
+        depth_max_(depth_max), path_(scratch.path), keys_(scratch.keys),
+        index_names_(scratch.index_names) {
+    path_.clear();
+    keys_.clear();
+    index_names_.clear();
+  }
 
   std::optional<Failure> WalkDocument(ondemand::document& document) {
     ondemand::json_type type;
@@ -217,14 +231,14 @@ class Walker {
     Capture(ValueKind::kComposite, "");
     ondemand::object object;
     if (auto error = value.get_object().get(object)) return JsonFailure(error);
-    std::vector<std::string_view> keys;
+    const std::size_t first_key = keys_.size();  // this object's keys follow its parents'
     for (auto field : object) {
       std::string_view key;
       if (auto error = field.unescaped_key().get(key)) return JsonFailure(error);
-      if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      if (std::find(keys_.begin() + static_cast<std::ptrdiff_t>(first_key), keys_.end(), key) != keys_.end()) {
         return Failure{"duplicate_key", "key '" + std::string(key.substr(0, 64)) + "' appears twice in one object"};
       }
-      keys.push_back(key);
+      keys_.push_back(key);
       ondemand::value child;
       if (auto error = field.value().get(child)) return JsonFailure(error);
       path_.push_back(key);
@@ -232,6 +246,7 @@ class Walker {
       path_.pop_back();
       if (failure) return failure;
     }
+    keys_.resize(first_key);
     return std::nullopt;
   }
 
@@ -284,8 +299,9 @@ class Walker {
   const bool capture_fields_;
   const bool collect_batch_;
   const int depth_max_;
-  std::vector<std::string_view> path_;
-  std::deque<std::string> index_names_;  // stable storage for array index path segments
+  std::vector<std::string_view>& path_;
+  std::vector<std::string_view>& keys_;
+  std::deque<std::string>& index_names_;
   std::array<Captured, kFieldCount> captured_{};
   bool batch_found_ = false;
   bool batch_is_array_ = false;
@@ -493,7 +509,7 @@ struct Mapper::State {
       return JsonFailure(error);
     }
     Walker walker(compiled, /*capture_fields=*/true, /*collect_batch=*/false,
-                  static_cast<int>(limits.json_depth_max));
+                  static_cast<int>(limits.json_depth_max), scratch);
     if (auto failure = walker.WalkDocument(document)) return failure;
     return EventBuilder(mapping, compiled, walker.captured()).Build(event);
   }
@@ -502,6 +518,7 @@ struct Mapper::State {
   ondemand::parser parser;
   PaddedBuffer body_buffer;
   PaddedBuffer element_buffer;
+  WalkScratch scratch;
   std::unordered_map<const Mapping*, CompiledMapping> compiled_cache;
 };
 
@@ -539,7 +556,7 @@ MappedArrival Mapper::Map(const PartnerId& partner, const Mapping& mapping, std:
     return whole_failure(JsonFailure(error));
   }
   Walker walker(compiled, /*capture_fields=*/false, /*collect_batch=*/true,
-                static_cast<int>(state.limits.json_depth_max));
+                static_cast<int>(state.limits.json_depth_max), state.scratch);
   if (auto failure = walker.WalkDocument(document)) return whole_failure(std::move(*failure));
   if (!walker.batch_found()) {
     return whole_failure({"missing_field", "batch array at '" + mapping.batch_pointer + "' is missing"});

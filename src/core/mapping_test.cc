@@ -149,6 +149,24 @@ TEST_F(MapperTest, EveryMalformedBodyHasItsOwnReason) {
   EXPECT_EQ(Reason(mapping, deep_object), "too_deep");
 }
 
+// Duplicate keys are looked for within one object: the same key in a parent and its child, or
+// in two sibling objects, is no duplicate. The mapper keeps its walk's storage between events,
+// so an event that fails mid-walk must leave nothing behind for the next one.
+TEST_F(MapperTest, DuplicateKeysAreCheckedPerObject) {
+  const Mapping mapping = StripeLike();
+  const std::string nested_same_keys =
+      R"({"created":1764201600,"id":"outer","data":{"id":"inner","object":{"id":"pi_1","amount":1,)"
+      R"("currency":"usd","status":"failed","meta":{"id":"m","amount":2}},"meta":{"id":"n"}}})";
+  EXPECT_EQ(Map(mapping, nested_same_keys).events.size(), 1u);
+  EXPECT_EQ(Reason(mapping, R"({"created":1,"data":{"object":{"id":"a","x":{"k":1,"k":2}}}})"), "duplicate_key");
+  EXPECT_EQ(Reason(mapping, R"({"created":1,"data":{"object":{"id":"a","id":"b"}}})"), "duplicate_key");
+  EXPECT_EQ(Reason(mapping, R"({"created":1,"data":{"object":{"id":"a","amount":[1,{"z":1,"z":1}]}}})"), "duplicate_key");
+  // After those failures, the same mapper maps the well-formed event, its keys checked afresh.
+  const MappedArrival again = Map(mapping, nested_same_keys);
+  ASSERT_EQ(again.events.size(), 1u);
+  EXPECT_EQ(again.events[0].event.txn_id.str(), "pi_1");
+}
+
 TEST_F(MapperTest, FieldLevelErrors) {
   const Mapping mapping = StripeLike();
   const auto body = [](std::string_view object) {
