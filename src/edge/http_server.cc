@@ -277,6 +277,15 @@ RouteMatch FindRoute(const std::vector<Route>& routes, std::string_view method,
 
 namespace internal {
 
+class Connection;
+
+// An answer handed to an io thread from another thread.
+struct PendingAnswer {
+  std::shared_ptr<Connection> connection;
+  std::uint64_t exchange_id = 0;
+  HttpResponse response;
+};
+
 struct IoThread {
   asio::io_context io{1};
   std::thread thread;
@@ -306,6 +315,17 @@ struct IoThread {
     asio::post(io, std::forward<Work>(work));
     return true;
   }
+
+  // Answers from other threads (the queue's, once an append is durable) wait in `answers` and
+  // one posted handler delivers all that arrived meanwhile: a group commit acknowledges tens of
+  // appends at once, and a post per answer cost each its own allocation, scheduler lock and
+  // wake-up. At most one answer per connection is ever in flight, so the connection limit
+  // bounds it. Dropped (false) once the server has stopped.
+  bool PostAnswer(PendingAnswer answer);
+  void DeliverAnswers();
+  std::vector<PendingAnswer> answers;      // guarded by mutex
+  bool answers_posted = false;             // guarded by mutex: a DeliverAnswers is queued
+  std::vector<PendingAnswer> delivering;   // io thread only: the batch being delivered
 };
 
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
@@ -362,6 +382,8 @@ enum class Phase : std::uint8_t {
 class StreamImpl;
 
 class Connection : public std::enable_shared_from_this<Connection> {
+  friend struct IoThread;  // delivers answers posted from other threads (OnAnswer)
+
  public:
   Connection(std::shared_ptr<ServerCore> core, IoThread& io, tcp::socket socket,
              std::string address);
@@ -858,9 +880,31 @@ void Connection::NotifyRefused(std::string_view reason) {
 // --- Connection: answers ---
 
 void Connection::PostAnswer(std::uint64_t exchange_id, HttpResponse response) {
-  io_.Run([self = shared_from_this(), exchange_id, response = std::move(response)]() mutable {
-    self->OnAnswer(exchange_id, std::move(response));
-  });
+  if (io_.io.get_executor().running_in_this_thread()) return OnAnswer(exchange_id, std::move(response));
+  io_.PostAnswer({shared_from_this(), exchange_id, std::move(response)});
+}
+
+bool IoThread::PostAnswer(PendingAnswer answer) {
+  std::lock_guard lock(mutex);
+  if (!posts_open) return false;
+  answers.push_back(std::move(answer));
+  if (!answers_posted) {
+    answers_posted = true;
+    asio::post(io, [this] { DeliverAnswers(); });
+  }
+  return true;
+}
+
+void IoThread::DeliverAnswers() {
+  {
+    std::lock_guard lock(mutex);
+    delivering.swap(answers);
+    answers_posted = false;
+  }
+  for (PendingAnswer& answer : delivering) {
+    answer.connection->OnAnswer(answer.exchange_id, std::move(answer.response));
+  }
+  delivering.clear();  // keeps its capacity (and `answers` the other vector's) for the next batch
 }
 
 void Connection::OnAnswer(std::uint64_t exchange_id, HttpResponse response) {

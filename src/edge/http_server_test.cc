@@ -96,6 +96,10 @@ class HttpServerTest : public ::testing::Test {
       std::lock_guard lock(mutex_);
       held_.push_back(responder);
     });
+    server_->Handle("POST", "/queued", [this](HttpRequest request, Responder responder) {
+      std::lock_guard lock(mutex_);
+      queued_.emplace_back(std::move(request.body), responder);
+    });
     server_->Handle("GET", "/drop", [](HttpRequest, Responder) {});
     server_->Handle("GET", "/big", [](HttpRequest, Responder responder) {
       HttpResponse response;
@@ -144,6 +148,7 @@ class HttpServerTest : public ::testing::Test {
   std::mutex mutex_;
   std::vector<std::thread> workers_;
   std::vector<Responder> held_;
+  std::vector<std::pair<std::string, Responder>> queued_;  // body and responder of each /queued
   std::vector<std::string> refusals_;
   std::vector<std::shared_ptr<ResponseStream>> streams_;
 };
@@ -238,6 +243,43 @@ TEST_F(HttpServerTest, HandlersMayAnswerLaterFromAnotherThread) {
   // Meanwhile and afterwards the connection works as usual.
   ASSERT_TRUE(client.Send(BuildRequest("GET", "/hello")));
   ASSERT_TRUE(client.Read());
+}
+
+// A queue acknowledges a whole group commit at once: many answers arrive from one other thread
+// in a burst and are delivered to their io threads together. Each must reach its own exchange.
+TEST_F(HttpServerTest, ABurstOfAnswersFromAnotherThreadReachesEachItsOwnConnection) {
+  Start();
+  constexpr int kClients = 32;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(clients.back()->Send(BuildRequest("POST", "/queued", {}, "request-" + std::to_string(i))));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mutex_);
+    return queued_.size() == kClients;
+  }));
+  std::thread answerer([&] {
+    std::lock_guard lock(mutex_);
+    for (auto it = queued_.rbegin(); it != queued_.rend(); ++it) {
+      HttpResponse response;
+      response.content_type = "text/plain";
+      response.body = "answer-to-" + it->first;
+      it->second.Send(std::move(response));
+    }
+  });
+  answerer.join();
+  for (int i = 0; i < kClients; ++i) {
+    auto response = clients[i]->Read();
+    ASSERT_TRUE(response) << "client " << i;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "answer-to-request-" + std::to_string(i));
+    // The connection carries on as usual.
+    ASSERT_TRUE(clients[i]->Send(BuildRequest("GET", "/hello")));
+    auto next = clients[i]->Read();
+    ASSERT_TRUE(next) << "client " << i;
+    EXPECT_EQ(next->status, 200);
+  }
 }
 
 TEST_F(HttpServerTest, AHandlerThatDropsItsResponderStillAnswers500) {
@@ -600,6 +642,7 @@ TEST_F(HttpServerTest, StopForceClosesWhatTheDrainTimeDidNotFinish) {
   server_.reset();
   std::lock_guard lock(mutex_);
   held_.clear();
+  queued_.clear();
 }
 
 }  // namespace
