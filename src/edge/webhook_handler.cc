@@ -320,6 +320,7 @@ void WebhookHandler::OnAppended(const Partner& partner, Clock::time_point starte
   written_bytes_.Add(body_bytes);
   HttpResponse response;
   response.status = 202;
+  response.body.reserve(160);  // the whole answer: one allocation instead of one per doubling
   JsonWriter json(&response.body);
   json.BeginObject()
       .Field("arrival_id", arrival_id.view())
