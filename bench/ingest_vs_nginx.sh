@@ -212,7 +212,7 @@ SECTION="$WORK/ingest.md"
   echo
   echo "How to read it: a durable webhook waits for its group's fdatasync, and $CONNECTIONS closed-loop connections"
   echo "can only form groups as fast as the edge answers and wrk sends again. So durable req/s is bounded twice:"
-  echo "by appends_per_fsync over the fdatasync time (plus the short group wait), and by firehose-nodisk, the edge's"
+  echo "by appends_per_fsync over the fdatasync time (plus group_commit_wait_us, 0 by default), and by firehose-nodisk, the edge's"
   echo "own ceiling on the same machine at the same moment (the edge, wrk and the log share 2 cores). Compare the"
   echo "fdatasync latency above with BASELINES.md (p50 0.31 ms unloaded); since the log prefills its segment with"
   echo "zeros (bench/RESULTS.md \"Embedded log\") it is close to that, and the edge's CPU per request is the nearer bound."
