@@ -108,9 +108,6 @@ Failure JsonFailure(simdjson::error_code error) {
   }
 }
 
-// One depth-first pass over a JSON document that validates all of it and captures the values
-// at the compiled pointers. When `batch` is set, the array it names is not descended into:
-// each element's raw bytes are collected instead (they are walked later, one by one).
 // A walk's working storage, kept by the Mapper between events so that mapping one needs no
 // allocation once the vectors have grown to the partner's shape.
 struct WalkScratch {
@@ -119,6 +116,9 @@ struct WalkScratch {
   std::deque<std::string> index_names;    // stable storage for array index path segments
 };
 
+// One depth-first pass over a JSON document that validates all of it and captures the values
+// at the compiled pointers. When `batch` is set, the array it names is not descended into:
+// each element's raw bytes are collected instead (they are walked later, one by one).
 class Walker {
  public:
   Walker(const CompiledMapping& mapping, bool capture_fields, bool collect_batch, int depth_max,
@@ -235,7 +235,8 @@ class Walker {
     for (auto field : object) {
       std::string_view key;
       if (auto error = field.unescaped_key().get(key)) return JsonFailure(error);
-      if (std::find(keys_.begin() + static_cast<std::ptrdiff_t>(first_key), keys_.end(), key) != keys_.end()) {
+      const auto object_keys = keys_.begin() + static_cast<std::ptrdiff_t>(first_key);
+      if (std::find(object_keys, keys_.end(), key) != keys_.end()) {
         return Failure{"duplicate_key", "key '" + std::string(key.substr(0, 64)) + "' appears twice in one object"};
       }
       keys_.push_back(key);

@@ -323,9 +323,9 @@ struct IoThread {
   // bounds it. Dropped (false) once the server has stopped.
   bool PostAnswer(PendingAnswer answer);
   void DeliverAnswers();
-  std::vector<PendingAnswer> answers;      // guarded by mutex
-  bool answers_posted = false;             // guarded by mutex: a DeliverAnswers is queued
-  std::vector<PendingAnswer> delivering;   // io thread only: the batch being delivered
+  std::vector<PendingAnswer> answers;     // guarded by mutex
+  bool answers_posted = false;            // guarded by mutex: a DeliverAnswers is queued
+  std::vector<PendingAnswer> delivering;  // io thread only: the batch being delivered
 };
 
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
@@ -880,7 +880,9 @@ void Connection::NotifyRefused(std::string_view reason) {
 // --- Connection: answers ---
 
 void Connection::PostAnswer(std::uint64_t exchange_id, HttpResponse response) {
-  if (io_.io.get_executor().running_in_this_thread()) return OnAnswer(exchange_id, std::move(response));
+  if (io_.io.get_executor().running_in_this_thread()) {
+    return OnAnswer(exchange_id, std::move(response));
+  }
   io_.PostAnswer({shared_from_this(), exchange_id, std::move(response)});
 }
 

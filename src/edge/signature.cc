@@ -34,8 +34,8 @@ class ThreadHmac {
   ThreadHmac& operator=(const ThreadHmac&) = delete;
 
   std::string Sign(std::string_view key, std::initializer_list<std::string_view> parts) {
-    FH_CHECK(EVP_MAC_init(context_, reinterpret_cast<const unsigned char*>(key.data()),
-                          key.size(), nullptr) == 1,
+    FH_CHECK(EVP_MAC_init(context_, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                          nullptr) == 1,
              "EVP_MAC_init failed");
     for (std::string_view part : parts) {
       EVP_MAC_update(context_, reinterpret_cast<const unsigned char*>(part.data()), part.size());
