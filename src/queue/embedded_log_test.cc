@@ -1188,7 +1188,10 @@ TEST_F(EmbeddedLogTest, DurableBytesOlderThanThePageCacheLimitAreDroppedFromTheC
       if (keep > 0) {
         EXPECT_EQ(old.first, 0u) << old.first << " of " << old.second << " old pages cached";
       } else {
-        EXPECT_EQ(old.first, old.second) << "pages dropped without a limit";
+        // The kernel may reclaim a few pages on its own (this VM runs a DAMON pageout scheme:
+        // 4 of 2441 once, in CI): without the limit nearly all stay, with it none do.
+        EXPECT_GE(old.first, old.second * 9 / 10)
+            << old.first << " of " << old.second << " old pages cached without a limit";
       }
       EXPECT_GT(recent.first, recent.second / 2);
     }
