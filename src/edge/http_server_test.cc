@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/metrics.h"
@@ -40,6 +42,11 @@ double SecondsSince(Clock::time_point start) {
 class HttpServerTest : public ::testing::Test {
  protected:
   void TearDown() override {
+    {
+      std::lock_guard lock(mutex_);
+      gate_open_ = true;  // a test that failed halfway must not leave an io thread in the gate
+    }
+    gate_changed_.notify_all();
     server_.reset();
     for (std::thread& worker : workers_) worker.join();
   }
@@ -100,6 +107,15 @@ class HttpServerTest : public ::testing::Test {
       std::lock_guard lock(mutex_);
       queued_.emplace_back(std::move(request.body), responder);
     });
+    // Holds its io thread until the test opens the gate: what arrives for that thread meanwhile
+    // waits for it.
+    server_->Handle("GET", "/gate", [this](HttpRequest, Responder responder) {
+      std::unique_lock lock(mutex_);
+      gated_threads_.insert(std::this_thread::get_id());
+      gate_changed_.notify_all();
+      gate_changed_.wait(lock, [&] { return gate_open_; });
+      responder.Send(JsonResponse(200, "{}"));
+    });
     server_->Handle("GET", "/drop", [](HttpRequest, Responder) {});
     server_->Handle("GET", "/big", [](HttpRequest, Responder responder) {
       HttpResponse response;
@@ -149,6 +165,9 @@ class HttpServerTest : public ::testing::Test {
   std::vector<std::thread> workers_;
   std::vector<Responder> held_;
   std::vector<std::pair<std::string, Responder>> queued_;  // body and responder of each /queued
+  std::condition_variable gate_changed_;  // with mutex_
+  std::set<std::thread::id> gated_threads_;
+  bool gate_open_ = false;
   std::vector<std::string> refusals_;
   std::vector<std::shared_ptr<ResponseStream>> streams_;
 };
@@ -249,6 +268,11 @@ TEST_F(HttpServerTest, HandlersMayAnswerLaterFromAnotherThread) {
 // in a burst and are delivered to their io threads together. Each must reach its own exchange.
 TEST_F(HttpServerTest, ABurstOfAnswersFromAnotherThreadReachesEachItsOwnConnection) {
   Start();
+  // Two connections accepted one after the other land on the two io threads (round-robin); their
+  // requests are sent later, once every client's request has been read (the acceptor runs on an
+  // io thread too, so it must not be held before then).
+  RawClient gate_a(port_);
+  RawClient gate_b(port_);
   constexpr int kClients = 32;
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < kClients; ++i) {
@@ -258,6 +282,14 @@ TEST_F(HttpServerTest, ABurstOfAnswersFromAnotherThreadReachesEachItsOwnConnecti
   ASSERT_TRUE(WaitFor([&] {
     std::lock_guard lock(mutex_);
     return queued_.size() == kClients;
+  }));
+  // Hold both io threads, so that every answer waits in their inboxes and each thread then
+  // delivers its whole batch at once.
+  ASSERT_TRUE(gate_a.Send(BuildRequest("GET", "/gate")));
+  ASSERT_TRUE(gate_b.Send(BuildRequest("GET", "/gate")));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mutex_);
+    return gated_threads_.size() == 2;
   }));
   std::thread answerer([&] {
     std::lock_guard lock(mutex_);
@@ -269,6 +301,11 @@ TEST_F(HttpServerTest, ABurstOfAnswersFromAnotherThreadReachesEachItsOwnConnecti
     }
   });
   answerer.join();
+  {
+    std::lock_guard lock(mutex_);
+    gate_open_ = true;
+  }
+  gate_changed_.notify_all();
   for (int i = 0; i < kClients; ++i) {
     auto response = clients[i]->Read();
     ASSERT_TRUE(response) << "client " << i;
