@@ -1074,19 +1074,25 @@ TEST_F(EmbeddedLogTest, LargeGroupsAreWrittenInPiecesWhoseWritebackStartsEarly) 
   // Many appends in flight at once: groups of up to 1 MiB of 7 KB records, cut by the pieces.
   // The first group's fdatasync is held for 300 ms so that the other 399 appends queue up behind
   // it, however fast this build appends (a sanitizer build is slow enough for the writer to
-  // keep up with one record at a time otherwise).
+  // keep up with one record at a time otherwise). The records are built before the first append,
+  // so that only the appends themselves fall inside those 300 ms (building them there too let a
+  // loaded ASan run spill past the hold: 57 groups).
   std::vector<std::string> bodies = {Body("large-1", 300'000), Body("small-0", 600)};
   {
     auto log = OpenOrDie(dir_.path(), limits);
+    std::vector<QueueRecord> records;
+    for (int i = 0; i < 400; ++i) {
+      bodies.push_back(Body("many-" + std::to_string(i), 7'000));
+      records.push_back(MakeRecord(bodies.back()));
+    }
     const std::uint64_t fsyncs_before = CounterValue("firehose_queue_fsyncs_total");
     fault::SetForTest("log.fsync=sleep300@1");
     std::mutex mutex;
     std::condition_variable done_cv;
     std::size_t done = 0;
-    std::vector<Result<QueueOffset>> results(400, Internal("not answered"));
+    std::vector<Result<QueueOffset>> results(records.size(), Internal("not answered"));
     for (std::size_t i = 0; i < results.size(); ++i) {
-      bodies.push_back(Body("many-" + std::to_string(i), 7'000));
-      log->Append(MakeRecord(bodies.back()), [&, i](Result<QueueOffset> result) {
+      log->Append(std::move(records[i]), [&, i](Result<QueueOffset> result) {
         std::lock_guard lock(mutex);
         results[i] = std::move(result);
         ++done;
