@@ -68,6 +68,10 @@ namespace firehose {
   X(group_commit_completions_max, 2, 1, 64, "groups",                                             \
     "durable groups whose acknowledgements wait for the completer thread; beyond it the writer "  \
     "waits (their memory: this many times group_commit_bytes_max)")                               \
+  X(group_commit_inline_us, 50, 0, 10000, "us",                                                   \
+    "a durable group whose acknowledgements are expected to take at most this long (the last "    \
+    "group's cost per acknowledgement) is acknowledged by the writer itself when the completer "  \
+    "is idle, saving a thread wake-up per group; 0 always hands groups to the completer")         \
   X(queue_pending_bytes_max, 64 << 20, 1 << 20, 16LL << 30, "bytes",                              \
     "frame bytes accepted by Append but not yet durable (writer memory when the disk lags)")      \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \

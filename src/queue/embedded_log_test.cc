@@ -483,12 +483,14 @@ TEST_F(EmbeddedLogTest, InFlightLimitRefusesAtOnce) {
 // Acknowledged groups wait for the completer in a bounded queue: with its callbacks stuck, the
 // writer makes at most group_commit_completions_max more groups durable (plus the one whose
 // callback runs), then waits instead of holding ever more acknowledged frames in memory.
+// (group_commit_inline_us = 0: every group goes to the completer; the inline case is below.)
 TEST_F(EmbeddedLogTest, StuckCallbacksStopTheWriterAfterGroupCommitCompletionsMax) {
   for (const std::int64_t groups_max : {1, 3}) {
     SCOPED_TRACE("group_commit_completions_max = " + std::to_string(groups_max));
     TempDir dir;
     Limits limits = TestLimits();
     limits.group_commit_completions_max = groups_max;
+    limits.group_commit_inline_us = 0;
     auto log = OpenOrDie(dir.path(), limits);
     std::promise<void> started;
     std::promise<void> gate;
@@ -521,6 +523,73 @@ TEST_F(EmbeddedLogTest, StuckCallbacksStopTheWriterAfterGroupCommitCompletionsMa
     EXPECT_EQ(acknowledged.load(), kMore);
     EXPECT_EQ(log->Stats().next_offset, QueueOffset(1 + kMore));
   }
+}
+
+std::string ThisThreadName() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+// The writer acknowledges a group itself when the last group's callbacks were quick and the
+// completer is idle; after a slow callback the next group goes to the completer, and once that
+// one was quick again the writer takes over again. Each append is its own group here.
+TEST_F(EmbeddedLogTest, QuickAcknowledgementsRunOnTheWriterAndSlowOnesMoveToTheCompleter) {
+  Limits limits = TestLimits();
+  // Wide enough that a quick callback (a promise and a wake-up) stays under it on a loaded test
+  // machine, far below the slow one's 20 ms.
+  limits.group_commit_inline_us = 2000;
+  auto log = OpenOrDie(dir_.path(), limits);
+  const auto append = [&](const std::string& body, std::chrono::milliseconds cost) {
+    std::promise<std::string> thread;
+    log->Append(MakeRecord(body), [&](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+      std::this_thread::sleep_for(cost);
+      thread.set_value(ThisThreadName());
+    });
+    return thread.get_future().get();
+  };
+  EXPECT_EQ(append("a", 0ms), "log-writer");
+  EXPECT_EQ(append("b", 20ms), "log-writer") << "expected quick from the last group";
+  EXPECT_EQ(append("c", 0ms), "log-completer") << "the last group's callback took 20 ms";
+  // The completer records c's cost and goes idle right after c's callback; on a loaded machine
+  // the next group may still find it busy, so allow it two tries to move back.
+  std::string on;
+  for (int i = 0; i < 2 && on != "log-writer"; ++i) on = append("d" + std::to_string(i), 0ms);
+  EXPECT_EQ(on, "log-writer") << "quick acknowledgements did not move back to the writer";
+  log->Shutdown();
+}
+
+// A stuck callback on the writer stops the writer at once: nothing more is made durable, nothing
+// more acknowledged, and everything completes once the callback returns.
+TEST_F(EmbeddedLogTest, AStuckCallbackOnTheWriterHoldsTheFollowingGroupsUntilItReturns) {
+  auto log = OpenOrDie(dir_.path());
+  std::promise<void> started;
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::string stuck_on;
+  log->Append(MakeRecord("stuck"), [&](Result<QueueOffset> result) {
+    FH_CHECK(result.ok(), result.status().ToString());
+    stuck_on = ThisThreadName();
+    started.set_value();
+    opened.wait();
+  });
+  started.get_future().wait();
+  EXPECT_EQ(stuck_on, "log-writer");
+  std::atomic<int> acknowledged{0};
+  for (int i = 0; i < 4; ++i) {
+    log->Append(MakeRecord("after-" + std::to_string(i)), [&](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+      ++acknowledged;
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(log->Stats().next_offset, QueueOffset(1));
+  EXPECT_EQ(acknowledged.load(), 0);
+  gate.set_value();
+  log->Shutdown();
+  EXPECT_EQ(acknowledged.load(), 4);
+  EXPECT_EQ(log->Stats().next_offset, QueueOffset(5));
 }
 
 TEST_F(EmbeddedLogTest, ShutdownCompletesInFlightAppendsThenRefuses) {
