@@ -206,7 +206,7 @@ SECTION="$WORK/ingest.md"
   echo
   echo "- firehose-nodisk: diagnostic only, the same edge with appends acknowledged by a thread that keeps nothing (\`--queue discard\`): what the edge costs without the disk. Not durable."
   echo
-  echo "The server's own counters per run (they include the warm-up): accepted arrivals, and the embedded log's fdatasync count, appends per fdatasync and fdatasync latency:"
+  echo "The server's own counters per run (they include the warm-up): accepted arrivals, the embedded log's fdatasync count, appends per fdatasync and fdatasync latency, and the server-side time from the handler's start to the 202 handed to the io thread (accepted_p50/p99: the durable wait; wrk's p50 minus it is the time spent outside the server's handler, in answer delivery, wrk and the request's read):"
   echo
   awk -F'\t' '$2 ~ /^firehose/ && $2 !~ /nodisk/ {printf "- run %s %s: %s\n", $1, $2, $11}' "$TSV"
   echo
@@ -216,6 +216,13 @@ SECTION="$WORK/ingest.md"
   echo "own ceiling on the same machine at the same moment (the edge, wrk and the log share 2 cores). Compare the"
   echo "fdatasync latency above with BASELINES.md (p50 0.31 ms unloaded); since the log prefills its segment with"
   echo "zeros (bench/RESULTS.md \"Embedded log\") it is close to that, and the edge's CPU per request is the nearer bound."
+  if [[ "$CONNECTIONS" != 64 ]]; then
+    echo
+    echo "Why a second connection count: with 64 closed-loop connections a durable webhook's wait for its group's"
+    echo "fdatasync leaves the cores idle part of the time (compare the CPU column with \"## Ingest\"); with more"
+    echo "connections the groups are larger and durable ingest runs close to the edge's own CPU-bound rate"
+    echo "(firehose against firehose-nodisk above), so the ratio measures the edge's CPU per request against nginx's."
+  fi
   echo
 } > "$SECTION"
 cat "$SECTION"
