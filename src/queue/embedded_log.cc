@@ -1196,8 +1196,9 @@ void EmbeddedLog::Core::Complete(std::vector<PendingAppend>& batch, QueueOffset 
   {
     std::unique_lock lock(completion_mutex_);
     const auto inline_budget = std::chrono::microseconds(limits_.group_commit_inline_us);
-    if (completions_.empty() && !completer_busy_ &&
-        callback_cost_ * batch.size() <= inline_budget && inline_budget.count() > 0) {
+    const bool completer_idle = completions_.empty() && !completer_busy_;
+    if (inline_budget.count() > 0 && completer_idle &&
+        callback_cost_ * batch.size() <= inline_budget) {
       lock.unlock();
       RunCallbacks(batch, first, status);
       batch.clear();
