@@ -6,16 +6,21 @@
 #
 # Builds the release tree, then per run and in interleaved order loads
 #   nginx-2w    nginx `return 204;` with 2 worker processes (the anchor; body read and dropped)
+#   floor       durable_floor_server: the durable floor, what acknowledging only after fdatasync
+#               costs here with nothing else done (HTTP framing, one pwrite + fdatasync per group,
+#               202 after it; no signature, no mapping, no frame)
 #   firehose    edge_bench_server: the real edge (Stripe signatures verified, body mapped,
 #               durable group-committed append to the embedded log, 202 after the fsync)
 #   firehose-nodisk  diagnostic: the same edge, but appends are acknowledged by a thread that
 #               keeps nothing (--queue discard): the edge's own cost without the disk
-#   nginx-2w-batch / firehose-batch / firehose-nodisk-batch   bodies of $BATCH events (~600 B each)
+#   nginx-2w-batch / floor-batch / firehose-batch / firehose-nodisk-batch   bodies of $BATCH events
+#               (~600 B each)
 # with `wrk -t2 -c$CONNECTIONS -d$DURATION --latency -s bench/ingest_post.lua`, the requests signed
 # right before each run. Reports req/s (events/s for the batched variant), p50/p99, the ratio
-# against nginx in the same run, the server's peak RSS (VmHWM) and CPU, and wrk's errors
-# (any non-2xx counts). Writes the section "## Ingest" into bench/RESULTS.md (other sections are
-# kept); with CONNECTIONS other than 64, "## Ingest, <N> connections".
+# against nginx in the same run, firehose against the floor, the server's peak RSS (VmHWM) and
+# CPU, and wrk's errors (any non-2xx counts). Writes the section "## Ingest" into
+# bench/RESULTS.md (other sections are kept); with CONNECTIONS other than 64, "## Ingest, <N>
+# connections".
 # wrk, nginx and the server share the machine's cores: the numbers are relative.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +39,7 @@ for tool in wrk nginx; do
 done
 (cd "$ROOT" && FIREHOSE_BUILD_JOBS=${FIREHOSE_BUILD_JOBS:-2} scripts/build.sh release >/dev/null)
 SERVER_BIN="$ROOT/build/release/bin/edge_bench_server"
+FLOOR_BIN="$ROOT/build/release/bin/durable_floor_server"
 
 # The log's data goes to a real disk next to the build (not a tmpfs): fsync must cost what it costs.
 WORK=$(mktemp -d "$ROOT/build/ingest-bench.XXXXXX")
@@ -101,17 +107,21 @@ start() {
       done
       echo "nginx did not start on port $PORT: $(cat "$dir/stdout" "$dir/error.log" 2>/dev/null)" >&2
       return 1 ;;
-    firehose*)
+    firehose*|floor*)
       local data="$WORK/data-$RANDOM$RANDOM" queue=log
       [[ "$name" == *nodisk* ]] && queue=discard
-      "$SERVER_BIN" serve --port 0 --threads "$THREADS" --queue "$queue" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
+      if [[ "$name" == floor* ]]; then
+        "$FLOOR_BIN" --port 0 --threads "$THREADS" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
+      else
+        "$SERVER_BIN" serve --port 0 --threads "$THREADS" --queue "$queue" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
+      fi
       SRV_PID=$!
       for _ in $(seq 1 200); do
         PORT=$(sed -n 's/^LISTENING \([0-9]*\)$/\1/p' "$WORK/$name.out")
         [[ -n "$PORT" ]] && return 0
         sleep 0.05
       done
-      echo "edge_bench_server did not start: $(cat "$WORK/$name.out")" >&2; return 1 ;;
+      echo "$name did not start: $(cat "$WORK/$name.out")" >&2; return 1 ;;
   esac
 }
 
@@ -138,7 +148,7 @@ sum_cpu_ticks() {
 }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-CANDIDATES=(nginx-2w firehose firehose-nodisk nginx-2w-batch firehose-batch firehose-nodisk-batch)
+CANDIDATES=(nginx-2w floor firehose firehose-nodisk nginx-2w-batch floor-batch firehose-batch firehose-nodisk-batch)
 TSV="$WORK/results.tsv"
 TICK=$(getconf CLK_TCK)
 START_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
@@ -161,7 +171,7 @@ for run in $(seq 1 "$RUNS"); do
     rss=$(sum_hwm_kb)
     stop
     stats=""
-    [[ "$name" == firehose* ]] && stats=$(grep '^STATS ' "$WORK/$name.out" || true)
+    [[ "$name" == firehose* || "$name" == floor* ]] && stats=$(grep '^STATS ' "$WORK/$name.out" || true)
     r=$(grep '^RESULT ' "$log")
     secs=$(awk -v d="$(field duration_us "$r")" 'BEGIN{print d/1e6}')
     cpu=$(awk -v a="$c0" -v b="$c1" -v t="$TICK" -v s="$secs" 'BEGIN{printf "%.0f", 100*(b-a)/t/s}')
@@ -187,10 +197,11 @@ SECTION="$WORK/ingest.md"
   echo "- firehose: \`edge_bench_server serve --threads $THREADS\` = EdgeServer + EmbeddedLog (data on the build disk, fsync per group commit)."
   echo "  Every request carries its own Stripe signature (1000 distinct signed bodies, 100 for batches), verified for real; the body is mapped; the 202 is sent after the durable append."
   echo "- nginx: \`return 204;\`, 2 worker processes, body read and discarded. Single: ~600-byte bodies; batch: $BATCH events of ~600 bytes per body."
+  echo "- floor: \`durable_floor_server --threads $THREADS\` (bench/durable_floor_server.cc), the durable floor: nginx-like epoll loops that frame requests by Content-Length and nothing more, one writer thread that writes every queued body with one pwrite + fdatasync into a zero-filled file, the 202 after it. What durability alone costs on this machine; the last column is firehose against it."
   echo "- RSS = peak (VmHWM) of the server (nginx: master + workers). CPU = server CPU time / wall time. Errors = wrk connect/read/write/timeout errors + non-2xx answers."
   echo
-  echo "| run | server | req/s | events/s | p50 ms | p99 ms | peak RSS MiB | CPU % | errors | vs nginx (same run, same bodies) |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| run | server | req/s | events/s | p50 ms | p99 ms | peak RSS MiB | CPU % | errors | vs nginx (same run, same bodies) | vs floor |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F'\t' '
     { key=$1 SUBSEP $2; rps[key]=$3 }
     { rows[NR]=$0 }
@@ -199,8 +210,12 @@ SECTION="$WORK/ingest.md"
         split(rows[i], f, "\t"); run=f[1]; name=f[2]
         anchor = (name ~ /-batch$/) ? "nginx-2w-batch" : "nginx-2w"
         ratio = rps[run SUBSEP anchor] > 0 ? f[3] / rps[run SUBSEP anchor] : 0
-        printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.1f | %s | %s | %.2f |\n", run, name, f[3], f[3]*f[9],
-          f[4]/1000, f[5]/1000, f[6]/1024, f[7], f[8], ratio
+        floor = (name ~ /-batch$/) ? "floor-batch" : "floor"
+        vs_floor = ""
+        if (name ~ /^firehose/ && name !~ /nodisk/ && rps[run SUBSEP floor] > 0)
+          vs_floor = sprintf("%.2f", f[3] / rps[run SUBSEP floor])
+        printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.1f | %s | %s | %.2f | %s |\n", run, name, f[3], f[3]*f[9],
+          f[4]/1000, f[5]/1000, f[6]/1024, f[7], f[8], ratio, vs_floor
       }
     }' "$TSV"
   echo
@@ -208,7 +223,7 @@ SECTION="$WORK/ingest.md"
   echo
   echo "The server's own counters per run (they include the warm-up): accepted arrivals, the embedded log's fdatasync count, appends per fdatasync and fdatasync latency, and the server-side time from the handler's start to the 202 handed to the io thread (accepted_p50/p99: the durable wait; wrk's p50 minus it is the time spent outside the server's handler, in answer delivery, wrk and the request's read):"
   echo
-  awk -F'\t' '$2 ~ /^firehose/ && $2 !~ /nodisk/ {printf "- run %s %s: %s\n", $1, $2, $11}' "$TSV"
+  awk -F'\t' '($2 ~ /^firehose/ && $2 !~ /nodisk/) || $2 ~ /^floor/ {printf "- run %s %s: %s\n", $1, $2, $11}' "$TSV"
   echo
   echo "How to read it: a durable webhook waits for its group's fdatasync, and $CONNECTIONS closed-loop connections"
   echo "can only form groups as fast as the edge answers and wrk sends again. So durable req/s is bounded twice:"
@@ -216,6 +231,9 @@ SECTION="$WORK/ingest.md"
   echo "own ceiling on the same machine at the same moment (the edge, wrk and the log share 2 cores). Compare the"
   echo "fdatasync latency above with BASELINES.md (p50 0.31 ms unloaded); since the log prefills its segment with"
   echo "zeros (bench/RESULTS.md \"Embedded log\") it is close to that, and the edge's CPU per request is the nearer bound."
+  echo "The floor rows are the same bound for a server that does nothing but acknowledge after fdatasync: its"
+  echo "ratio against nginx is what durability alone leaves of nginx's rate on this machine at this moment, and"
+  echo "firehose's \"vs floor\" is the share of that which the edge keeps while it verifies, maps and frames."
   if [[ "$CONNECTIONS" != 64 ]]; then
     echo
     echo "Why a second connection count: with 64 closed-loop connections a durable webhook's wait for its group's"
