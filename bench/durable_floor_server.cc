@@ -126,10 +126,14 @@ class Log {
 
   std::string Stats() const {
     const double fsyncs = static_cast<double>(std::max<std::uint64_t>(fsyncs_, 1));
-    return "accepted=" + std::to_string(accepted_.load()) + " fsyncs=" +
-           std::to_string(fsyncs_.load()) + " appends_per_fsync=" +
-           std::to_string(static_cast<double>(accepted_) / fsyncs) + " fsync_mean_ms=" +
-           std::to_string(static_cast<double>(fsync_ns_) / fsyncs / 1e6);
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "accepted=%llu fsyncs=%llu appends_per_fsync=%.1f fsync_mean_ms=%.2f",
+                  static_cast<unsigned long long>(accepted_.load()),
+                  static_cast<unsigned long long>(fsyncs_.load()),
+                  static_cast<double>(accepted_) / fsyncs,
+                  static_cast<double>(fsync_ns_) / fsyncs / 1e6);
+    return text;
   }
 
  private:
