@@ -3,7 +3,7 @@
 // costs on the machine, next to nginx (which keeps nothing) and Firehose (which also verifies,
 // maps and frames every arrival).
 //
-//   durable_floor_server [--port 0] [--threads 2] [--file-bytes 256MiB] --data-dir DIR
+//   durable_floor_server [--port 0] [--threads 2] [--file-bytes 268435456] --data-dir DIR
 //       Prints "LISTENING <port>" once it accepts; serves until SIGINT/SIGTERM, then prints
 //       "STATS accepted=.. fsyncs=.. appends_per_fsync=.. fsync_mean_ms=..".
 //
@@ -13,7 +13,8 @@
 // queued with one pwrite and one fdatasync, then each io thread sends its connections' 202s. The
 // file is zero-filled up front and written round and round, as the log's prefill does, so that
 // fdatasync commits data only. No signature, no mapping, no frame, no CRC, no index, no retention:
-// a floor, not a log; it loses nothing it acknowledged only until it wraps around the file.
+// a floor, not a log — what it acknowledged stays on disk only until the writer comes round the
+// file again.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
