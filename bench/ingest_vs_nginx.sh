@@ -108,11 +108,12 @@ start() {
       echo "nginx did not start on port $PORT: $(cat "$dir/stdout" "$dir/error.log" 2>/dev/null)" >&2
       return 1 ;;
     firehose*|floor*)
-      local data="$WORK/data-$RANDOM$RANDOM" queue=log
-      [[ "$name" == *nodisk* ]] && queue=discard
+      local data="$WORK/data-$RANDOM$RANDOM"
       if [[ "$name" == floor* ]]; then
         "$FLOOR_BIN" --port 0 --threads "$THREADS" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
       else
+        local queue=log
+        [[ "$name" == *nodisk* ]] && queue=discard
         "$SERVER_BIN" serve --port 0 --threads "$THREADS" --queue "$queue" --data-dir "$data" > "$WORK/$name.out" 2>&1 &
       fi
       SRV_PID=$!
@@ -197,7 +198,7 @@ SECTION="$WORK/ingest.md"
   echo "- firehose: \`edge_bench_server serve --threads $THREADS\` = EdgeServer + EmbeddedLog (data on the build disk, fsync per group commit)."
   echo "  Every request carries its own Stripe signature (1000 distinct signed bodies, 100 for batches), verified for real; the body is mapped; the 202 is sent after the durable append."
   echo "- nginx: \`return 204;\`, 2 worker processes, body read and discarded. Single: ~600-byte bodies; batch: $BATCH events of ~600 bytes per body."
-  echo "- floor: \`durable_floor_server --threads $THREADS\` (bench/durable_floor_server.cc), the durable floor: nginx-like epoll loops that frame requests by Content-Length and nothing more, one writer thread that writes every queued body with one pwrite + fdatasync into a zero-filled file, the 202 after it. What durability alone costs on this machine; the last column is firehose against it."
+  echo "- floor: \`durable_floor_server --threads $THREADS\` (bench/durable_floor_server.cc), the durable floor: nginx-like epoll loops that frame requests by Content-Length and nothing more, one writer thread that writes every queued body with one pwrite + fdatasync into a zero-filled file, the 202 after it. What acknowledging after fdatasync costs a server of one simple design that does nothing else (a reference, not a proven bound); the last column is firehose against it."
   echo "- RSS = peak (VmHWM) of the server (nginx: master + workers). CPU = server CPU time / wall time. Errors = wrk connect/read/write/timeout errors + non-2xx answers."
   echo
   echo "| run | server | req/s | events/s | p50 ms | p99 ms | peak RSS MiB | CPU % | errors | vs nginx (same run, same bodies) | vs floor |"
@@ -231,8 +232,8 @@ SECTION="$WORK/ingest.md"
   echo "own ceiling on the same machine at the same moment (the edge, wrk and the log share 2 cores). Compare the"
   echo "fdatasync latency above with BASELINES.md (p50 0.31 ms unloaded); since the log prefills its segment with"
   echo "zeros (bench/RESULTS.md \"Embedded log\") it is close to that, and the edge's CPU per request is the nearer bound."
-  echo "The floor rows are the same bound for a server that does nothing but acknowledge after fdatasync: its"
-  echo "ratio against nginx is what durability alone leaves of nginx's rate on this machine at this moment, and"
+  echo "The floor rows measure the same for a server that does nothing but acknowledge after fdatasync: its"
+  echo "ratio against nginx is what such a server keeps of nginx's rate on this machine at this moment, and"
   echo "firehose's \"vs floor\" is the share of that which the edge keeps while it verifies, maps and frames."
   if [[ "$CONNECTIONS" != 64 ]]; then
     echo
