@@ -12,7 +12,7 @@ build_packages=(
   libboost-dev libsimdjson-dev libzstd-dev libssl-dev libsqlite3-dev libpq-dev
   libnats-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcurl4-openssl-dev libxxhash-dev libcctz-dev libisal-dev libjs-chart.js
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgoogle-perftools-dev libgtest-dev libgmock-dev libbenchmark-dev
   zstd jq curl ca-certificates tzdata
 )
 test_packages=(

@@ -130,8 +130,9 @@ namespace firehose {
   /* --- the process --- */                                                                       \
   X(heap_retain_bytes, 64 << 20, 0, (1LL << 31) - 1, "bytes",                                     \
     "freed heap memory a server process keeps for reuse instead of returning it to the kernel "   \
-    "at once (glibc's trim threshold; each group commit frees and reallocates a group); 0 keeps " \
-    "glibc's defaults")
+    "at once (each group commit frees and reallocates a group): tcmalloc returns its free pages " \
+    "above it once a second, a quarter of it bounds the threads' caches; glibc: its trim "        \
+    "threshold; 0 leaves the allocator's defaults")
 
 struct Limits {
 #define FIREHOSE_DECLARE_LIMIT(name, default_value, min, max, unit, reason) \

@@ -24,6 +24,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/allocator.h"
 #include "core/fault.h"
 #include "core/metrics.h"
 #include "core/money.h"

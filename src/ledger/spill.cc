@@ -1,7 +1,6 @@
 #include "ledger/spill.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/allocator.h"
 #include "core/fault.h"
 
 namespace firehose::ledger {
@@ -32,8 +32,6 @@ Status ReadExactly(int fd, char* out, std::size_t bytes, std::uint64_t offset,
 }
 
 }  // namespace
-
-void ReturnFreedMemory() { ::malloc_trim(0); }
 
 void* MapBytes(std::size_t bytes) {
   void* pointer =

@@ -33,10 +33,6 @@ namespace firehose::ledger {
 inline constexpr std::size_t kMappedBytesMin = 1 << 20;
 void* MapBytes(std::size_t bytes);  // throws std::bad_alloc
 void UnmapBytes(void* pointer, std::size_t bytes);
-// Gives the heap's free pages back to the system (glibc keeps them otherwise): after a spill
-// or a phase frees many chunks at once, so that the next phase's blocks do not come on top of
-// memory the budget has stopped counting.
-void ReturnFreedMemory();
 
 template <typename T>
 struct UninitializedAllocator {
