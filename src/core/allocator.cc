@@ -19,18 +19,14 @@ namespace firehose {
 
 namespace {
 
-// glibc: blocks at least this large are mmapped and returned to the kernel when freed, so a
-// rare large body does not stay resident.
-constexpr int kMmapThresholdBytes = 4 << 20;
-
-// tcmalloc: the threads' caches get this share of the retention, and at least the minimum.
+#if FIREHOSE_TCMALLOC
+// The threads' caches get this share of the retention, and at least the minimum.
 constexpr std::int64_t kThreadCacheShare = 4;
 constexpr std::int64_t kThreadCacheBytesMin = 1 << 20;
 constexpr std::chrono::seconds kReleaseInterval{1};
 
 std::atomic<std::int64_t> retain_limit_bytes{0};
 
-#if FIREHOSE_TCMALLOC
 std::size_t TcmallocProperty(const char* name) {
   std::size_t value = 0;
   if (MallocExtension_GetNumericProperty(name, &value) == 0) return 0;
@@ -44,6 +40,10 @@ void ReleaseLoop() {
     internal::ReleaseFreeHeapAboveLimit();
   }
 }
+#elif !defined(__SANITIZE_ADDRESS__)
+// glibc: blocks at least this large are mmapped and returned to the kernel when freed, so a
+// rare large body does not stay resident.
+constexpr int kMmapThresholdBytes = 4 << 20;
 #endif
 
 }  // namespace
@@ -86,7 +86,6 @@ Status RetainFreedHeap(std::int64_t retain_bytes) {
     return InvalidArgument("glibc refused the heap retention of " + std::to_string(retain_bytes) +
                            " bytes");
   }
-  retain_limit_bytes.store(retain_bytes);
   return Status::Ok();
 #endif
 }
