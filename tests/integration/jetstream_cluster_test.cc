@@ -111,7 +111,9 @@ class Role {
 // by <itself>" when it takes the lease (the standby logs "held by <other>; standing by") and
 // "lease ...: lost" / "lost its lease" when it loses it. The lease may already have changed hands
 // (a renewal cut off while the stream's leader was killed): the latest taking that was not
-// followed by a loss wins. -1 while neither holds it.
+// followed by a loss wins. A holder whose renewals failed until the lease ran out does not log
+// a loss; it logs "standing by" once it sees the other's holding, and that ends its own.
+// -1 while neither holds it. Lines start with their ISO 8601 timestamp, which sorts as text.
 int LeaseHolder(const std::filesystem::path& dir) {
   int holder = -1;
   std::string holder_since;
@@ -122,9 +124,10 @@ int LeaseHolder(const std::filesystem::path& dir) {
     while (std::getline(log, line)) {
       if (line.find(": held by") != std::string::npos &&
           line.find("standing by") == std::string::npos) {
-        taken_at = line.substr(0, line.find(']') + 1);
+        taken_at = line.substr(0, line.find(' '));
       } else if (line.find(": lost (") != std::string::npos ||
-                 line.find("lost its lease") != std::string::npos) {
+                 line.find("lost its lease") != std::string::npos ||
+                 line.find("; standing by") != std::string::npos) {
         taken_at.reset();
       }
     }
