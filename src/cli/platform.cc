@@ -30,13 +30,18 @@ Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles ro
   FH_ASSIGN_OR_RETURN(platform->queue_, OpenQueue(platform->config_));
   if (!roles.ops) FH_RETURN_IF_ERROR(platform->ReleaseOpsCursor());
   if (roles.lake) FH_RETURN_IF_ERROR(platform->StartLake());
+  // The ledger (which opens, and may create, its warehouse) before the edge: once the edge
+  // listens, partners can fill the disk, and a role failing to start then would stop a process
+  // that has been acknowledging webhooks.
   Status started = Status::Ok();
-  if (roles.edge) {
-    started = platform->StartEdge();
-  } else if (roles.ops) {
-    started = platform->StartOpsAlone();
+  if (roles.ledger) started = platform->StartLedger();
+  if (started.ok()) {
+    if (roles.edge) {
+      started = platform->StartEdge();
+    } else if (roles.ops) {
+      started = platform->StartOpsAlone();
+    }
   }
-  if (started.ok() && roles.ledger) started = platform->StartLedger();
   if (started.ok() && roles.poll) started = platform->StartPoller();
   if (!started.ok()) {
     platform->Stop();

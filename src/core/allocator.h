@@ -31,7 +31,8 @@ std::string_view AllocatorName();
 //             and a thread ("heap-release") returns the page heap's free bytes above
 //             `retain_bytes` to the kernel once a second.
 // 0 leaves the allocator as it is (its defaults, unless an earlier call set a limit). Call early,
-// from the main thread; a later call replaces the limit. InvalidArgument if the value is out of range or the allocator refuses it.
+// from the main thread; a later call replaces the limit. InvalidArgument if the value is out of
+// range or the allocator refuses it.
 Status RetainFreedHeap(std::int64_t retain_bytes);
 
 // Returns the free memory the allocator holds to the kernel now, whatever the retention: after

@@ -26,7 +26,7 @@ std::size_t FreeBytesAfterAGroup(std::size_t total) {
   return FreeHeapBytes();
 }
 
-TEST(Allocator, ReleaseBuildsRunOnTcmalloc) {
+TEST(Allocator, RunsOnTheAllocatorItWasBuiltFor) {
 #if defined(__SANITIZE_ADDRESS__)
   EXPECT_EQ(AllocatorName(), "sanitizer");
 #elif FIREHOSE_EXPECT_TCMALLOC
