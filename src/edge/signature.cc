@@ -7,6 +7,8 @@
 
 #include <charconv>
 
+#include "core/hex.h"
+
 namespace firehose::edge {
 
 namespace {
@@ -54,17 +56,6 @@ std::string HmacSha256(std::string_view key, std::initializer_list<std::string_v
   if (key.empty()) return {};  // matches nothing: an empty key is never a valid secret
   thread_local ThreadHmac hmac;
   return hmac.Sign(key, parts);
-}
-
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char byte : bytes) {
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 15]);
-  }
-  return out;
 }
 
 // Equal-length inputs are compared in time independent of their contents.
@@ -145,7 +136,7 @@ Verification VerifyStripe(std::string_view header, std::string_view body,
 
   bool matched = false;
   for (const Secret& secret : secrets) {
-    const std::string expected = Hex(HmacSha256(secret.Reveal(), {timestamp, ".", body}));
+    const std::string expected = LowerHex(HmacSha256(secret.Reveal(), {timestamp, ".", body}));
     // Every candidate is compared against every secret: the time taken does not depend on
     // which one (if any) matches.
     for (std::string_view candidate : candidates)
@@ -210,7 +201,7 @@ Verification VerifyStandardWebhooks(std::string_view webhook_id, std::string_vie
 
 std::string SignStripe(std::string_view secret, std::int64_t timestamp_s, std::string_view body) {
   const std::string timestamp = std::to_string(timestamp_s);
-  return "t=" + timestamp + ",v1=" + Hex(HmacSha256(secret, {timestamp, ".", body}));
+  return "t=" + timestamp + ",v1=" + LowerHex(HmacSha256(secret, {timestamp, ".", body}));
 }
 
 std::string SignStandardWebhooks(std::string_view secret, std::string_view webhook_id,

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/file.h"
+#include "core/hex.h"
 #include "lake/lake_line.h"
 
 namespace firehose::lake {
@@ -23,17 +24,6 @@ constexpr std::size_t kRefillBytesMin = 64 << 10;
 // The largest zstd window a reader accepts (memory bound against a hostile file). The writer
 // uses the level's default window, far below this.
 constexpr int kWindowLogMax = 27;
-
-std::string Hex(const unsigned char* bytes, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xF]);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -111,12 +101,7 @@ Result<bool> LineReader::Next(std::string_view* line) {
     if (input_done && !s.output_pending) {
       if (!s.frame_complete) return s.Error("truncated zstd frame");
       if (s.end != s.begin) return s.Error("the last line has no newline");
-      if (s.sha != nullptr && s.digest_hex.empty()) {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int size = 0;
-        EVP_DigestFinal_ex(s.sha, digest, &size);
-        s.digest_hex = Hex(digest, size);
-      }
+      if (s.sha != nullptr && s.digest_hex.empty()) s.digest_hex = FinalDigestHex(s.sha);
       return false;
     }
     FH_RETURN_IF_ERROR(Refill());

@@ -15,6 +15,7 @@
 
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/hex.h"
 #include "lake/lake_line.h"
 
 namespace firehose::lake {
@@ -30,19 +31,6 @@ constexpr std::string_view kStage = "lake";
 
 Status Injected(std::string_view probe_name, int errno_value) {
   return ErrnoStatus(std::string(probe_name) + " (injected)", errno_value);
-}
-
-std::string HexDigest(EVP_MD_CTX* sha) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(sha, digest, &size);
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kDigits[digest[i] >> 4]);
-    out.push_back(kDigits[digest[i] & 0xF]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -142,7 +130,7 @@ class LakeWriter::PartitionFile {
     FH_RETURN_IF_ERROR(Compress(ZSTD_e_end));
     FH_RETURN_IF_ERROR(SyncData(fd_.get(), probe::kTempSync));
     FH_RETURN_IF_ERROR(fd_.Close());
-    description_.sha256 = HexDigest(sha_);
+    description_.sha256 = FinalDigestHex(sha_);
     return Status::Ok();
   }
 

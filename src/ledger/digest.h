@@ -11,21 +11,9 @@
 #include <string_view>
 
 #include "core/check.h"
+#include "core/hex.h"
 
 namespace firehose::ledger {
-
-inline std::string HexDigest(EVP_MD_CTX* sha) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(sha, digest, &size);
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kDigits[digest[i] >> 4]);
-    out.push_back(kDigits[digest[i] & 0xF]);
-  }
-  return out;
-}
 
 // The digest's input, buffered. Not thread-safe.
 class Digest {
@@ -55,7 +43,7 @@ class Digest {
   }
   std::string Finish() {
     Flush();
-    return HexDigest(sha_);
+    return FinalDigestHex(sha_);
   }
 
  private:

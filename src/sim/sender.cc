@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "core/hex.h"
 #include "core/time.h"
 #include "edge/signature.h"
 #include "sim/random.h"
@@ -28,16 +28,6 @@ constexpr std::uint64_t kAckFileBytesMax = std::uint64_t{1} << 32;
 constexpr std::size_t kProblemBodyChars = 200;
 
 using Clock = std::chrono::steady_clock;
-
-std::string Hex(const unsigned char* bytes, std::size_t size) {
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kLowerHex[bytes[i] >> 4]);
-    out.push_back(kLowerHex[bytes[i] & 15]);
-  }
-  return out;
-}
 
 // A wrong key of the same form as the partner's real one (so the header is well-formed and only
 // the comparison can fail).
@@ -501,14 +491,6 @@ std::vector<HttpHeader> SignatureHeaders(const SimPartner& partner, const Planne
           {"webhook-timestamp", std::to_string(timestamp_s)},
           {"webhook-signature",
            edge::SignStandardWebhooks(secret, send.message_id, timestamp_s, signed_body)}};
-}
-
-std::string Sha256Hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  FH_CHECK(EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) == 1,
-           "SHA-256 failed");
-  return Hex(digest, size);
 }
 
 std::string FormatAckLine(const AckLine& line) {

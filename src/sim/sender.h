@@ -97,9 +97,6 @@ struct HttpHeader {
 std::vector<HttpHeader> SignatureHeaders(const SimPartner& partner, const PlannedSend& send,
                                          std::string_view body, std::int64_t timestamp_s);
 
-// Lower-case hex SHA-256 (the acknowledgement file's body digest).
-std::string Sha256Hex(std::string_view bytes);
-
 // One line of the acknowledgement file (docs/formats/truth.md): arrival_id TAB partner_id TAB
 // body SHA-256 (hex) LF.
 struct AckLine {

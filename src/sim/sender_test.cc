@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/hex.h"
 #include "sim/test_http_server.h"
 #include "sim/test_support.h"
 #include "sim/truth.h"
