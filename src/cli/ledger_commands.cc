@@ -443,8 +443,26 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
     days.push_back(*day);
   }
   nlohmann::json out = nlohmann::json::array();
-  // Re-running one day can make a neighbour stale (its findings): go round until none is.
   std::set<BusinessDate> done;
+  // Runs the days in turn and reports each; the first failure ends the command.
+  auto run_days = [&](const std::vector<BusinessDate>& to_run) -> Status {
+    for (const BusinessDate day : to_run) {
+      FH_ASSIGN_OR_RETURN(const ledger::DayRun run, RunOne(*opened, day, args));
+      done.insert(day);
+      if (context.json) {
+        out.push_back(DayRunJson(run));
+      } else {
+        PrintRun(run.result.run);
+        PrintChanges(run);
+        PrintFindings(run);
+      }
+    }
+    return Status::Ok();
+  };
+  if (!args.stale) {
+    if (Status status = run_days(days); !status.ok()) return ExitFor(status);
+  }
+  // Re-running one day can make a neighbour stale (its findings): go round until none is.
   for (int round = 0; args.stale && round < 8; ++round) {
     Result<std::vector<DayState>> states =
         ledger::ComputeDayStates(lake::LakeRoot(opened->config.data_dir), opened->warehouse.get());
@@ -454,32 +472,7 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
       if (state.stale()) days.push_back(state.day);
     }
     if (days.empty()) break;
-    for (const BusinessDate day : days) {
-      Result<ledger::DayRun> run = RunOne(*opened, day, args);
-      if (!run.ok()) return ExitFor(run.status());
-      done.insert(day);
-      if (context.json) {
-        out.push_back(DayRunJson(*run));
-      } else {
-        PrintRun(run->result.run);
-        PrintChanges(*run);
-        PrintFindings(*run);
-      }
-    }
-  }
-  if (!args.stale) {
-    for (const BusinessDate day : days) {
-      Result<ledger::DayRun> run = RunOne(*opened, day, args);
-      if (!run.ok()) return ExitFor(run.status());
-      done.insert(day);
-      if (context.json) {
-        out.push_back(DayRunJson(*run));
-      } else {
-        PrintRun(run->result.run);
-        PrintChanges(*run);
-        PrintFindings(*run);
-      }
-    }
+    if (Status status = run_days(days); !status.ok()) return ExitFor(status);
   }
   if (context.json) {
     std::printf("%s\n", out.dump(2).c_str());
