@@ -8,6 +8,11 @@
 # before and after the log benchmark (their mean is the anchor). dd syncs once at the end; the
 # log syncs after every group commit (<= group_commit_bytes_max = 4 MiB), so a ratio near 1 means
 # group commit costs little over a single streaming write.
+#
+# The floor (bench/log_floor_bench.cc) runs the same cases on the least a log can do to acknowledge
+# only after fdatasync (frames copied into contiguous groups, one writer, nothing else), between
+# the log and the second dd: what group commit itself leaves of dd's rate on this machine, next to
+# what the embedded log keeps of it. Its table follows the log's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -16,7 +21,10 @@ dd_mib=${DD_MIB:-1024}
 repetitions=${REPETITIONS:-3}
 min_time=${MIN_TIME:-2}
 bench="$build/bin/log_append_bench"
-[[ -x "$bench" ]] || { echo "log_vs_dd.sh: $bench not built (scripts/build.sh release)" >&2; exit 3; }
+floor="$build/bin/log_floor_bench"
+for program in "$bench" "$floor"; do
+  [[ -x "$program" ]] || { echo "log_vs_dd.sh: $program not built (scripts/build.sh release)" >&2; exit 3; }
+done
 
 work=$(mktemp -d "$target_dir/log_vs_dd.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -40,6 +48,9 @@ echo "dd before: $dd_before MB/s"
 FIREHOSE_BENCH_DIR="$work" "$bench" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/log.json" \
   --benchmark_out_format=json >/dev/null
+FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor.json" \
+  --benchmark_out_format=json >/dev/null
 
 # Likewise after the log: it reused the same 64 MiB of pages (log_page_cache_bytes) for a
 # minute, the rest of free memory went cold meanwhile, and dd would fill cold pages again.
@@ -48,15 +59,22 @@ dd_after=$(dd_mbps)
 echo "dd after:  $dd_after MB/s"
 anchor=$(awk -v a="$dd_before" -v b="$dd_after" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
-echo
-echo "| record bytes | appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|"
-jq -r --argjson anchor "$anchor" '
-  [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
-  ($rows[0].items_per_second) as $single |
-  $rows[] |
-  (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)/record_bytes:(?<r>[0-9]+)")) as $n |
-  "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
-' "$work/log.json"
+# One table per engine: records/s, MB/s, group size, fdatasync, MB/s against the dd anchor.
+table() {
+  echo
+  echo "$1:"
+  echo
+  echo "| record bytes | appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  jq -r --argjson anchor "$anchor" '
+    [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
+    ($rows[0].items_per_second) as $single |
+    $rows[] |
+    (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)/record_bytes:(?<r>[0-9]+)")) as $n |
+    "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
+  ' "$2"
+}
+table "Embedded log (log_append_bench)" "$work/log.json"
+table "Floor (log_floor_bench)" "$work/floor.json"
 echo
 echo "command: bench/log_vs_dd.sh $build $target_dir  (DD_MIB=$dd_mib REPETITIONS=$repetitions MIN_TIME=$min_time; medians of $repetitions repetitions)"

@@ -1,0 +1,275 @@
+// The durable floor for bench/log_vs_dd.sh: the least a log can do to acknowledge an append only
+// once it is on disk, measured with log_append_bench's load (the same cases, counters and
+// appender model), so that the script shows what group commit with fdatasync itself leaves of
+// dd's rate on this machine, next to the embedded log (which also encodes records, checksums
+// every frame, allocates and acknowledges each append, indexes, rolls segments and retains).
+//
+// The floor: appenders copy a ready-made frame into the group being filled (one mutex, no
+// allocation, no checksum); one writer thread takes a group of at most group_commit_bytes_max,
+// writes it contiguously in 1 MiB pieces, starting the disk on each whole piece
+// (sync_file_range) as the log does, then fdatasync; an appender's acknowledgement is a shared
+// counter passing its sequence number. The file is zero-filled before timing and written round
+// and round, so fdatasync commits data only. Like bench/durable_floor_server.cc it links no
+// Firehose code: an anchor should not share the code it measures.
+//
+// The file lives in $FIREHOSE_BENCH_DIR (default: the system temp directory).
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace firehose::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kFrameHeaderBytes = 24;       // as the embedded log's frames (log_format.h)
+constexpr std::size_t kWritePieceBytes = 1 << 20;   // as log_writeback_bytes' default
+constexpr std::uint64_t kFileBytes = 256ull << 20;  // written round and round
+constexpr std::size_t kSpareGroupsMax = 4;          // group buffers kept for reuse
+
+[[noreturn]] void Die(const char* what) {
+  std::perror(what);
+  std::exit(1);
+}
+
+fs::path BenchParent() {
+  const char* chosen = std::getenv("FIREHOSE_BENCH_DIR");
+  return chosen != nullptr ? fs::path(chosen) : fs::temp_directory_path();
+}
+
+int OpenZeroFilled(const fs::path& path, std::uint64_t bytes) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Die("open");
+  const std::string zeros(1 << 20, '\0');
+  for (std::uint64_t at = 0; at < bytes; at += zeros.size()) {
+    const std::size_t size = std::min<std::uint64_t>(zeros.size(), bytes - at);
+    if (::pwrite(fd, zeros.data(), size, static_cast<off_t>(at)) != static_cast<ssize_t>(size))
+      Die("pwrite zeros");
+  }
+  if (::fsync(fd) != 0) Die("fsync");
+  return fd;
+}
+
+class FloorLog {
+ public:
+  FloorLog(int fd, std::size_t group_bytes_max)
+      : fd_(fd), group_bytes_max_(group_bytes_max), writer_([this] { WriterLoop(); }) {}
+
+  ~FloorLog() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    ready_.notify_one();
+    writer_.join();
+  }
+
+  // Copies the frame into the group being filled; returns its sequence number (from 1).
+  std::uint64_t Append(const std::string& frame) {
+    bool wake = false;
+    std::uint64_t sequence = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (pending_.empty() || pending_.back().bytes.size() + frame.size() > group_bytes_max_) {
+        pending_.emplace_back();
+        if (!spare_.empty()) {
+          pending_.back().bytes = std::move(spare_.back());
+          spare_.pop_back();
+        }
+        pending_.back().bytes.reserve(group_bytes_max_);
+      }
+      pending_.back().bytes.insert(pending_.back().bytes.end(), frame.begin(), frame.end());
+      sequence = ++appended_;
+      pending_.back().last = sequence;
+      wake = writer_waiting_;
+    }
+    if (wake) ready_.notify_one();
+    return sequence;
+  }
+
+  void WaitDurable(std::uint64_t sequence) {
+    std::unique_lock lock(mutex_);
+    durable_cv_.wait(lock, [&] { return durable_ >= sequence; });
+  }
+
+  std::uint64_t fsyncs() const { return fsyncs_; }
+  double fsync_seconds() const { return fsync_seconds_; }
+
+ private:
+  struct Group {
+    std::vector<char> bytes;
+    std::uint64_t last = 0;  // the sequence number of its last frame
+  };
+
+  void WriterLoop() {
+    Group group;
+    while (true) {
+      {
+        std::unique_lock lock(mutex_);
+        writer_waiting_ = true;
+        ready_.wait(lock, [&] { return !pending_.empty() || stop_; });
+        writer_waiting_ = false;
+        if (pending_.empty()) return;
+        if (group.bytes.capacity() > 0 && spare_.size() < kSpareGroupsMax) {
+          spare_.push_back(std::move(group.bytes));
+        }
+        group = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      Write(group.bytes.data(), group.bytes.size());
+      const auto started = std::chrono::steady_clock::now();
+      if (::fdatasync(fd_) != 0) Die("fdatasync");
+      fsync_seconds_ +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      ++fsyncs_;
+      {
+        std::lock_guard lock(mutex_);
+        durable_ = group.last;
+      }
+      durable_cv_.notify_all();
+      group.bytes.clear();
+    }
+  }
+
+  // Round and round the zero-filled file, in pieces of 1 MiB; the disk starts on each whole
+  // piece while the next is copied, and fdatasync waits for the rest.
+  void Write(const char* bytes, std::size_t size) {
+    while (size > 0) {
+      if (position_ == kFileBytes) position_ = 0;
+      const std::size_t piece =
+          std::min<std::uint64_t>(std::min(size, kWritePieceBytes), kFileBytes - position_);
+      const ssize_t written = ::pwrite(fd_, bytes, piece, static_cast<off_t>(position_));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        Die("pwrite");
+      }
+      const auto done = static_cast<std::size_t>(written);
+      if (done == kWritePieceBytes &&
+          ::sync_file_range(fd_, static_cast<off_t>(position_), static_cast<off_t>(done),
+                            SYNC_FILE_RANGE_WRITE) != 0) {
+        Die("sync_file_range");
+      }
+      position_ += done;
+      bytes += done;
+      size -= done;
+    }
+  }
+
+  const int fd_;
+  const std::size_t group_bytes_max_;
+  std::uint64_t position_ = 0;  // writer thread only
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable durable_cv_;
+  std::deque<Group> pending_;
+  std::vector<std::vector<char>> spare_;
+  std::uint64_t appended_ = 0;
+  std::uint64_t durable_ = 0;
+  bool writer_waiting_ = false;
+  bool stop_ = false;
+  std::uint64_t fsyncs_ = 0;  // writer thread; read after the appenders joined
+  double fsync_seconds_ = 0;  // likewise
+  std::thread writer_;
+};
+
+// log_append_bench's appender: at most `window` appends outstanding, refilled once half of the
+// window is durable (with window 1: at once).
+void RunAppender(FloorLog& log, const std::string& frame, std::int64_t count, std::int64_t window) {
+  std::deque<std::uint64_t> outstanding;
+  const std::int64_t refill_at = window - std::max<std::int64_t>(1, window / 2);
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (static_cast<std::int64_t>(outstanding.size()) >= window) {
+      // Wait until no more than refill_at are outstanding: for the one at that position.
+      log.WaitDurable(outstanding[outstanding.size() - refill_at - 1]);
+      outstanding.erase(outstanding.begin(),
+                        outstanding.end() - static_cast<std::ptrdiff_t>(refill_at));
+    }
+    outstanding.push_back(log.Append(frame));
+  }
+  if (!outstanding.empty()) log.WaitDurable(outstanding.back());
+}
+
+void BM_FloorAppend(benchmark::State& state) {
+  const std::int64_t appenders = state.range(0);
+  const std::int64_t window = state.range(1);
+  const std::int64_t group_mib = state.range(2);
+  const auto record_bytes = static_cast<std::size_t>(state.range(3));
+  // As log_append_bench.
+  const std::int64_t per_appender =
+      std::clamp<std::int64_t>(window * 50, 200 / appenders + 1,
+                               static_cast<std::int64_t>(60'000'000 / record_bytes) / appenders);
+
+  std::string pattern = (BenchParent() / "firehose-floor-bench-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) Die("mkdtemp under FIREHOSE_BENCH_DIR");
+  const fs::path dir = pattern;
+  const int fd = OpenZeroFilled(dir / "floor.log", kFileBytes);
+  std::string frame(kFrameHeaderBytes + record_bytes, 'x');
+  std::memcpy(frame.data(), "\x51\xEE\xFF\xC0", 4);
+  std::uint64_t fsyncs = 0;
+  double fsync_seconds = 0;
+  std::int64_t records = 0;
+  double elapsed_seconds = 0;
+  {
+    FloorLog log(fd, static_cast<std::size_t>(group_mib) << 20);
+    const auto started = std::chrono::steady_clock::now();
+    for (auto _ : state) {
+      std::vector<std::thread> threads;
+      for (std::int64_t a = 0; a < appenders; ++a) {
+        threads.emplace_back([&] { RunAppender(log, frame, per_appender, window); });
+      }
+      for (auto& thread : threads) thread.join();
+      records += appenders * per_appender;
+    }
+    elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    fsyncs = log.fsyncs();
+    fsync_seconds = log.fsync_seconds();
+  }
+  ::close(fd);
+  state.SetItemsProcessed(records);
+  state.SetBytesProcessed(records * static_cast<std::int64_t>(frame.size()));
+  state.counters["per_fsync"] =
+      static_cast<double>(records) / static_cast<double>(std::max<std::uint64_t>(fsyncs, 1));
+  state.counters["fsync_share"] = fsync_seconds / elapsed_seconds;
+  state.counters["fsync_ms"] =
+      1000 * fsync_seconds / static_cast<double>(std::max<std::uint64_t>(fsyncs, 1));
+  std::error_code error;
+  fs::remove_all(dir, error);
+}
+
+// log_append_bench's cases.
+BENCHMARK(BM_FloorAppend)
+    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
+    ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {1}, {4}, {600}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FloorAppend)
+    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
+    ->Args({64, 64, 4, 600})
+    ->Args({4, 4096, 4, 600})
+    ->Args({4, 4096, 16, 600})
+    ->Args({4, 64, 4, 60000})
+    ->Args({4, 64, 16, 60000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace firehose::bench
+
+BENCHMARK_MAIN();
