@@ -78,6 +78,12 @@ constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kCursorDirectory = "cursors";
 constexpr std::string_view kTempSuffix = ".tmp";
+// Pending frames are copied into chunks of this size (a larger frame gets a chunk of its own);
+// up to group_commit_bytes_max of emptied chunks are kept for reuse.
+constexpr std::size_t kFrameChunkBytes = 1 << 20;
+// A thread that appends keeps its encoding buffer between appends up to this size (a batched
+// webhook of 100 events fits); a larger record's buffer is freed after its append.
+constexpr std::size_t kEncodeScratchKeepBytes = 64 << 10;
 
 // Lets a repeated log line through at most once per interval; the next line that goes through
 // says how many were held back. One thread only.
@@ -281,11 +287,31 @@ struct PartnerCounters {
   Counter* accepted = nullptr;
 };
 
+// Frames waiting for the writer, in append order. Appenders copy their frames in at `used`
+// under the log's mutex; the writer fills in the headers of the frames it takes and writes them
+// as they lie, a few contiguous runs per group; once it is past every frame of a chunk the chunk
+// is reused. A frame per allocation, allocated by the appender and freed by the writer's side,
+// cost more than the disk's time per 600-byte frame (bench/RESULTS.md, "Embedded log", stop 20).
+struct FrameChunk {
+  explicit FrameChunk(std::size_t size)
+      : bytes(std::make_unique_for_overwrite<char[]>(size)), capacity(size) {}
+  std::unique_ptr<char[]> bytes;
+  std::size_t capacity;
+  std::size_t used = 0;     // guarded by the log's mutex: bytes holding frames
+  std::size_t written = 0;  // guarded: the writer is done with [0, written)
+};
+
 struct PendingAppend {
-  std::string frame;  // kFrameHeaderBytes reserved for the header (filled by the writer), payload
+  // The frame: chunk->bytes[position, position + bytes), kFrameHeaderBytes for the header (filled
+  // in by the writer), then the encoded record.
+  FrameChunk* chunk = nullptr;
+  std::size_t position = 0;
+  std::size_t bytes = 0;
   std::uint32_t payload_crc = 0;
   Queue::AppendCallback done;
   const PartnerCounters* partner = nullptr;  // lives as long as the log
+
+  char* frame() const { return chunk->bytes.get() + position; }
 };
 
 struct IndexEntry {
@@ -344,33 +370,47 @@ Status StartWriteback(int fd, std::uint64_t from, std::uint64_t to) {
   return ErrnoStatus("sync_file_range", errno);
 }
 
-// pwritev of every frame of `batch` at `position`, in calls of at most IOV_MAX frames. With
-// `piece_bytes` > 0 each call writes at most that many bytes, and whenever a whole piece has been
-// written since the last start and more frames follow, the disk is started on it before the next
-// is copied (see log_writeback_bytes): the copy into the page cache and the disk's write then
-// overlap instead of taking turns, and the group's fdatasync waits only for the last piece and
-// the flush. Written in one go, a 4 MiB group left the disk idle for the
-// 0.6-0.9 ms of its copy (bench/RESULTS.md, "Embedded log", stop 15).
-Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppend>& batch,
+// The batch's frames as runs of contiguous memory: consecutive frames of one chunk lie end to end.
+std::vector<iovec> FrameRuns(const std::vector<PendingAppend>& batch) {
+  std::vector<iovec> runs;
+  for (const PendingAppend& item : batch) {
+    char* const frame = item.frame();
+    if (!runs.empty() && static_cast<char*>(runs.back().iov_base) + runs.back().iov_len == frame) {
+      runs.back().iov_len += item.bytes;
+    } else {
+      runs.push_back({frame, item.bytes});
+    }
+  }
+  return runs;
+}
+
+// pwritev of `runs` at `position`, in calls of at most IOV_MAX runs. With `piece_bytes` > 0 each
+// call writes at most that many bytes, and whenever a whole piece has been written since the
+// last start and more bytes follow, the disk is started on it before the next is copied (see
+// log_writeback_bytes): the copy into the page cache and the disk's write then overlap instead
+// of taking turns, and the group's fdatasync waits only for the last piece and the flush.
+// Written in one go, a 4 MiB group left the disk idle for the 0.6-0.9 ms of its copy
+// (bench/RESULTS.md, "Embedded log", stop 15).
+Status WriteFrames(int fd, std::uint64_t position, const std::vector<iovec>& runs,
                    std::uint64_t piece_bytes) {
   if (const int injected = fault::Check("log.write"))
     return ErrnoStatus("write (injected)", injected);
   const std::uint64_t piece_max =
       piece_bytes > 0 ? piece_bytes : std::numeric_limits<std::uint64_t>::max();
-  std::size_t next_frame = 0;
-  std::size_t frame_done = 0;  // bytes of batch[next_frame] already written
+  std::size_t next_run = 0;
+  std::size_t run_done = 0;                 // bytes of runs[next_run] already written
   std::uint64_t writeback_from = position;  // written, the disk not yet started on it
   std::vector<iovec> vectors;
-  vectors.reserve(std::min<std::size_t>(batch.size(), IOV_MAX));
-  while (next_frame < batch.size()) {
+  vectors.reserve(std::min<std::size_t>(runs.size(), IOV_MAX));
+  while (next_run < runs.size()) {
     vectors.clear();
     std::uint64_t call_bytes = 0;
-    for (std::size_t i = next_frame;
-         i < batch.size() && vectors.size() < IOV_MAX && call_bytes < piece_max; ++i) {
-      const std::size_t skip = i == next_frame ? frame_done : 0;
+    for (std::size_t i = next_run;
+         i < runs.size() && vectors.size() < IOV_MAX && call_bytes < piece_max; ++i) {
+      const std::size_t skip = i == next_run ? run_done : 0;
       const std::size_t length = static_cast<std::size_t>(
-          std::min<std::uint64_t>(batch[i].frame.size() - skip, piece_max - call_bytes));
-      vectors.push_back({const_cast<char*>(batch[i].frame.data()) + skip, length});
+          std::min<std::uint64_t>(runs[i].iov_len - skip, piece_max - call_bytes));
+      vectors.push_back({static_cast<char*>(runs[i].iov_base) + skip, length});
       call_bytes += length;
     }
     const ssize_t written = ::pwritev(fd, vectors.data(), static_cast<int>(vectors.size()),
@@ -382,17 +422,16 @@ Status WriteFrames(int fd, std::uint64_t position, const std::vector<PendingAppe
     position += static_cast<std::uint64_t>(written);
     std::size_t remaining = static_cast<std::size_t>(written);
     while (remaining > 0) {
-      const std::size_t left = batch[next_frame].frame.size() - frame_done;
+      const std::size_t left = runs[next_run].iov_len - run_done;
       if (remaining < left) {
-        frame_done += remaining;
+        run_done += remaining;
         break;
       }
       remaining -= left;
-      ++next_frame;
-      frame_done = 0;
+      ++next_run;
+      run_done = 0;
     }
-    if (piece_bytes > 0 && next_frame < batch.size() &&
-        position - writeback_from >= piece_bytes) {
+    if (piece_bytes > 0 && next_run < runs.size() && position - writeback_from >= piece_bytes) {
       FH_RETURN_IF_ERROR(StartWriteback(fd, writeback_from, position));
       writeback_from = position;
     }
@@ -530,6 +569,9 @@ class EmbeddedLog::Core {
   PartnerCounters& CountersFor(const PartnerId& partner);
   bool SpaceFullLocked() const;
   Status AdmitLocked(std::uint64_t frame_bytes, std::string_view* reason);
+  FrameChunk& ChunkWithRoomLocked(std::size_t frame_bytes);
+  void RecycleFrontChunkLocked();
+  void ReleaseFrames(const std::vector<PendingAppend>& batch);
   std::uint64_t UsedBytesLocked() const { return stored_bytes_ + in_flight_bytes_; }
 
   const std::filesystem::path dir_;
@@ -537,10 +579,16 @@ class EmbeddedLog::Core {
   const Clock clock_;
 
   mutable std::mutex mutex_;
-  std::condition_variable writer_cv_;           // pending_ reached writer_wakes_at_, or stop
-  std::condition_variable durable_cv_;          // durable_next_ moved, or closed
-  std::condition_variable maintenance_cv_;      // retention wanted, or stop
-  std::deque<PendingAppend> pending_;           // guarded
+  std::condition_variable writer_cv_;       // pending_ reached writer_wakes_at_, or stop
+  std::condition_variable durable_cv_;      // durable_next_ moved, or closed
+  std::condition_variable maintenance_cv_;  // retention wanted, or stop
+  std::deque<PendingAppend> pending_;       // guarded
+  // guarded: the chunks holding pending frames and those being written, oldest first; appends go
+  // to back(). Emptied chunks wait in spare_chunks_ (at most spare_chunks_max_).
+  std::deque<std::unique_ptr<FrameChunk>> chunks_;
+  std::vector<std::unique_ptr<FrameChunk>> spare_chunks_;  // guarded
+  const std::size_t spare_chunks_max_ = std::max<std::size_t>(
+      1, static_cast<std::size_t>(limits_.group_commit_bytes_max) / kFrameChunkBytes);
   // guarded: while the writer waits, the pending count that ends its wait (1: any append; the
   // last group's size while a group refills); otherwise none. An append wakes the writer only
   // when it brings pending_ there: one wake-up per wait, not one per append (each a futex call
@@ -565,7 +613,7 @@ class EmbeddedLog::Core {
   std::uint64_t active_bytes_ = 0;  // durable bytes of the active segment
   QueueOffset next_offset_;         // equals durable_next_ between batches
   std::uint64_t last_index_position_ = 0;
-  bool needs_repair_ = false;  // a failed batch may have left bytes past active_bytes_
+  bool needs_repair_ = false;              // a failed batch may have left bytes past active_bytes_
   std::uint64_t cache_dropped_until_ = 0;  // bytes of the active segment dropped from the cache
   // The last group's size and fsync time: the writer waits briefly for a group to refill (see
   // WriterLoop).
@@ -997,15 +1045,17 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
                                   " bytes is over record_bytes_max (" +
                                   std::to_string(limits_.record_bytes_max) + ")"));
   }
-  // Encoding and checksumming happen here, on the producer's thread, so that the writer thread
-  // only fills in headers and does I/O.
+  // Encoding and checksumming happen here, on the producer's thread and outside the lock, so
+  // that the writer thread only fills in headers and does I/O; under the lock the frame is only
+  // copied into its chunk.
+  thread_local std::string encoded;
+  encoded.assign(kFrameHeaderBytes, '\0');
+  EncodeRecord(record, &encoded);
   PendingAppend item;
-  item.frame.reserve(log_format::FrameBytes(payload_bytes));
-  item.frame.resize(kFrameHeaderBytes);
-  EncodeRecord(record, &item.frame);
-  item.payload_crc = crc32c::Value(item.frame.data() + kFrameHeaderBytes, payload_bytes);
+  item.payload_crc = crc32c::Value(encoded.data() + kFrameHeaderBytes, payload_bytes);
   item.partner = &partner;
-  const std::uint64_t frame_bytes = item.frame.size();
+  item.bytes = encoded.size();
+  const std::uint64_t frame_bytes = item.bytes;
 
   std::string_view reason;
   Status refusal;
@@ -1014,6 +1064,11 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
     std::lock_guard lock(mutex_);
     refusal = AdmitLocked(frame_bytes, &reason);
     if (refusal.ok()) {
+      FrameChunk& chunk = ChunkWithRoomLocked(item.bytes);
+      item.chunk = &chunk;
+      item.position = chunk.used;
+      std::memcpy(chunk.bytes.get() + chunk.used, encoded.data(), item.bytes);
+      chunk.used += item.bytes;
       item.done = std::move(done);
       pending_.push_back(std::move(item));
       ++in_flight_records_;
@@ -1021,8 +1076,54 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
       wake_writer = pending_.size() >= writer_wakes_at_;
     }
   }
+  if (encoded.capacity() > kEncodeScratchKeepBytes) std::string().swap(encoded);
   if (!refusal.ok()) return refuse(reason, refusal);
   if (wake_writer) writer_cv_.notify_one();
+}
+
+// The back chunk when the frame fits in what is left of it, otherwise a new back chunk.
+FrameChunk& EmbeddedLog::Core::ChunkWithRoomLocked(std::size_t frame_bytes) {
+  if (!chunks_.empty() && chunks_.back()->capacity - chunks_.back()->used >= frame_bytes) {
+    return *chunks_.back();
+  }
+  if (frame_bytes <= kFrameChunkBytes && !spare_chunks_.empty()) {
+    chunks_.push_back(std::move(spare_chunks_.back()));
+    spare_chunks_.pop_back();
+  } else {
+    chunks_.push_back(std::make_unique<FrameChunk>(std::max(frame_bytes, kFrameChunkBytes)));
+  }
+  return *chunks_.back();
+}
+
+void EmbeddedLog::Core::RecycleFrontChunkLocked() {
+  std::unique_ptr<FrameChunk> chunk = std::move(chunks_.front());
+  chunks_.pop_front();
+  if (chunk->capacity == kFrameChunkBytes && spare_chunks_.size() < spare_chunks_max_) {
+    chunk->used = chunk->written = 0;
+    spare_chunks_.push_back(std::move(chunk));
+  }
+}
+
+// The writer is done with the batch's frames (written, or failed): the chunks it is past go back
+// to the spares. Batches are taken in append order, so every chunk before the last frame's is
+// done with; the last frame's chunk is when no frame was appended to it since the batch was
+// taken (the back chunk then starts again from its beginning).
+void EmbeddedLog::Core::ReleaseFrames(const std::vector<PendingAppend>& batch) {
+  if (batch.empty()) return;
+  const PendingAppend& last = batch.back();
+  std::lock_guard lock(mutex_);
+  while (chunks_.front().get() != last.chunk) {
+    RecycleFrontChunkLocked();
+    FH_CHECK(!chunks_.empty(), "a written frame's chunk is not among the log's chunks");
+  }
+  FrameChunk& chunk = *last.chunk;
+  chunk.written = last.position + last.bytes;
+  if (chunk.written != chunk.used) return;
+  if (chunks_.size() == 1) {
+    chunk.used = chunk.written = 0;
+  } else {
+    RecycleFrontChunkLocked();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1039,14 +1140,18 @@ void EmbeddedLog::Core::WriterLoop() {
       writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
       if (pending_.empty()) return;  // stopping, and everything accepted is done
       WaitForGroupLocked(lock);
-      first_frame_bytes = pending_.front().frame.size();
+      first_frame_bytes = pending_.front().bytes;
     }
     Status status = PrepareActiveSegment(first_frame_bytes);
     {
       std::lock_guard lock(mutex_);
       TakeBatchLocked(status.ok(), &batch);
     }
-    if (status.ok()) status = WriteBatch(batch);
+    if (status.ok()) {
+      status = WriteBatch(batch);  // releases the frames once written
+    } else {
+      ReleaseFrames(batch);
+    }
     if (!status.ok()) FailBatch(batch, status);
     batch.clear();
   }
@@ -1092,7 +1197,7 @@ void EmbeddedLog::Core::TakeBatchLocked(bool segment_ready, std::vector<PendingA
   }
   std::uint64_t taken = 0;
   while (!pending_.empty()) {
-    const std::uint64_t size = pending_.front().frame.size();
+    const std::uint64_t size = pending_.front().bytes;
     if (!batch->empty() && taken + size > budget) break;
     taken += size;
     batch->push_back(std::move(pending_.front()));
@@ -1106,22 +1211,23 @@ Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
   std::uint64_t last_indexed = last_index_position_;
   std::vector<IndexEntry> new_index;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    std::string& frame = batch[i].frame;
-    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(frame.size() - kFrameHeaderBytes),
+    const PendingAppend& item = batch[i];
+    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(item.bytes - kFrameHeaderBytes),
                                   QueueOffset(first.value() + i), static_cast<std::uint32_t>(i),
-                                  batch[i].payload_crc, frame.data());
+                                  item.payload_crc, item.frame());
     if (position - last_indexed >= kIndexIntervalBytes) {
       new_index.push_back({first.value() + i, position});
       last_indexed = position;
     }
-    position += frame.size();
+    position += item.bytes;
   }
   const std::uint64_t bytes = position - active_bytes_;
   const std::string segment_name = active_path_.filename().string();
 
   ClaimForWrite(position);
-  Status status = WriteFrames(active_fd_.get(), active_bytes_, batch,
+  Status status = WriteFrames(active_fd_.get(), active_bytes_, FrameRuns(batch),
                               static_cast<std::uint64_t>(limits_.log_writeback_bytes));
+  ReleaseFrames(batch);  // in the page cache now (or failed): the chunks can take new frames
   if (!status.ok()) {
     ErrorCounter(status.code() == StatusCode::kResourceExhausted ? "disk_full" : "write").Add();
     return CutBackFailedBatch(
@@ -1180,8 +1286,7 @@ void EmbeddedLog::Core::DropFromPageCache() {
   if (drop_until < cache_dropped_until_ + kPageCacheDropStepBytes) return;
   // Advisory: a failure leaves the pages to the kernel, as with log_page_cache_bytes = 0.
   (void)::posix_fadvise(active_fd_.get(), static_cast<off_t>(cache_dropped_until_),
-                        static_cast<off_t>(drop_until - cache_dropped_until_),
-                        POSIX_FADV_DONTNEED);
+                        static_cast<off_t>(drop_until - cache_dropped_until_), POSIX_FADV_DONTNEED);
   cache_dropped_until_ = drop_until;
 }
 
@@ -1261,7 +1366,7 @@ void EmbeddedLog::Core::RunCallbacks(std::vector<PendingAppend>& batch, QueueOff
 void EmbeddedLog::Core::FailBatch(std::vector<PendingAppend>& batch, const Status& status) {
   const bool disk_full = status.code() == StatusCode::kResourceExhausted;
   std::uint64_t bytes = 0;
-  for (const PendingAppend& item : batch) bytes += item.frame.size();
+  for (const PendingAppend& item : batch) bytes += item.bytes;
   {
     std::lock_guard lock(mutex_);
     in_flight_records_ -= batch.size();

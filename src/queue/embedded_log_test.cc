@@ -272,6 +272,63 @@ TEST_F(EmbeddedLogTest, ConcurrentAppendsGetDenseOffsetsAndShareFsyncs) {
   }
 }
 
+// Pending frames are copied into 1 MiB chunks that are reused once written, and a frame over a
+// chunk gets one of its own: frames on both sides of that size, from several threads, interleave
+// in the chunks and groups, and each must come back exactly at the offset its callback got.
+TEST_F(EmbeddedLogTest, FramesOfEverySizeAcrossChunkBoundariesReadBackExactly) {
+  Limits limits = TestLimits();
+  limits.record_bytes_max = 3 << 20;
+  limits.segment_bytes_max = 16 << 20;
+  limits.group_commit_bytes_max = 4 << 20;
+  auto log = OpenOrDie(dir_.path(), limits);
+  const std::vector<std::size_t> sizes = {100,           600, 60'000,   (1 << 20) - 100,
+                                          (1 << 20) + 7, 600, 2'500'000};
+  constexpr int kThreads = 3;
+  constexpr int kPerThread = 28;
+
+  std::mutex mutex;
+  std::map<std::string, QueueOffset> offset_of;  // body -> the offset its callback got
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::future<Result<QueueOffset>>> answers;
+      std::vector<std::string> bodies;
+      for (int i = 0; i < kPerThread; ++i) {
+        bodies.push_back(
+            Body("t" + std::to_string(t) + "-" + std::to_string(i), sizes[(i + t) % sizes.size()]));
+        auto promise = std::make_shared<std::promise<Result<QueueOffset>>>();
+        answers.push_back(promise->get_future());
+        log->Append(MakeRecord(bodies.back()),
+                    [promise](Result<QueueOffset> result) { promise->set_value(result); });
+      }
+      for (int i = 0; i < kPerThread; ++i) {
+        Result<QueueOffset> offset = answers[i].get();
+        FH_CHECK(offset.ok(), offset.status().ToString());
+        std::lock_guard lock(mutex);
+        offset_of.emplace(bodies[i], *offset);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(offset_of.size(), static_cast<std::size_t>(kThreads * kPerThread));
+
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  std::vector<Delivery> all;
+  while (all.size() < offset_of.size()) {
+    auto batch = (*consumer)->Fetch(16, 64 << 20, 0ms);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    ASSERT_FALSE(batch->empty()) << "only " << all.size() << " records could be read";
+    for (Delivery& delivery : *batch) all.push_back(std::move(delivery));
+  }
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(all[i].offset, QueueOffset(i));
+    auto found = offset_of.find(all[i].record.body);
+    ASSERT_NE(found, offset_of.end()) << "offset " << i << " holds a body nobody appended";
+    EXPECT_EQ(found->second, all[i].offset);
+  }
+}
+
 TEST_F(EmbeddedLogTest, RestartKeepsEverythingAndConsumersResumeAfterTheirCommit) {
   {
     auto log = OpenOrDie(dir_.path());
@@ -809,9 +866,9 @@ TEST_F(EmbeddedLogTest, SlowFsyncIsCountedAndItsAppendStillSucceeds) {
   for (int i = 1; i <= 3; ++i) {
     const auto start = std::chrono::steady_clock::now();
     results.push_back(AppendSync(*log, MakeRecord("r" + std::to_string(i))));
-    waited_ms.push_back(std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start)
-                            .count());
+    waited_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   fault::SetForTest("");
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -1278,7 +1335,8 @@ TEST_F(EmbeddedLogTest, DurableBytesOlderThanThePageCacheLimitAreDroppedFromTheC
 TEST_F(EmbeddedLogTest, FailingPrefillIsCountedAndAppendsGoOn) {
   Limits limits = TestLimits();
   limits.segment_bytes_max = 1 << 20;
-  const std::uint64_t failures_before = CounterValue("firehose_errors_total", {{"kind", "prefill"}});
+  const std::uint64_t failures_before =
+      CounterValue("firehose_errors_total", {{"kind", "prefill"}});
   fault::SetForTest("log.prefill=enospc");
   std::vector<std::string> bodies;
   {
