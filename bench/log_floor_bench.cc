@@ -8,11 +8,14 @@
 // allocation, no checksum); one writer thread takes a group of at most group_commit_bytes_max,
 // writes it contiguously in 1 MiB pieces, starting the disk on each whole piece
 // (sync_file_range) as the log does, then fdatasync; an appender's acknowledgement is a shared
-// counter passing its sequence number. The file is zero-filled before timing and written round
-// and round, so fdatasync commits data only. Like bench/durable_floor_server.cc it links no
-// Firehose code: an anchor should not share the code it measures.
+// counter passing its sequence number. Like bench/durable_floor_server.cc it links no Firehose
+// code: an anchor should not share the code it measures.
 //
-// The file lives in $FIREHOSE_BENCH_DIR (default: the system temp directory).
+// The file lives in $FIREHOSE_BENCH_DIR (default: the system temp directory). By default it is
+// zero-filled before timing and written round and round, so that fdatasync commits data only
+// (what the log's prefill gives small groups). FIREHOSE_FLOOR_FILE=grow appends to an empty file
+// instead, as a log writing new segments does, and =fallocate also allocates 64 MiB ahead of the
+// writer with fallocate(2): the cost of a file that grows under every fdatasync.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -42,6 +45,20 @@ constexpr std::size_t kFrameHeaderBytes = 24;       // as the embedded log's fra
 constexpr std::size_t kWritePieceBytes = 1 << 20;   // as log_writeback_bytes' default
 constexpr std::uint64_t kFileBytes = 256ull << 20;  // written round and round
 constexpr std::size_t kSpareGroupsMax = 4;          // group buffers kept for reuse
+constexpr std::uint64_t kFallocateStepBytes = 64 << 20;
+
+enum class FileMode { kZeroed, kGrow, kFallocate };
+
+FileMode FileModeFromEnvironment() {
+  const char* chosen = std::getenv("FIREHOSE_FLOOR_FILE");
+  const std::string mode = chosen != nullptr ? chosen : "zeroed";
+  if (mode == "zeroed") return FileMode::kZeroed;
+  if (mode == "grow") return FileMode::kGrow;
+  if (mode == "fallocate") return FileMode::kFallocate;
+  std::fprintf(stderr, "FIREHOSE_FLOOR_FILE must be zeroed, grow or fallocate, not '%s'\n",
+               mode.c_str());
+  std::exit(2);
+}
 
 [[noreturn]] void Die(const char* what) {
   std::perror(what);
@@ -68,8 +85,11 @@ int OpenZeroFilled(const fs::path& path, std::uint64_t bytes) {
 
 class FloorLog {
  public:
-  FloorLog(int fd, std::size_t group_bytes_max)
-      : fd_(fd), group_bytes_max_(group_bytes_max), writer_([this] { WriterLoop(); }) {}
+  FloorLog(int fd, FileMode mode, std::size_t group_bytes_max)
+      : fd_(fd),
+        mode_(mode),
+        group_bytes_max_(group_bytes_max),
+        writer_([this] { WriterLoop(); }) {}
 
   ~FloorLog() {
     {
@@ -147,13 +167,20 @@ class FloorLog {
     }
   }
 
-  // Round and round the zero-filled file, in pieces of 1 MiB; the disk starts on each whole
-  // piece while the next is copied, and fdatasync waits for the rest.
+  // In pieces of 1 MiB (round and round a zero-filled file, or at its end); the disk starts on
+  // each whole piece while the next is copied, and fdatasync waits for the rest.
   void Write(const char* bytes, std::size_t size) {
     while (size > 0) {
-      if (position_ == kFileBytes) position_ = 0;
-      const std::size_t piece =
-          std::min<std::uint64_t>(std::min(size, kWritePieceBytes), kFileBytes - position_);
+      std::size_t piece = std::min(size, kWritePieceBytes);
+      if (mode_ == FileMode::kZeroed) {
+        if (position_ == kFileBytes) position_ = 0;
+        piece = std::min<std::uint64_t>(piece, kFileBytes - position_);
+      } else if (mode_ == FileMode::kFallocate && position_ + piece > allocated_) {
+        if (::fallocate(fd_, 0, static_cast<off_t>(allocated_), kFallocateStepBytes) != 0) {
+          Die("fallocate");
+        }
+        allocated_ += kFallocateStepBytes;
+      }
       const ssize_t written = ::pwrite(fd_, bytes, piece, static_cast<off_t>(position_));
       if (written < 0) {
         if (errno == EINTR) continue;
@@ -172,8 +199,10 @@ class FloorLog {
   }
 
   const int fd_;
+  const FileMode mode_;
   const std::size_t group_bytes_max_;
-  std::uint64_t position_ = 0;  // writer thread only
+  std::uint64_t position_ = 0;   // writer thread only
+  std::uint64_t allocated_ = 0;  // likewise: fallocate'd up to here
   std::mutex mutex_;
   std::condition_variable ready_;
   std::condition_variable durable_cv_;
@@ -218,7 +247,12 @@ void BM_FloorAppend(benchmark::State& state) {
   std::string pattern = (BenchParent() / "firehose-floor-bench-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) Die("mkdtemp under FIREHOSE_BENCH_DIR");
   const fs::path dir = pattern;
-  const int fd = OpenZeroFilled(dir / "floor.log", kFileBytes);
+  const FileMode mode = FileModeFromEnvironment();
+  const fs::path path = dir / "floor.log";
+  const int fd = mode == FileMode::kZeroed
+                     ? OpenZeroFilled(path, kFileBytes)
+                     : ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Die("open");
   std::string frame(kFrameHeaderBytes + record_bytes, 'x');
   std::memcpy(frame.data(), "\x51\xEE\xFF\xC0", 4);
   std::uint64_t fsyncs = 0;
@@ -226,7 +260,7 @@ void BM_FloorAppend(benchmark::State& state) {
   std::int64_t records = 0;
   double elapsed_seconds = 0;
   {
-    FloorLog log(fd, static_cast<std::size_t>(group_mib) << 20);
+    FloorLog log(fd, mode, static_cast<std::size_t>(group_mib) << 20);
     const auto started = std::chrono::steady_clock::now();
     for (auto _ : state) {
       std::vector<std::thread> threads;

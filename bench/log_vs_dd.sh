@@ -12,7 +12,9 @@
 # The floor (bench/log_floor_bench.cc) runs the same cases on the least a log can do to acknowledge
 # only after fdatasync (frames copied into contiguous groups, one writer, nothing else), between
 # the log and the second dd: what group commit itself leaves of dd's rate on this machine, next to
-# what the embedded log keeps of it. Its table follows the log's.
+# what the embedded log keeps of it. Its table follows the log's; a third runs the floor's large
+# cases on a file that grows under every fdatasync (FIREHOSE_FLOOR_FILE=grow), as a log writing
+# new segments does, where dd pays for the growth once, at its single fdatasync.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -51,6 +53,10 @@ FIREHOSE_BENCH_DIR="$work" "$bench" --benchmark_min_time="$min_time" --benchmark
 FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor.json" \
   --benchmark_out_format=json >/dev/null
+FIREHOSE_FLOOR_FILE=grow FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_filter='window:(64|4096)/' \
+  --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor_grow.json" \
+  --benchmark_out_format=json >/dev/null
 
 # Likewise after the log: it reused the same 64 MiB of pages (log_page_cache_bytes) for a
 # minute, the rest of free memory went cold meanwhile, and dd would fill cold pages again.
@@ -68,13 +74,14 @@ table() {
   echo "|---:|---|---:|---:|---:|---:|---:|---:|"
   jq -r --argjson anchor "$anchor" '
     [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
-    ($rows[0].items_per_second) as $single |
+    (if ($rows[0].name | test("appenders:1/window:1/")) then $rows[0].items_per_second else null end) as $single |
     $rows[] |
     (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)/record_bytes:(?<r>[0-9]+)")) as $n |
-    "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(.items_per_second / $single * 10 | floor / 10) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
+    "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(if $single then .items_per_second / $single * 10 | floor / 10 else "-" end) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
   ' "$2"
 }
 table "Embedded log (log_append_bench)" "$work/log.json"
-table "Floor (log_floor_bench)" "$work/floor.json"
+table "Floor (log_floor_bench), a zero-filled file written round and round" "$work/floor.json"
+table "Floor, appending to a growing file (FIREHOSE_FLOOR_FILE=grow)" "$work/floor_grow.json"
 echo
 echo "command: bench/log_vs_dd.sh $build $target_dir  (DD_MIB=$dd_mib REPETITIONS=$repetitions MIN_TIME=$min_time; medians of $repetitions repetitions)"
