@@ -46,6 +46,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "floor_support.h"
+
 namespace firehose::bench {
 namespace {
 
@@ -54,11 +56,6 @@ constexpr std::size_t kHeaderBytesMax = 64 << 10;
 constexpr std::size_t kBodyBytesMax = 2 << 20;
 constexpr std::size_t kReadBytes = 64 << 10;
 constexpr int kEventsPerWait = 256;
-
-[[noreturn]] void Die(const char* what) {
-  std::perror(what);
-  std::exit(1);
-}
 
 // A request's body waiting for the fdatasync, and whom to answer once it is durable.
 struct Waiter {
@@ -128,12 +125,11 @@ class Log {
   std::string Stats() const {
     const double fsyncs = static_cast<double>(std::max<std::uint64_t>(fsyncs_, 1));
     char text[160];
-    std::snprintf(text, sizeof text,
-                  "accepted=%llu fsyncs=%llu appends_per_fsync=%.1f fsync_mean_ms=%.2f",
-                  static_cast<unsigned long long>(accepted_.load()),
-                  static_cast<unsigned long long>(fsyncs_.load()),
-                  static_cast<double>(accepted_) / fsyncs,
-                  static_cast<double>(fsync_ns_) / fsyncs / 1e6);
+    std::snprintf(
+        text, sizeof text, "accepted=%llu fsyncs=%llu appends_per_fsync=%.1f fsync_mean_ms=%.2f",
+        static_cast<unsigned long long>(accepted_.load()),
+        static_cast<unsigned long long>(fsyncs_.load()), static_cast<double>(accepted_) / fsyncs,
+        static_cast<double>(fsync_ns_) / fsyncs / 1e6);
     return text;
   }
 
@@ -325,27 +321,14 @@ std::uint16_t PortOf(int fd) {
   return ntohs(address.sin_port);
 }
 
-// The log file, zero-filled and synced before the first request, as the log's prefill does.
-int OpenZeroFilled(const std::filesystem::path& path, std::uint64_t bytes) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Die("open");
-  const std::string zeros(1 << 20, '\0');
-  for (std::uint64_t at = 0; at < bytes; at += zeros.size()) {
-    const std::size_t size = std::min<std::uint64_t>(zeros.size(), bytes - at);
-    if (::pwrite(fd, zeros.data(), size, static_cast<off_t>(at)) != static_cast<ssize_t>(size))
-      Die("pwrite zeros");
-  }
-  if (::fsync(fd) != 0) Die("fsync");
-  return fd;
-}
-
 int Main(int argc, char** argv) {
   CLI::App app{"The durable floor for the ingest benchmark (bench/ingest_vs_nginx.sh)."};
   int port = 0;
   int threads = 2;
   std::uint64_t file_bytes = 256 << 20;
   std::filesystem::path data_dir;
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0: any free one)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0: any free one)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--threads", threads, "io threads (epoll loops)")->check(CLI::Range(1, 64));
   app.add_option("--file-bytes", file_bytes, "size of the zero-filled file written round and round")
       ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{64} << 30));

@@ -29,6 +29,7 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "log_bench_cases.h"
 #include "queue/embedded_log.h"
 #include "queue/log_format.h"
 
@@ -36,11 +37,6 @@ namespace firehose {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path BenchParent() {
-  const char* chosen = std::getenv("FIREHOSE_BENCH_DIR");
-  return chosen != nullptr ? fs::path(chosen) : fs::temp_directory_path();
-}
 
 QueueRecord MakeRecord(std::size_t record_bytes) {
   QueueRecord record;
@@ -95,13 +91,10 @@ void BM_DurableAppend(benchmark::State& state) {
   const std::int64_t window = state.range(1);
   const std::int64_t group_mib = state.range(2);  // group_commit_bytes_max
   const auto record_bytes = static_cast<std::size_t>(state.range(3));
-  // Enough records for ~50 full rounds of the window, but bounded so that one iteration stays
-  // short on a slow disk and small on a fast one.
-  const std::int64_t per_appender = std::clamp<std::int64_t>(
-      window * 50, 200 / appenders + 1,
-      static_cast<std::int64_t>(60'000'000 / record_bytes) / appenders);
+  const std::int64_t per_appender =
+      bench::LogBenchRecordsPerAppender(appenders, window, record_bytes);
 
-  std::string pattern = (BenchParent() / "firehose-log-bench-XXXXXX").string();
+  std::string pattern = (bench::LogBenchParent() / "firehose-log-bench-XXXXXX").string();
   FH_CHECK(::mkdtemp(pattern.data()) != nullptr, "mkdtemp under FIREHOSE_BENCH_DIR");
   const fs::path dir = pattern;
   Limits limits;
@@ -154,40 +147,15 @@ void BM_DurableAppend(benchmark::State& state) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::uint64_t fsync_count = fsyncs.value() - fsyncs_before;
   const double fsync_total_seconds = fsync_seconds.sum() - fsync_seconds_before;
-  state.SetItemsProcessed(records);
-  state.SetBytesProcessed(records *
-                          static_cast<std::int64_t>(log_format::FrameBytes(record_bytes)));
-  state.counters["per_fsync"] =
-      static_cast<double>(records) / static_cast<double>(std::max<std::uint64_t>(fsync_count, 1));
-  // The share of wall time the writer spent inside fdatasync, and its mean latency.
-  state.counters["fsync_share"] = fsync_total_seconds / elapsed_seconds;
-  state.counters["fsync_ms"] =
-      1000 * fsync_total_seconds / static_cast<double>(std::max<std::uint64_t>(fsync_count, 1));
+  bench::SetLogBenchCounters(state, records, log_format::FrameBytes(record_bytes), fsync_count,
+                             fsync_total_seconds, elapsed_seconds);
   log.reset();
   std::error_code error;
   fs::remove_all(dir, error);
 }
 
-// One appender per webhook connection waiting for its answer: how group commit scales.
-BENCHMARK(BM_DurableAppend)
-    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
-    ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {1}, {4}, {600}})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-// Many requests in flight: groups fill group_commit_bytes_max (4 MiB by default), the
-// large-group case; and the same with 16 MiB groups (fewer fsyncs per byte: the setting for a
-// log that must keep up with a disk much faster than its fsync latency). Then batched webhooks:
-// the same bytes in 100x fewer records, which leaves the per-byte costs (copies, checksum, the
-// page cache, fdatasync) with the per-record ones (allocation, completion) spread thin.
-BENCHMARK(BM_DurableAppend)
-    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
-    ->Args({64, 64, 4, 600})
-    ->Args({4, 4096, 4, 600})
-    ->Args({4, 4096, 16, 600})
-    ->Args({4, 64, 4, 60000})
-    ->Args({4, 64, 16, 60000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DurableAppend)->Apply(bench::OneInFlightPerAppender);
+BENCHMARK(BM_DurableAppend)->Apply(bench::ManyInFlight);
 
 }  // namespace
 }  // namespace firehose

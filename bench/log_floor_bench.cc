@@ -36,6 +36,9 @@
 #include <thread>
 #include <vector>
 
+#include "floor_support.h"
+#include "log_bench_cases.h"
+
 namespace firehose::bench {
 namespace {
 
@@ -58,29 +61,6 @@ FileMode FileModeFromEnvironment() {
   std::fprintf(stderr, "FIREHOSE_FLOOR_FILE must be zeroed, grow or fallocate, not '%s'\n",
                mode.c_str());
   std::exit(2);
-}
-
-[[noreturn]] void Die(const char* what) {
-  std::perror(what);
-  std::exit(1);
-}
-
-fs::path BenchParent() {
-  const char* chosen = std::getenv("FIREHOSE_BENCH_DIR");
-  return chosen != nullptr ? fs::path(chosen) : fs::temp_directory_path();
-}
-
-int OpenZeroFilled(const fs::path& path, std::uint64_t bytes) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Die("open");
-  const std::string zeros(1 << 20, '\0');
-  for (std::uint64_t at = 0; at < bytes; at += zeros.size()) {
-    const std::size_t size = std::min<std::uint64_t>(zeros.size(), bytes - at);
-    if (::pwrite(fd, zeros.data(), size, static_cast<off_t>(at)) != static_cast<ssize_t>(size))
-      Die("pwrite zeros");
-  }
-  if (::fsync(fd) != 0) Die("fsync");
-  return fd;
 }
 
 class FloorLog {
@@ -239,12 +219,9 @@ void BM_FloorAppend(benchmark::State& state) {
   const std::int64_t window = state.range(1);
   const std::int64_t group_mib = state.range(2);
   const auto record_bytes = static_cast<std::size_t>(state.range(3));
-  // As log_append_bench.
-  const std::int64_t per_appender =
-      std::clamp<std::int64_t>(window * 50, 200 / appenders + 1,
-                               static_cast<std::int64_t>(60'000'000 / record_bytes) / appenders);
+  const std::int64_t per_appender = LogBenchRecordsPerAppender(appenders, window, record_bytes);
 
-  std::string pattern = (BenchParent() / "firehose-floor-bench-XXXXXX").string();
+  std::string pattern = (LogBenchParent() / "firehose-floor-bench-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) Die("mkdtemp under FIREHOSE_BENCH_DIR");
   const fs::path dir = pattern;
   const FileMode mode = FileModeFromEnvironment();
@@ -276,32 +253,14 @@ void BM_FloorAppend(benchmark::State& state) {
     fsync_seconds = log.fsync_seconds();
   }
   ::close(fd);
-  state.SetItemsProcessed(records);
-  state.SetBytesProcessed(records * static_cast<std::int64_t>(frame.size()));
-  state.counters["per_fsync"] =
-      static_cast<double>(records) / static_cast<double>(std::max<std::uint64_t>(fsyncs, 1));
-  state.counters["fsync_share"] = fsync_seconds / elapsed_seconds;
-  state.counters["fsync_ms"] =
-      1000 * fsync_seconds / static_cast<double>(std::max<std::uint64_t>(fsyncs, 1));
+  SetLogBenchCounters(state, records, frame.size(), fsyncs, fsync_seconds, elapsed_seconds);
   std::error_code error;
   fs::remove_all(dir, error);
 }
 
 // log_append_bench's cases.
-BENCHMARK(BM_FloorAppend)
-    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
-    ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {1}, {4}, {600}})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_FloorAppend)
-    ->ArgNames({"appenders", "window", "group_mib", "record_bytes"})
-    ->Args({64, 64, 4, 600})
-    ->Args({4, 4096, 4, 600})
-    ->Args({4, 4096, 16, 600})
-    ->Args({4, 64, 4, 60000})
-    ->Args({4, 64, 16, 60000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FloorAppend)->Apply(OneInFlightPerAppender);
+BENCHMARK(BM_FloorAppend)->Apply(ManyInFlight);
 
 }  // namespace
 }  // namespace firehose::bench
