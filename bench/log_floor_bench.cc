@@ -2,7 +2,7 @@
 // once it is on disk, measured with log_append_bench's load (the same cases, counters and
 // appender model), so that the script shows what group commit with fdatasync itself leaves of
 // dd's rate on this machine, next to the embedded log (which also encodes records, checksums
-// every frame, allocates and acknowledges each append, indexes, rolls segments and retains).
+// every frame, calls each append back, indexes, rolls segments and retains).
 //
 // The floor: appenders copy a ready-made frame into the group being filled (one mutex, no
 // allocation, no checksum); one writer thread takes a group of at most group_commit_bytes_max,
