@@ -74,7 +74,7 @@ namespace firehose {
     "is idle, saving a thread wake-up per group; 0 always hands groups to the completer")         \
   X(queue_pending_bytes_max, 64 << 20, 1 << 20, 16LL << 30, "bytes",                              \
     "frame bytes accepted by Append but not yet durable (writer memory when the disk lags; "       \
-    "copied into 1 MiB chunks, up to group_commit_bytes_max of which are kept for reuse)")        \
+    "frames up to 16 KiB share 1 MiB chunks, up to group_commit_bytes_max of them kept for reuse)") \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \
     "largest queue record (raw body + envelope); a frame claiming more is corruption")           \
   X(retention_s, 86400, 0, 365LL * 86400, "seconds",                                              \

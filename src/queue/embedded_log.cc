@@ -78,9 +78,14 @@ constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kCursorDirectory = "cursors";
 constexpr std::string_view kTempSuffix = ".tmp";
-// Pending frames are copied into chunks of this size (a larger frame gets a chunk of its own);
-// up to group_commit_bytes_max of emptied chunks are kept for reuse.
+// Pending frames are copied into chunks of this size; up to group_commit_bytes_max of emptied
+// chunks are kept for reuse.
 constexpr std::size_t kFrameChunkBytes = 1 << 20;
+// A frame over this size (a batched webhook) gets a chunk of exactly its size, freed once
+// written: its per-byte costs dwarf one allocation, and packed into shared chunks, 256
+// connections of batched webhooks kept ~12 MiB more resident than with a buffer per frame
+// (bench/RESULTS.md, "Embedded log", stop 20).
+constexpr std::size_t kSharedChunkFrameBytesMax = 16 << 10;
 // A thread that appends keeps its encoding buffer between appends up to this size (a batched
 // webhook of 100 events fits); a larger record's buffer is freed after its append.
 constexpr std::size_t kEncodeScratchKeepBytes = 64 << 10;
@@ -1083,16 +1088,23 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
   if (wake_writer) writer_cv_.notify_one();
 }
 
-// The back chunk when the frame fits in what is left of it, otherwise a new back chunk.
+// The back chunk when the frame is small and fits in what is left of it, otherwise a new back
+// chunk: a spare or new shared one, or one of the frame's own size for a large frame.
 FrameChunk& EmbeddedLog::Core::ChunkWithRoomLocked(std::size_t frame_bytes) {
-  if (!chunks_.empty() && chunks_.back()->capacity - chunks_.back()->used >= frame_bytes) {
+  if (frame_bytes > kSharedChunkFrameBytesMax) {
+    chunks_.push_back(std::make_unique<FrameChunk>(frame_bytes));
     return *chunks_.back();
   }
-  if (frame_bytes <= kFrameChunkBytes && !spare_chunks_.empty()) {
+  FrameChunk* back = chunks_.empty() ? nullptr : chunks_.back().get();
+  if (back != nullptr && back->capacity == kFrameChunkBytes &&
+      back->capacity - back->used >= frame_bytes) {
+    return *back;
+  }
+  if (!spare_chunks_.empty()) {
     chunks_.push_back(std::move(spare_chunks_.back()));
     spare_chunks_.pop_back();
   } else {
-    chunks_.push_back(std::make_unique<FrameChunk>(std::max(frame_bytes, kFrameChunkBytes)));
+    chunks_.push_back(std::make_unique<FrameChunk>(kFrameChunkBytes));
   }
   return *chunks_.back();
 }
@@ -1121,8 +1133,8 @@ void EmbeddedLog::Core::ReleaseFrames(const std::vector<PendingAppend>& batch) {
   FrameChunk& chunk = *last.chunk;
   chunk.written = last.position + last.bytes;
   if (chunk.written != chunk.used) return;
-  if (chunks_.size() == 1) {
-    chunk.used = chunk.written = 0;
+  if (chunks_.size() == 1 && chunk.capacity == kFrameChunkBytes) {
+    chunk.used = chunk.written = 0;  // the shared back chunk: appends start again at its beginning
   } else {
     RecycleFrontChunkLocked();
   }

@@ -272,9 +272,10 @@ TEST_F(EmbeddedLogTest, ConcurrentAppendsGetDenseOffsetsAndShareFsyncs) {
   }
 }
 
-// Pending frames are copied into 1 MiB chunks that are reused once written, and a frame over a
-// chunk gets one of its own: frames on both sides of that size, from several threads, interleave
-// in the chunks and groups, and each must come back exactly at the offset its callback got.
+// Pending frames up to 16 KiB are copied into shared 1 MiB chunks that are reused once written,
+// and a larger frame gets a chunk of its own: frames on both sides of those sizes, from several
+// threads, interleave in the chunks and groups, and each must come back exactly at the offset its
+// callback got.
 TEST_F(EmbeddedLogTest, FramesOfEverySizeAcrossChunkBoundariesReadBackExactly) {
   Limits limits = TestLimits();
   limits.record_bytes_max = 3 << 20;
