@@ -369,6 +369,8 @@ std::string OpsService::PartnersJson(std::string_view query) const {
   json.EndObject().Key("partners").BeginArray();
   for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
     const Row& row = rows[i];
+    // The total before last_seen: an arrival counted in it is never shown without its time.
+    const std::uint64_t events_total = row.series->events_total();
     const TimestampUs last_seen = row.series->last_seen();
     json.BeginObject().Field("id", row.series->id()).Field("state", row.state);
     json.Key("rate_per_s").Double(Round(row.rate, 10));
@@ -385,7 +387,7 @@ std::string OpsService::PartnersJson(std::string_view query) const {
       json.Null();
     }
     json.Field("lag_max_ms", static_cast<std::uint64_t>(row.window.lag_max_ms))
-        .Field("events_total", row.series->events_total())
+        .Field("events_total", events_total)
         .Field("errors_total", row.series->errors_total())
         .Field("alerts_firing", alerts_.FiringFor(row.series->id()))
         .Key("errors")

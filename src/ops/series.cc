@@ -167,9 +167,11 @@ void PartnerSeries::NoteSeen(TimestampUs at) {
 }
 
 void PartnerSeries::RecordArrival(const ArrivalCounts& counts) {
-  events_total_.fetch_add(counts.events, kRelaxed);
-  if (counts.quarantined != 0) errors_total_.fetch_add(counts.quarantined, kRelaxed);
+  // last_seen first, and the total published after it (release): a reader that sees the arrival
+  // counted (events_total, acquire) also sees when it came.
   NoteSeen(counts.received_at);
+  events_total_.fetch_add(counts.events, std::memory_order_release);
+  if (counts.quarantined != 0) errors_total_.fetch_add(counts.quarantined, kRelaxed);
   const std::int64_t second = FloorDiv(counts.received_at.value(), 1'000'000);
   if (second <= 0 || second > UINT32_MAX) return;
   bool placed = false;

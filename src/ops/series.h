@@ -129,7 +129,7 @@ class PartnerSeries {
   std::array<std::string, kCurrencySlots> CurrencySlots() const;
 
   // Since the series was created.
-  std::uint64_t events_total() const { return events_total_.load(std::memory_order_relaxed); }
+  std::uint64_t events_total() const { return events_total_.load(std::memory_order_acquire); }
   std::uint64_t errors_total() const { return errors_total_.load(std::memory_order_relaxed); }
   // Receive time of the newest arrival (accepted or refused), 0 if none.
   TimestampUs last_seen() const {
