@@ -78,17 +78,15 @@ constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kCursorDirectory = "cursors";
 constexpr std::string_view kTempSuffix = ".tmp";
-// Pending frames are copied into chunks of this size; up to group_commit_bytes_max of emptied
-// chunks are kept for reuse.
+// Pending frames are copied into shared chunks of this size; up to group_commit_bytes_max of
+// emptied chunks are kept for reuse.
 constexpr std::size_t kFrameChunkBytes = 1 << 20;
-// A frame over this size (a batched webhook) gets a chunk of exactly its size, freed once
+// A frame over this size (a batched webhook) is encoded into a chunk of its own, freed once
 // written: its per-byte costs dwarf one allocation, and packed into shared chunks, 256
 // connections of batched webhooks kept ~12 MiB more resident than with a buffer per frame
-// (bench/RESULTS.md, "Embedded log", stop 20).
+// (bench/RESULTS.md, "Embedded log", stop 20). Smaller frames are encoded into a buffer of the
+// appending thread (so it never grows past this) and copied into the shared chunk.
 constexpr std::size_t kSharedChunkFrameBytesMax = 16 << 10;
-// A thread that appends keeps its encoding buffer between appends up to this size (a batched
-// webhook of 100 events fits); a larger record's buffer is freed after its append.
-constexpr std::size_t kEncodeScratchKeepBytes = 64 << 10;
 
 // Lets a repeated log line through at most once per interval; the next line that goes through
 // says how many were held back. One thread only.
@@ -300,12 +298,13 @@ struct PartnerCounters {
 // record before, 1.2 after, where the disk takes ~0.6 us to write such a frame (bench/RESULTS.md,
 // "Embedded log", stop 20).
 struct FrameChunk {
-  explicit FrameChunk(std::size_t size)
-      : bytes(std::make_unique_for_overwrite<char[]>(size)), capacity(size) {}
+  // A shared chunk of kFrameChunkBytes, or one frame's own.
+  FrameChunk(std::size_t size, bool is_shared)
+      : bytes(std::make_unique_for_overwrite<char[]>(size)), capacity(size), shared(is_shared) {}
   std::unique_ptr<char[]> bytes;
   std::size_t capacity;
-  std::size_t used = 0;     // guarded by the log's mutex: bytes holding frames
-  std::size_t written = 0;  // guarded: the writer is done with [0, written)
+  bool shared;
+  std::size_t used = 0;  // guarded by the log's mutex: bytes holding frames
 };
 
 struct PendingAppend {
@@ -576,7 +575,7 @@ class EmbeddedLog::Core {
   PartnerCounters& CountersFor(const PartnerId& partner);
   bool SpaceFullLocked() const;
   Status AdmitLocked(std::uint64_t frame_bytes, std::string_view* reason);
-  FrameChunk& ChunkWithRoomLocked(std::size_t frame_bytes);
+  FrameChunk& SharedChunkWithRoomLocked(std::size_t frame_bytes);
   void RecycleFrontChunkLocked();
   void ReleaseFrames(const std::vector<PendingAppend>& batch);
   std::uint64_t UsedBytesLocked() const { return stored_bytes_ + in_flight_bytes_; }
@@ -1053,16 +1052,26 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
                                   std::to_string(limits_.record_bytes_max) + ")"));
   }
   // Encoding and checksumming happen here, on the producer's thread and outside the lock, so
-  // that the writer thread only fills in headers and does I/O; under the lock the frame is only
-  // copied into its chunk.
-  thread_local std::string encoded;
-  encoded.assign(kFrameHeaderBytes, '\0');
-  EncodeRecord(record, &encoded);
+  // that the writer thread only fills in headers and does I/O. A large frame is encoded into its
+  // own chunk, which the lock only queues; a small one into this thread's buffer, which the lock
+  // copies into the shared back chunk.
   PendingAppend item;
-  item.payload_crc = crc32c::Value(encoded.data() + kFrameHeaderBytes, payload_bytes);
+  item.bytes = log_format::FrameBytes(payload_bytes);
   item.partner = &partner;
-  item.bytes = encoded.size();
   const std::uint64_t frame_bytes = item.bytes;
+  thread_local std::string small_frame;
+  std::unique_ptr<FrameChunk> own;
+  char* frame = nullptr;
+  if (item.bytes > kSharedChunkFrameBytesMax) {
+    own = std::make_unique<FrameChunk>(item.bytes, /*shared=*/false);
+    own->used = item.bytes;
+    frame = own->bytes.get();
+  } else {
+    small_frame.resize(item.bytes);
+    frame = small_frame.data();
+  }
+  EncodeRecordInto(record, frame + kFrameHeaderBytes);
+  item.payload_crc = crc32c::Value(frame + kFrameHeaderBytes, payload_bytes);
 
   std::string_view reason;
   Status refusal;
@@ -1071,11 +1080,16 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
     std::lock_guard lock(mutex_);
     refusal = AdmitLocked(frame_bytes, &reason);
     if (refusal.ok()) {
-      FrameChunk& chunk = ChunkWithRoomLocked(item.bytes);
-      item.chunk = &chunk;
-      item.position = chunk.used;
-      std::memcpy(chunk.bytes.get() + chunk.used, encoded.data(), item.bytes);
-      chunk.used += item.bytes;
+      if (own != nullptr) {
+        item.chunk = own.get();
+        chunks_.push_back(std::move(own));
+      } else {
+        FrameChunk& chunk = SharedChunkWithRoomLocked(item.bytes);
+        item.chunk = &chunk;
+        item.position = chunk.used;
+        std::memcpy(chunk.bytes.get() + chunk.used, frame, item.bytes);
+        chunk.used += item.bytes;
+      }
       item.done = std::move(done);
       pending_.push_back(std::move(item));
       ++in_flight_records_;
@@ -1083,28 +1097,22 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
       wake_writer = pending_.size() >= writer_wakes_at_;
     }
   }
-  if (encoded.capacity() > kEncodeScratchKeepBytes) std::string().swap(encoded);
   if (!refusal.ok()) return refuse(reason, refusal);
   if (wake_writer) writer_cv_.notify_one();
 }
 
-// The back chunk when the frame is small and fits in what is left of it, otherwise a new back
-// chunk: a spare or new shared one, or one of the frame's own size for a large frame.
-FrameChunk& EmbeddedLog::Core::ChunkWithRoomLocked(std::size_t frame_bytes) {
-  if (frame_bytes > kSharedChunkFrameBytesMax) {
-    chunks_.push_back(std::make_unique<FrameChunk>(frame_bytes));
-    return *chunks_.back();
-  }
+// The back chunk when it is shared and the frame fits in what is left of it, otherwise a spare
+// or new shared chunk, now the back one.
+FrameChunk& EmbeddedLog::Core::SharedChunkWithRoomLocked(std::size_t frame_bytes) {
   FrameChunk* back = chunks_.empty() ? nullptr : chunks_.back().get();
-  if (back != nullptr && back->capacity == kFrameChunkBytes &&
-      back->capacity - back->used >= frame_bytes) {
+  if (back != nullptr && back->shared && back->capacity - back->used >= frame_bytes) {
     return *back;
   }
   if (!spare_chunks_.empty()) {
     chunks_.push_back(std::move(spare_chunks_.back()));
     spare_chunks_.pop_back();
   } else {
-    chunks_.push_back(std::make_unique<FrameChunk>(kFrameChunkBytes));
+    chunks_.push_back(std::make_unique<FrameChunk>(kFrameChunkBytes, /*shared=*/true));
   }
   return *chunks_.back();
 }
@@ -1112,8 +1120,8 @@ FrameChunk& EmbeddedLog::Core::ChunkWithRoomLocked(std::size_t frame_bytes) {
 void EmbeddedLog::Core::RecycleFrontChunkLocked() {
   std::unique_ptr<FrameChunk> chunk = std::move(chunks_.front());
   chunks_.pop_front();
-  if (chunk->capacity == kFrameChunkBytes && spare_chunks_.size() < spare_chunks_max_) {
-    chunk->used = chunk->written = 0;
+  if (chunk->shared && spare_chunks_.size() < spare_chunks_max_) {
+    chunk->used = 0;
     spare_chunks_.push_back(std::move(chunk));
   }
 }
@@ -1131,10 +1139,9 @@ void EmbeddedLog::Core::ReleaseFrames(const std::vector<PendingAppend>& batch) {
     FH_CHECK(!chunks_.empty(), "a written frame's chunk is not among the log's chunks");
   }
   FrameChunk& chunk = *last.chunk;
-  chunk.written = last.position + last.bytes;
-  if (chunk.written != chunk.used) return;
-  if (chunks_.size() == 1 && chunk.capacity == kFrameChunkBytes) {
-    chunk.used = chunk.written = 0;  // the shared back chunk: appends start again at its beginning
+  if (last.position + last.bytes != chunk.used) return;  // frames appended since: not yet
+  if (chunks_.size() == 1 && chunk.shared) {
+    chunk.used = 0;  // the shared back chunk: appends start again at its beginning
   } else {
     RecycleFrontChunkLocked();
   }

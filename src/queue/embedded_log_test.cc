@@ -282,31 +282,41 @@ TEST_F(EmbeddedLogTest, FramesOfEverySizeAcrossChunkBoundariesReadBackExactly) {
   limits.segment_bytes_max = 16 << 20;
   limits.group_commit_bytes_max = 4 << 20;
   auto log = OpenOrDie(dir_.path(), limits);
-  const std::vector<std::size_t> sizes = {100,           600, 60'000,   (1 << 20) - 100,
-                                          (1 << 20) + 7, 600, 2'500'000};
+  // Bodies whose frames fall either side of 16 KiB, many to a shared chunk, and now and then one
+  // far beyond. Each thread appends in rounds and waits for a round's answers, so that appends
+  // keep arriving in the chunks while the writer writes the frames before them.
+  const std::vector<std::size_t> sizes = {100,    600, 16'000, 600, 16'500, 600, 60'000,
+                                          16'000, 600, 600,    100, 600,    100};
+  const auto size_of = [&](int i) {
+    return i % 97 == 96 ? std::size_t{2'500'000}
+                        : sizes[static_cast<std::size_t>(i) % sizes.size()];
+  };
   constexpr int kThreads = 3;
-  constexpr int kPerThread = 28;
+  constexpr int kRound = 32;
+  constexpr int kPerThread = 40 * kRound;
 
   std::mutex mutex;
   std::map<std::string, QueueOffset> offset_of;  // body -> the offset its callback got
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      std::vector<std::future<Result<QueueOffset>>> answers;
-      std::vector<std::string> bodies;
-      for (int i = 0; i < kPerThread; ++i) {
-        bodies.push_back(
-            Body("t" + std::to_string(t) + "-" + std::to_string(i), sizes[(i + t) % sizes.size()]));
-        auto promise = std::make_shared<std::promise<Result<QueueOffset>>>();
-        answers.push_back(promise->get_future());
-        log->Append(MakeRecord(bodies.back()),
-                    [promise](Result<QueueOffset> result) { promise->set_value(result); });
-      }
-      for (int i = 0; i < kPerThread; ++i) {
-        Result<QueueOffset> offset = answers[i].get();
-        FH_CHECK(offset.ok(), offset.status().ToString());
-        std::lock_guard lock(mutex);
-        offset_of.emplace(bodies[i], *offset);
+      for (int round = 0; round < kPerThread / kRound; ++round) {
+        std::vector<std::future<Result<QueueOffset>>> answers;
+        std::vector<std::string> bodies;
+        for (int i = round * kRound; i < (round + 1) * kRound; ++i) {
+          bodies.push_back(
+              Body("t" + std::to_string(t) + "-" + std::to_string(i), size_of(i + 5 * t)));
+          auto promise = std::make_shared<std::promise<Result<QueueOffset>>>();
+          answers.push_back(promise->get_future());
+          log->Append(MakeRecord(bodies.back()),
+                      [promise](Result<QueueOffset> result) { promise->set_value(result); });
+        }
+        for (int i = 0; i < kRound; ++i) {
+          Result<QueueOffset> offset = answers[i].get();
+          FH_CHECK(offset.ok(), offset.status().ToString());
+          std::lock_guard lock(mutex);
+          offset_of.emplace(bodies[i], *offset);
+        }
       }
     });
   }

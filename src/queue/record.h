@@ -39,6 +39,8 @@ inline constexpr std::size_t kRemoteAddressBytesMax = 255;
 
 // Appends the encoding of `record` to `out`. Metadata longer than its field allows is truncated.
 void EncodeRecord(const QueueRecord& record, std::string* out);
+// Writes the encoding of `record` to out[0, EncodedRecordSize(record)).
+void EncodeRecordInto(const QueueRecord& record, char* out);
 // Size EncodeRecord will append.
 std::size_t EncodedRecordSize(const QueueRecord& record);
 // Decodes one record; DataLoss if the bytes are not a well-formed version-1 record.
