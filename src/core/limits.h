@@ -52,6 +52,10 @@ namespace firehose {
     "zeros written ahead of the log's write position by a background thread, so that a group "    \
     "commit's fdatasync overwrites allocated blocks instead of growing the file (while groups "    \
     "are under 256 KiB); 0 turns it off")                                                         \
+  X(segment_recycle_max, 4, 0, 1024, "files",                                                     \
+    "retired segments whose files are kept (renamed *.log.free) for the next segments to be "      \
+    "written into, so that a large group commit's fdatasync overwrites allocated blocks; kept "    \
+    "only while they and the log fit in three quarters of queue_bytes_max; 0 deletes them")        \
   X(log_page_cache_bytes, 64 << 20, 0, 1LL << 40, "bytes",                                        \
     "the active segment's most recent bytes left in the page cache; older durable bytes are "     \
     "dropped from it (consumers further behind read from disk); 0 leaves them to the kernel")     \

@@ -78,6 +78,8 @@ constexpr std::size_t kConsumerNameBytesMax = 64;
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kCursorDirectory = "cursors";
 constexpr std::string_view kTempSuffix = ".tmp";
+// A retired segment kept for reuse: "<segment file name>.free" (segment_recycle_max).
+constexpr std::string_view kRecycledSuffix = ".free";
 // Pending frames are copied into shared chunks of this size; up to group_commit_bytes_max of
 // emptied chunks are kept for reuse.
 constexpr std::size_t kFrameChunkBytes = 1 << 20;
@@ -333,6 +335,12 @@ struct Segment {
   std::vector<IndexEntry> index;    // sparse, by increasing offset
 };
 
+// A retired segment's file kept for a later segment to be written into (segment_recycle_max).
+struct RecycledFile {
+  std::filesystem::path path;
+  std::uint64_t bytes = 0;
+};
+
 struct CursorState {
   QueueOffset committed_next;    // the durable value
   QueueOffset retention_floor;   // <= committed_next; lowered before a backward Seek is written
@@ -524,7 +532,13 @@ class EmbeddedLog::Core {
   Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
                          std::uint64_t file_bytes, QueueOffset expected, FrameCheck check);
   Status LoadCursors();
-  Result<Segment> CreateSegment(QueueOffset base);
+  // Makes the segment `base`: in a recycled file when one is kept (`*recycled` then says so),
+  // else in a new one.
+  Result<Segment> CreateSegment(QueueOffset base, bool* recycled = nullptr);
+  Result<Segment> ReuseRecycledFile(const RecycledFile& file, QueueOffset base);
+  void AdoptRecycledFiles();
+  // Whether a retired segment of `bytes` may join recycled_ (under mutex_).
+  bool MayRecycleLocked(std::uint64_t bytes) const;
 
   // The writer thread.
   void WriterLoop();
@@ -612,11 +626,20 @@ class EmbeddedLog::Core {
   bool maintenance_stop_ = false;               // guarded
   bool retention_wanted_ = false;               // guarded
   bool closed_ = false;                         // guarded
+  // guarded: retired segments' files kept for the next segments (segment_recycle_max), most
+  // recently retired last, and their sizes.
+  std::vector<RecycledFile> recycled_;
+  std::uint64_t recycled_bytes_ = 0;  // of recycled_ and of those being renamed into it
+  std::size_t recycling_ = 0;         // retired segments being renamed into recycled_
+  std::vector<std::filesystem::path> found_recycled_;  // recovery: *.log.free files listed
 
   // Writer-owned.
   FileDescriptor active_fd_;
   std::filesystem::path active_path_;
   std::uint64_t active_bytes_ = 0;  // durable bytes of the active segment
+  // The active segment's file was a retired segment's: past active_bytes_ it holds that
+  // segment's old bytes, which Shutdown cuts away (recovery would read them as a torn tail).
+  bool active_recycled_ = false;
   QueueOffset next_offset_;         // equals durable_next_ between batches
   std::uint64_t last_index_position_ = 0;
   bool needs_repair_ = false;              // a failed batch may have left bytes past active_bytes_
@@ -676,6 +699,10 @@ class EmbeddedLog::Core {
   Gauge& records_gauge_ = Metrics().GaugeFor("firehose_queue_records");
   Gauge& durable_offset_gauge_ = Metrics().GaugeFor("firehose_queue_durable_offset");
   Gauge& segments_gauge_ = Metrics().GaugeFor("firehose_queue_segments");
+  Gauge& recycled_gauge_ = Metrics().GaugeFor("firehose_queue_recycled_segments");
+  Counter& rolls_new_ = Metrics().CounterFor("firehose_queue_segments_created_total", {{"file", "new"}});
+  Counter& rolls_recycled_ =
+      Metrics().CounterFor("firehose_queue_segments_created_total", {{"file", "recycled"}});
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -698,18 +725,23 @@ Status EmbeddedLog::Core::Recover() {
   FH_ASSIGN_OR_RETURN(active_fd_, OpenFile(active.path, O_WRONLY));
   active_path_ = active.path;
   active_bytes_ = active.durable_bytes;
-  // Zeros recovery kept after the last frame are already prefilled.
+  // Zeros recovery kept after the last frame are already prefilled; a recycled file's old bytes
+  // are not zeros.
   FH_ASSIGN_OR_RETURN(const struct stat active_info, StatFd(active_fd_.get(), active.path));
   AttachPrefill(active.path, active_bytes_,
-                std::max(static_cast<std::uint64_t>(active_info.st_size), active_bytes_));
+                active_recycled_
+                    ? active_bytes_
+                    : std::max(static_cast<std::uint64_t>(active_info.st_size), active_bytes_));
   last_index_position_ = active.index.empty() ? kSegmentHeaderBytes : active.index.back().position;
   durable_next_ = next_offset_;
   stored_bytes_ = 0;
   for (const Segment& segment : segments_) stored_bytes_ += segment.durable_bytes;
+  AdoptRecycledFiles();
   FH_RETURN_IF_ERROR(LoadCursors());
-  spdlog::info("queue: opened {} with {} segment(s), records [{}, {}), {} bytes", dir_.string(),
-               segments_.size(), segments_.front().base.value(), durable_next_.value(),
-               stored_bytes_);
+  spdlog::info(
+      "queue: opened {} with {} segment(s), records [{}, {}), {} bytes, {} recycled file(s)",
+      dir_.string(), segments_.size(), segments_.front().base.value(), durable_next_.value(),
+      stored_bytes_, recycled_.size());
   UpdateGauges();
   return Status::Ok();
 }
@@ -734,6 +766,10 @@ Result<std::vector<QueueOffset>> EmbeddedLog::Core::ListSegments() {
     if (EndsWith(name, std::string(log_format::kSegmentSuffix) + std::string(kTempSuffix))) {
       // A roll that crashed before its rename: the segment never existed.
       std::filesystem::remove(entry.path(), error);
+      continue;
+    }
+    if (EndsWith(name, std::string(log_format::kSegmentSuffix) + std::string(kRecycledSuffix))) {
+      found_recycled_.push_back(entry.path());
       continue;
     }
     if (const auto base = log_format::ParseSegmentFileName(name)) bases.push_back(*base);
@@ -799,6 +835,13 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
       break;
     }
     if (frame.offset != next) {
+      if (is_last && frame.offset < base) {
+        // A frame of an older segment: the file was a retired segment's (segment_recycle_max)
+        // and the writer had not reached these bytes. The segment ends here; the writer
+        // writes over the rest.
+        active_recycled_ = true;
+        break;
+      }
       return DataLoss(where + ": frame at byte " + std::to_string(position) + " has offset " +
                       std::to_string(frame.offset.value()) + ", expected " +
                       std::to_string(next.value()));
@@ -909,7 +952,31 @@ Status EmbeddedLog::Core::LoadCursors() {
 
 // Creates a segment file whole: header into a temporary file, fdatasync, rename, directory
 // fsync. A crash leaves either no segment or a complete header.
-Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base) {
+Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base, bool* recycled) {
+  if (recycled != nullptr) *recycled = false;
+  std::optional<RecycledFile> kept;
+  {
+    std::lock_guard lock(mutex_);
+    if (!recycled_.empty()) {
+      kept = std::move(recycled_.back());
+      recycled_.pop_back();
+      recycled_bytes_ -= kept->bytes;
+      recycled_gauge_.Set(static_cast<double>(recycled_.size()));
+    }
+  }
+  if (kept) {
+    auto reused = ReuseRecycledFile(*kept, base);
+    if (reused.ok()) {
+      rolls_recycled_.Add();
+      if (recycled != nullptr) *recycled = true;
+      return reused;
+    }
+    ErrorCounter("recycle").Add();
+    spdlog::warn("queue: not reusing {} (deleting it): {}", kept->path.string(),
+                 reused.status().ToString());
+    ::unlink(kept->path.c_str());
+  }
+  rolls_new_.Add();
   const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
   const std::filesystem::path temp = path.string() + std::string(kTempSuffix);
   const TimestampUs now = clock_();
@@ -926,6 +993,58 @@ Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base) {
     return status.WithContext("creating " + path.string());
   }
   return Segment{base, path, kSegmentHeaderBytes, now, {}};
+}
+
+// The header is written over the old one in place and fdatasync'd before the rename: a crash
+// leaves the file recycled (its name unchanged) or the segment with a complete header, followed
+// by the old segment's frames, whose lower offsets recovery reads as the segment's end.
+Result<Segment> EmbeddedLog::Core::ReuseRecycledFile(const RecycledFile& file, QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  const TimestampUs now = clock_();
+  const std::string header = log_format::EncodeSegmentHeader({base, now});
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(file.path, O_WRONLY));
+  FH_RETURN_IF_ERROR(PwriteAll(fd.get(), header, 0));
+  FH_RETURN_IF_ERROR(SyncData(fd.get()));
+  FH_RETURN_IF_ERROR(fd.Close());
+  if (const int injected = fault::Check("log.reuse")) {
+    return ErrnoStatus("renaming " + file.path.string() + " (injected)", injected);
+  }
+  FH_RETURN_IF_ERROR(RenameDurably(file.path, path));
+  spdlog::debug("queue: segment {} reuses {} ({} bytes)", path.string(), file.path.string(),
+                file.bytes);
+  return Segment{base, path, kSegmentHeaderBytes, now, {}};
+}
+
+bool EmbeddedLog::Core::MayRecycleLocked(std::uint64_t bytes) const {
+  const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
+  return recycled_.size() + recycling_ < static_cast<std::size_t>(limits_.segment_recycle_max) &&
+         stored_bytes_ + recycled_bytes_ + bytes <= queue_max - queue_max / kPressureFreeDivisor;
+}
+
+// Recovery: keeps the *.log.free files found, as retention would have (most recent names
+// last); deletes what it would not have kept.
+void EmbeddedLog::Core::AdoptRecycledFiles() {
+  std::sort(found_recycled_.begin(), found_recycled_.end());
+  bool deleted = false;
+  std::lock_guard lock(mutex_);
+  for (const std::filesystem::path& path : found_recycled_) {
+    std::error_code error;
+    const std::uint64_t bytes = std::filesystem::file_size(path, error);
+    if (!error && MayRecycleLocked(bytes)) {
+      recycled_.push_back({path, bytes});
+      recycled_bytes_ += bytes;
+      continue;
+    }
+    std::filesystem::remove(path, error);
+    deleted = true;
+  }
+  found_recycled_.clear();
+  recycled_gauge_.Set(static_cast<double>(recycled_.size()));
+  if (deleted) {
+    if (const Status synced = SyncDirectory(dir_); !synced.ok()) {
+      spdlog::error("queue: syncing {}: {}", dir_.string(), synced.ToString());
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -969,6 +1088,15 @@ void EmbeddedLog::Core::Shutdown() {
   }
   prefill_cv_.notify_all();
   if (prefill_thread_.joinable()) prefill_thread_.join();
+  if (active_recycled_ && active_fd_.get() >= 0) {
+    // The old bytes after the last frame would read as a torn tail at the next Open.
+    if (Status cut = TruncateDurably(active_fd_.get(), active_bytes_); cut.ok()) {
+      active_recycled_ = false;
+    } else {
+      spdlog::warn("queue: cutting {} to its last frame at shutdown: {}", active_path_.string(),
+                   cut.ToString());
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
@@ -1439,6 +1567,7 @@ Status EmbeddedLog::Core::RepairActiveSegment() {
   DetachPrefill();
   Status status = [&]() -> Status {
     FH_RETURN_IF_ERROR(TruncateDurably(active_fd_.get(), active_bytes_));
+    active_recycled_ = false;
     FH_ASSIGN_OR_RETURN(FileDescriptor reopened, OpenFile(path, O_WRONLY));
     active_fd_ = std::move(reopened);
     return Status::Ok();
@@ -1463,7 +1592,8 @@ Status EmbeddedLog::Core::Roll() {
     ErrorCounter("roll").Add();
     return sealed;
   }
-  auto created = CreateSegment(next_offset_);
+  bool recycled = false;
+  auto created = CreateSegment(next_offset_, &recycled);
   if (!created.ok()) {
     ErrorCounter("roll").Add();
     return created.status();
@@ -1477,10 +1607,12 @@ Status EmbeddedLog::Core::Roll() {
   active_fd_ = std::move(opened).value();
   active_path_ = created->path;
   active_bytes_ = kSegmentHeaderBytes;
+  active_recycled_ = recycled;
   cache_dropped_until_ = 0;
   AttachPrefill(active_path_, active_bytes_, active_bytes_);
   last_index_position_ = kSegmentHeaderBytes;
-  spdlog::info("queue: rolled to segment {}", created->path.string());
+  spdlog::info("queue: rolled to segment {}{}", created->path.string(),
+               recycled ? " (a recycled file)" : "");
   std::lock_guard lock(mutex_);
   stored_bytes_ += kSegmentHeaderBytes;
   segments_.push_back(std::move(created).value());
@@ -1488,15 +1620,18 @@ Status EmbeddedLog::Core::Roll() {
   return Status::Ok();
 }
 
-// Cuts the zeros the prefill thread wrote after the active segment's last frame, durably,
-// before the next segment exists: recovery reads zeros as the end of the last segment only.
+// Cuts the zeros the prefill thread wrote after the active segment's last frame (or a recycled
+// file's old bytes), durably, before the next segment exists: recovery reads zeros and older
+// frames as the end of the last segment only.
 Status EmbeddedLog::Core::SealActiveSegment() {
   DetachPrefill();
   FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(active_fd_.get(), active_path_));
   if (static_cast<std::uint64_t>(info.st_size) == active_bytes_) return Status::Ok();
-  return TruncateDurably(active_fd_.get(), active_bytes_)
-      .WithContext("sealing " + active_path_.string() + " at " + std::to_string(active_bytes_) +
-                   " bytes");
+  FH_RETURN_IF_ERROR(TruncateDurably(active_fd_.get(), active_bytes_)
+                         .WithContext("sealing " + active_path_.string() + " at " +
+                                      std::to_string(active_bytes_) + " bytes"));
+  active_recycled_ = false;
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1607,6 +1742,8 @@ void EmbeddedLog::Core::MaintenanceLoop() {
 
 std::size_t EmbeddedLog::Core::EnforceRetention() {
   std::vector<Segment> victims;
+  std::vector<bool> recycle;  // per victim: kept for reuse rather than deleted
+  std::vector<RecycledFile> dropped;  // recycled files deleted under pressure
   bool pressure = false;
   {
     std::lock_guard lock(mutex_);
@@ -1627,13 +1764,51 @@ std::size_t EmbeddedLog::Core::EnforceRetention() {
       const bool needed = pressure && UsedBytesLocked() > pressure_target;
       if (!expired && !needed) break;
       stored_bytes_ -= oldest.durable_bytes;
+      recycle.push_back(!pressure && MayRecycleLocked(oldest.durable_bytes));
+      if (recycle.back()) {
+        ++recycling_;
+        recycled_bytes_ += oldest.durable_bytes;
+      }
       victims.push_back(oldest);
       segments_.pop_front();
     }
+    if (pressure && !recycled_.empty()) {
+      dropped = std::move(recycled_);
+      recycled_.clear();
+      recycled_bytes_ = 0;
+      recycled_gauge_.Set(0);
+    }
     if (!victims.empty()) segments_gauge_.Set(static_cast<double>(segments_.size()));
   }
-  if (victims.empty()) return 0;
-  for (const Segment& victim : victims) {
+  for (const RecycledFile& file : dropped) ::unlink(file.path.c_str());
+  if (victims.empty()) {
+    if (!dropped.empty()) (void)SyncDirectory(dir_);
+    return 0;
+  }
+  std::size_t recycled_count = 0;
+  for (std::size_t i = 0; i < victims.size(); ++i) {
+    const Segment& victim = victims[i];
+    if (recycle[i]) {
+      const std::filesystem::path kept = victim.path.string() + std::string(kRecycledSuffix);
+      const bool renamed = ::rename(victim.path.c_str(), kept.c_str()) == 0;
+      const int error = errno;
+      {
+        std::lock_guard lock(mutex_);
+        --recycling_;
+        if (renamed) {
+          recycled_.push_back({kept, victim.durable_bytes});
+        } else {
+          recycled_bytes_ -= victim.durable_bytes;
+        }
+        recycled_gauge_.Set(static_cast<double>(recycled_.size()));
+      }
+      if (renamed) {
+        ++recycled_count;
+        continue;
+      }
+      spdlog::warn("queue: retention: keeping {} for reuse: {} (deleting it)",
+                   victim.path.string(), ErrnoStatus("rename", error).ToString());
+    }
     if (::unlink(victim.path.c_str()) != 0) {
       ErrorCounter("retention").Add();
       spdlog::error("queue: retention: {}",
@@ -1655,8 +1830,9 @@ std::size_t EmbeddedLog::Core::EnforceRetention() {
         victims.size(), victims.front().path.filename().string(),
         victims.back().path.filename().string());
   } else {
-    spdlog::info("queue: retention deleted {} consumed segment(s) [{} .. {}]", victims.size(),
-                 victims.front().path.filename().string(), victims.back().path.filename().string());
+    spdlog::info("queue: retention retired {} consumed segment(s) [{} .. {}], {} kept for reuse",
+                 victims.size(), victims.front().path.filename().string(),
+                 victims.back().path.filename().string(), recycled_count);
   }
   return victims.size();
 }

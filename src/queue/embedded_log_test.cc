@@ -809,6 +809,183 @@ TEST_F(EmbeddedLogTest, ADroppedConsumerNoLongerHoldsRetention) {
   EXPECT_EQ((*ops)->committed_next(), log->Stats().first_offset);
 }
 
+// ---- recycled segment files --------------------------------------------------------------------
+
+std::vector<fs::path> RecycledFiles(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().ends_with(".log.free")) files.push_back(entry.path());
+  }
+  return files;
+}
+
+// No zeros ahead: in segments this small they would cover a recycled file's old frames.
+Limits RecyclingLimits() {
+  Limits limits = TestLimits();
+  limits.retention_s = 0;
+  limits.segment_recycle_max = 3;
+  limits.segment_prefill_bytes = 0;
+  return limits;
+}
+
+// Appends `count` records tagged `tag` and returns their bodies (all durable on return).
+std::vector<std::string> AppendTagged(Queue& log, const std::string& tag, int count) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < count; ++i) {
+    bodies.push_back(Body(tag + std::to_string(i), 700 + static_cast<std::size_t>(i % 7) * 211));
+    log.Append(MakeRecord(bodies.back()), [](Result<QueueOffset> result) {
+      FH_CHECK(result.ok(), result.status().ToString());
+    });
+  }
+  FH_CHECK(AppendSync(log, MakeRecord(tag + "-end")).ok(), "append");
+  bodies.push_back(tag + "-end");
+  return bodies;
+}
+
+TEST_F(EmbeddedLogTest, RetiredSegmentsAreWrittenIntoAgainAndReadBackExactly) {
+  const Limits limits = RecyclingLimits();
+  auto log = OpenOrDie(dir_.path(), limits);
+  auto consumer = log->OpenConsumer("lake");
+  ASSERT_TRUE(consumer.ok());
+  const std::vector<std::string> first = AppendTagged(*log, "a", 300);
+  const std::size_t retired = log->SegmentBaseOffsets().size() - 1;
+  ASSERT_GE(retired, 4u);
+  EXPECT_EQ(Bodies(Drain(**consumer)), first);
+  ASSERT_TRUE((*consumer)->Commit(QueueOffset(first.size() - 1)).ok());
+  log->EnforceRetention();  // (the maintenance thread may get there first)
+  EXPECT_EQ(log->SegmentBaseOffsets().size(), 1u);
+  // The three most recently retired are kept (segment_recycle_max), the others deleted.
+  EXPECT_EQ(RecycledFiles(dir_.path()).size(), 3u);
+  EXPECT_EQ(Metrics().GaugeFor("firehose_queue_recycled_segments").value(), 3.0);
+
+  const std::uint64_t reused_before =
+      CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}});
+  const std::vector<std::string> second = AppendTagged(*log, "b", 120);
+  EXPECT_EQ(CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}}) -
+                reused_before,
+            3u);
+  EXPECT_TRUE(RecycledFiles(dir_.path()).empty());
+  EXPECT_EQ(Bodies(Drain(**consumer)), second);
+
+  // Sealed segments end at their last frame, as when their files were new.
+  const std::vector<QueueOffset> bases = log->SegmentBaseOffsets();
+  for (std::size_t i = 0; i + 1 < bases.size(); ++i) {
+    const std::string bytes = ReadBytes(SegmentPath(dir_.path(), bases[i].value()));
+    ASSERT_FALSE(FrameEnds(bytes).empty());
+    EXPECT_EQ(FrameEnds(bytes).back(), bytes.size()) << "segment " << bases[i].value();
+  }
+  // A clean shutdown cuts the old bytes after the active segment's last frame: the next Open
+  // finds no torn tail.
+  consumer->reset();
+  log.reset();
+  const std::uint64_t torn_before =
+      CounterValue("firehose_errors_total", {{"stage", "queue"}, {"kind", "torn_tail"}});
+  const std::vector<std::string> all = ReadAllBodies(dir_.path(), limits);
+  ASSERT_GE(all.size(), second.size());  // after the tail of `first` in the segment kept
+  EXPECT_TRUE(std::equal(second.begin(), second.end(), all.end() - second.size()));
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"stage", "queue"}, {"kind", "torn_tail"}}),
+            torn_before);
+}
+
+TEST_F(EmbeddedLogTest, AfterACrashInARecycledFileItsOldFramesAreTheEndNotData) {
+  const Limits limits = RecyclingLimits();
+  std::vector<std::string> expected;
+  fs::path active;
+  std::string crashed_bytes;  // the active segment as a kill -9 would have left it
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    auto consumer = log->OpenConsumer("lake");
+    ASSERT_TRUE(consumer.ok());
+    const std::vector<std::string> first = AppendTagged(*log, "a", 200);
+    ASSERT_TRUE((*consumer)->Commit(Drain(**consumer).back().offset).ok());
+    log->EnforceRetention();
+    ASSERT_FALSE(RecycledFiles(dir_.path()).empty());
+    const std::uint64_t reused_before =
+        CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}});
+    expected = AppendTagged(*log, "b", 60);  // rolls into a recycled file
+    ASSERT_EQ(CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}}),
+              reused_before + 1);
+    active = SegmentPath(dir_.path(), log->SegmentBaseOffsets().back().value());
+    crashed_bytes = ReadBytes(active);
+    consumer->reset();
+  }
+  // The old segment's frames follow the new ones.
+  const std::vector<std::uint64_t> ends = FrameEnds(crashed_bytes);
+  ASSERT_FALSE(ends.empty());
+  ASSERT_GT(crashed_bytes.size(), ends.back() + 1000);
+  WriteBytes(active, crashed_bytes);
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    EXPECT_EQ(log->Stats().next_offset.value() - log->SegmentBaseOffsets().back().value(),
+              ends.size());
+    const std::vector<std::string> more = AppendTagged(*log, "c", 5);
+    expected.insert(expected.end(), more.begin(), more.end());
+  }
+  std::vector<std::string> all = ReadAllBodies(dir_.path(), limits);
+  ASSERT_GE(all.size(), expected.size());
+  all.erase(all.begin(), all.end() - static_cast<std::ptrdiff_t>(expected.size()));
+  EXPECT_EQ(all, expected);
+
+  // A crash right after the roll: the new header, then the old segment's frames from byte 32.
+  // Its first frame is valid but of an older offset: the segment is empty, not damaged.
+  const std::string header = crashed_bytes.substr(0, log_format::kSegmentHeaderBytes);
+  const QueueOffset base = log_format::DecodeSegmentHeader(header)->base_offset;
+  std::string old_segment;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    const auto entry_base = log_format::ParseSegmentFileName(entry.path().filename().string());
+    if (entry_base && *entry_base < base) old_segment = ReadBytes(entry.path());
+  }
+  ASSERT_FALSE(old_segment.empty());
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    const QueueOffset next = log->Stats().next_offset;
+    const std::string new_header =
+        log_format::EncodeSegmentHeader({QueueOffset(next.value()), TimestampUs(1)});
+    log.reset();
+    // Replace the last segment by a roll at `next` into the old segment's file.
+    WriteBytes(SegmentPath(dir_.path(), next.value()),
+               new_header + old_segment.substr(log_format::kSegmentHeaderBytes));
+  }
+  auto log = OpenOrDie(dir_.path(), limits);
+  EXPECT_EQ(log->SegmentBaseOffsets().back(), log->Stats().next_offset);
+  const std::vector<std::string> last = AppendTagged(*log, "d", 3);
+  log.reset();
+  all = ReadAllBodies(dir_.path(), limits);
+  ASSERT_GE(all.size(), last.size());
+  EXPECT_EQ(std::vector<std::string>(all.end() - static_cast<std::ptrdiff_t>(last.size()),
+                                     all.end()),
+            last);
+}
+
+TEST_F(EmbeddedLogTest, RecycledFilesSurviveARestartAndGiveWayToTheSizeLimit) {
+  Limits limits = RecyclingLimits();
+  limits.segment_bytes_max = 400 << 10;
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    auto consumer = log->OpenConsumer("lake");
+    ASSERT_TRUE(consumer.ok());
+    AppendTagged(*log, "a", 1500);
+    ASSERT_TRUE((*consumer)->Commit(Drain(**consumer).back().offset).ok());
+    log->EnforceRetention();
+    ASSERT_EQ(RecycledFiles(dir_.path()).size(), 3u);
+  }
+  limits.segment_recycle_max = 2;  // the restart keeps what the limit allows
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    EXPECT_EQ(RecycledFiles(dir_.path()).size(), 2u);
+    EXPECT_EQ(Metrics().GaugeFor("firehose_queue_recycled_segments").value(), 2.0);
+  }
+  // Kept only while they and the log fit in three quarters of queue_bytes_max: 1 MiB holds one
+  // of these ~400 KiB files at most.
+  limits.queue_bytes_max = 1 << 20;
+  auto log = OpenOrDie(dir_.path(), limits);
+  const std::vector<fs::path> kept = RecycledFiles(dir_.path());
+  EXPECT_LE(kept.size(), 1u);
+  std::uint64_t bytes = log->Stats().bytes;
+  for (const fs::path& path : kept) bytes += fs::file_size(path);
+  EXPECT_LE(bytes, 768u << 10);
+}
+
 TEST_F(EmbeddedLogTest, WithoutConsumersNothingIsEverDeleted) {
   Limits limits = TestLimits();
   limits.queue_bytes_max = 1 << 20;
@@ -1481,19 +1658,53 @@ struct Ack {
   std::uint64_t hash;
 };
 
-// The child: appends from several threads, with a window of outstanding appends each, and
-// reports every acknowledged (offset, hash of body) on `report_fd`. Never returns.
-[[noreturn]] void RunAppender(const fs::path& dir, int report_fd, int round,
-                              const std::string& faults) {
-  fault::SetForTest(faults);
+// Reported by a following child instead of an acknowledgement: how many segments it created in
+// recycled files so far (in `hash`).
+constexpr std::uint64_t kReusedReport = std::numeric_limits<std::uint64_t>::max();
+
+// With `recycle`, in odd rounds without zeros ahead: in segments this small they soon cover a
+// recycled file's old frames, which recovery must meet (the odd rounds).
+Limits CrashTestLimits(bool recycle, int round = 0) {
   Limits limits = TestLimits();
   limits.queue_bytes_max = 1LL << 30;
-  auto log = EmbeddedLog::Open(dir, limits);
+  if (recycle) {
+    limits.retention_s = 0;
+    limits.segment_recycle_max = 4;
+    if (round % 2 == 1) limits.segment_prefill_bytes = 0;
+  }
+  return limits;
+}
+
+// The child: appends from several threads, with a window of outstanding appends each, and
+// reports every acknowledged (offset, hash of body) on `report_fd`. With `follow`, a consumer
+// reads right behind, commits and retires what it read (retention_s = 0), so that segments are
+// written into recycled files. Never returns.
+[[noreturn]] void RunAppender(const fs::path& dir, int report_fd, int round,
+                              const std::string& faults, bool follow = false) {
+  fault::SetForTest(faults);
+  auto log = EmbeddedLog::Open(dir, CrashTestLimits(follow, round));
   if (!log.ok()) {
     std::fprintf(stderr, "child: %s\n", log.status().ToString().c_str());
     _exit(3);
   }
   std::vector<std::thread> threads;
+  if (follow) {
+    threads.emplace_back([&] {
+      auto consumer = (*log)->OpenConsumer("follower");
+      FH_CHECK(consumer.ok(), consumer.status().ToString());
+      while (true) {
+        auto batch = (*consumer)->Fetch(500, 1 << 20, 50ms);
+        FH_CHECK(batch.ok(), batch.status().ToString());
+        if (batch->empty()) continue;
+        FH_CHECK((*consumer)->Commit(batch->back().offset).ok(), "commit");
+        (*log)->EnforceRetention();
+        const Ack report{kReusedReport,
+                         CounterValue("firehose_queue_segments_created_total",
+                                      {{"file", "recycled"}})};
+        FH_CHECK(::write(report_fd, &report, sizeof report) == sizeof report, "report");
+      }
+    });
+  }
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937 random(static_cast<unsigned>(round * 100 + t));
@@ -1575,6 +1786,7 @@ TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
       EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     }
     for (const Ack& ack : acks) {
+      ASSERT_NE(ack.offset, kReusedReport);
       auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
       ASSERT_TRUE(inserted || it->second == ack.hash)
           << "offset " << ack.offset << " acknowledged twice";
@@ -1605,6 +1817,104 @@ TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
         << "acknowledged records are missing (log ends at " << next << ")";
   }
   EXPECT_GT(acknowledged.size(), 1000u);
+}
+
+// As above while a consumer follows and every segment it has read is retired: most segments
+// are written into recycled files, whose old frames follow the new ones. Every acknowledged
+// record the consumer had not committed is there after each kill, and the log opens.
+TEST(EmbeddedLogCrash, KillDashNineWhileSegmentsAreRecycledNeverLosesAnAcknowledgedRecord) {
+  TempDir dir;
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  std::mt19937 random(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const Limits limits = CrashTestLimits(/*recycle=*/true);
+  std::map<std::uint64_t, std::uint64_t> acknowledged;  // offset -> hash of body
+  std::uint64_t reused = 0;
+  // Random SIGKILLs, then crashes inside a roll into a recycled file (after the new header is
+  // durable, before the rename), and between a group's write and its fsync.
+  const std::vector<std::string> rounds = {"", "", "", "", "log.reuse=crash@3", "log.fsync=crash@60"};
+  for (std::size_t round = 0; round < rounds.size(); ++round) {
+    SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(pipe_fds[0]);
+      RunAppender(dir.path(), pipe_fds[1], static_cast<int>(round), rounds[round],
+                  /*follow=*/true);
+    }
+    ::close(pipe_fds[1]);
+    std::vector<Ack> acks;
+    std::thread reader([&] {
+      Ack ack{};
+      while (::read(pipe_fds[0], &ack, sizeof ack) == static_cast<ssize_t>(sizeof ack))
+        acks.push_back(ack);
+    });
+    const auto run_for =
+        rounds[round].empty() ? std::chrono::milliseconds(150 + random() % 350) : 8000ms;
+    const auto deadline = std::chrono::steady_clock::now() + run_for;
+    int status = 0;
+    pid_t waited = 0;
+    while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    if (waited == 0) {
+      ::kill(child, SIGKILL);
+      ASSERT_EQ(::waitpid(child, &status, 0), child);
+    }
+    reader.join();
+    ::close(pipe_fds[0]);
+    if (!rounds[round].empty()) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 137)
+          << "the crash probe did not fire";
+    }
+    std::uint64_t reused_this_life = 0;
+    for (const Ack& ack : acks) {
+      if (ack.offset == kReusedReport) {
+        reused_this_life = std::max(reused_this_life, ack.hash);
+        continue;
+      }
+      auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
+      ASSERT_TRUE(inserted || it->second == ack.hash)
+          << "offset " << ack.offset << " acknowledged twice";
+    }
+    reused += reused_this_life;
+
+    auto log = EmbeddedLog::Open(dir.path(), limits);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    // A new consumer starts at the oldest record stored, and holds retention there.
+    auto consumer = (*log)->OpenConsumer("verify");
+    ASSERT_TRUE(consumer.ok());
+    const QueueOffset first = (*consumer)->committed_next();
+    std::uint64_t committed = 0;
+    for (const ConsumerStats& stats : (*log)->Stats().consumers) {
+      if (stats.name == "follower") committed = stats.committed_next.value();
+    }
+    EXPECT_LE(first.value(), committed) << "retention went past the follower's commit";
+    std::uint64_t next = first.value();
+    while (true) {
+      auto batch = (*consumer)->Fetch(10000, 64 << 20, 0ms);
+      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+      if (batch->empty()) break;
+      for (const Delivery& delivery : *batch) {
+        ASSERT_EQ(delivery.offset.value(), next) << "offsets are not contiguous";
+        ++next;
+        auto found = acknowledged.find(delivery.offset.value());
+        if (found == acknowledged.end()) continue;  // written but never acknowledged: allowed
+        ASSERT_EQ(found->second, std::hash<std::string>{}(delivery.record.body))
+            << "offset " << delivery.offset.value() << " holds other bytes than were acknowledged";
+      }
+    }
+    for (auto it = acknowledged.lower_bound(first.value()); it != acknowledged.end(); ++it) {
+      ASSERT_LT(it->first, next) << "acknowledged offset " << it->first << " is missing";
+    }
+    consumer->reset();
+    ASSERT_TRUE((*log)->DropConsumer("verify").ok());  // it would hold retention back
+  }
+  EXPECT_GT(acknowledged.size(), 1000u);
+  EXPECT_GT(reused, 10u) << "segments were not written into recycled files";
 }
 
 }  // namespace

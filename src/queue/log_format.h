@@ -3,6 +3,7 @@
 //
 //   <dir>/00000000000000000000.log   segments, named by the offset of their first frame
 //   <dir>/cursors/<consumer name>    one durable cursor per consumer
+//   <dir>/<segment name>.free        a retired segment's file kept for a later segment
 //
 // Every integer is little-endian. Offsets are dense record indexes starting at 0.
 //
