@@ -11,11 +11,20 @@
 //
 // The log lives in $FIREHOSE_BENCH_DIR (default: the system temp directory): put it on the disk
 // you compare with (bench/log_vs_dd.sh does).
+//
+// FIREHOSE_BENCH_STEADY=1 measures the log in its steady state, where segments are retired as
+// fast as they are written and later segments are written into their files
+// (segment_recycle_max): before timing, segment_recycle_max + 1 segments are written and retired;
+// while timing, a follower moves a consumer's cursor to the durable end every 100 ms and applies
+// retention (retention_s = 0), standing in for a consumer that keeps up (its reading is not
+// measured). Reported as well: recycled_share, the share of the timed part's new segments that
+// were written into recycled files.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
 #include <algorithm>
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -86,6 +95,55 @@ void RunAppender(EmbeddedLog& log, const QueueRecord& prototype, std::int64_t co
   changed.wait(lock, [&] { return outstanding == 0; });
 }
 
+bool SteadyState() {
+  const char* steady = std::getenv("FIREHOSE_BENCH_STEADY");
+  return steady != nullptr && std::string(steady) == "1";
+}
+
+std::uint64_t SegmentsCreated(std::string_view file) {
+  return Metrics().SumCounters("firehose_queue_segments_created_total", {{"file", std::string(file)}});
+}
+
+// Moves the consumer to the durable end and retires what it passed, every 100 ms until stopped.
+class Follower {
+ public:
+  explicit Follower(EmbeddedLog& log) : log_(log) {
+    auto consumer = log_.OpenConsumer("bench_follower");
+    FH_CHECK(consumer.ok(), consumer.status().ToString());
+    consumer_ = std::move(consumer).value();
+    CatchUp();
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      while (!stop_) {
+        lock.unlock();
+        CatchUp();
+        lock.lock();
+        changed_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; });
+      }
+    });
+  }
+  ~Follower() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  void CatchUp() {
+    FH_CHECK(consumer_->Seek(log_.Stats().next_offset).ok(), "seek");
+    log_.EnforceRetention();
+  }
+
+ private:
+  EmbeddedLog& log_;
+  std::unique_ptr<QueueConsumer> consumer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 void BM_DurableAppend(benchmark::State& state) {
   const std::int64_t appenders = state.range(0);
   const std::int64_t window = state.range(1);
@@ -122,12 +180,32 @@ void BM_DurableAppend(benchmark::State& state) {
   if (const char* retain = std::getenv("FIREHOSE_BENCH_HEAP_RETAIN_BYTES")) {
     limits.heap_retain_bytes = std::stoll(retain);
   }
+  const bool steady = SteadyState();
+  if (steady) limits.retention_s = 0;
   // As `firehose run` does (cli/platform.cc).
   FH_CHECK(RetainFreedHeap(limits.heap_retain_bytes).ok(), "heap_retain_bytes");
   auto opened = EmbeddedLog::Open(dir, limits);
   FH_CHECK(opened.ok(), opened.status().ToString());
   std::unique_ptr<EmbeddedLog> log = std::move(opened).value();
   const QueueRecord prototype = MakeRecord(record_bytes);
+  std::unique_ptr<Follower> follower;
+  if (steady) {
+    // segment_recycle_max + 1 segments, then all but the active one retired into recycled files.
+    const auto seed_records = static_cast<std::int64_t>(
+        (limits.segment_recycle_max + 1) * limits.segment_bytes_max /
+        static_cast<std::int64_t>(log_format::FrameBytes(record_bytes)));
+    std::vector<std::thread> seeders;
+    for (int a = 0; a < 4; ++a) {
+      seeders.emplace_back([&] { RunAppender(*log, prototype, seed_records / 4 + 1, 4096); });
+    }
+    for (auto& thread : seeders) thread.join();
+    follower = std::make_unique<Follower>(*log);
+    FH_CHECK(Metrics().GaugeFor("firehose_queue_recycled_segments").value() ==
+                 static_cast<double>(limits.segment_recycle_max),
+             "the seeded segments were not all recycled");
+  }
+  const std::uint64_t created_new_before = SegmentsCreated("new");
+  const std::uint64_t created_recycled_before = SegmentsCreated("recycled");
 
   Counter& fsyncs = Metrics().CounterFor("firehose_queue_fsyncs_total");
   Histogram& fsync_seconds = Metrics().HistogramFor("firehose_queue_fsync_seconds");
@@ -149,6 +227,10 @@ void BM_DurableAppend(benchmark::State& state) {
   const double fsync_total_seconds = fsync_seconds.sum() - fsync_seconds_before;
   bench::SetLogBenchCounters(state, records, log_format::FrameBytes(record_bytes), fsync_count,
                              fsync_total_seconds, elapsed_seconds);
+  const auto recycled = static_cast<double>(SegmentsCreated("recycled") - created_recycled_before);
+  const auto created = recycled + static_cast<double>(SegmentsCreated("new") - created_new_before);
+  state.counters["recycled_share"] = created > 0 ? recycled / created : 0;
+  follower.reset();
   log.reset();
   std::error_code error;
   fs::remove_all(dir, error);

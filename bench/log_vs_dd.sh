@@ -15,6 +15,11 @@
 # what the embedded log keeps of it. Its table follows the log's; a third runs the floor's large
 # cases on a file that grows under every fdatasync (FIREHOSE_FLOOR_FILE=grow), as a log writing
 # new segments does, where dd pays for the growth once, at its single fdatasync.
+#
+# Then the log's large cases again in its steady state (FIREHOSE_BENCH_STEADY=1): segments are
+# retired as fast as they are written and later ones are written into their files
+# (segment_recycle_max), as in a running Firehose whose consumers keep up; the table adds the
+# share of new segments that were recycled files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -50,6 +55,10 @@ echo "dd before: $dd_before MB/s"
 FIREHOSE_BENCH_DIR="$work" "$bench" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/log.json" \
   --benchmark_out_format=json >/dev/null
+FIREHOSE_BENCH_STEADY=1 FIREHOSE_BENCH_DIR="$work" "$bench" --benchmark_filter='window:(64|4096)/' \
+  --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/log_steady.json" \
+  --benchmark_out_format=json >/dev/null
 FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor.json" \
   --benchmark_out_format=json >/dev/null
@@ -70,17 +79,18 @@ table() {
   echo
   echo "$1:"
   echo
-  echo "| record bytes | appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
-  jq -r --argjson anchor "$anchor" '
+  echo "| record bytes | appenders x window (group MiB) | records/s | x (1 x 1) | MB/s | records per fsync | fsync ms (share of time) | MB/s vs dd ($anchor MB/s) |${3:+ recycled share |}"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|${3:+---:|}"
+  jq -r --argjson anchor "$anchor" --argjson steady "${3:-false}" '
     [.benchmarks[] | select(.aggregate_name == "median")] as $rows |
     (if ($rows[0].name | test("appenders:1/window:1/")) then $rows[0].items_per_second else null end) as $single |
     $rows[] |
     (.name | capture("appenders:(?<a>[0-9]+)/window:(?<w>[0-9]+)/group_mib:(?<g>[0-9]+)/record_bytes:(?<r>[0-9]+)")) as $n |
-    "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(if $single then .items_per_second / $single * 10 | floor / 10 else "-" end) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |"
+    "| \($n.r) | \($n.a) x \($n.w) (\($n.g)) | \(.items_per_second | floor) | \(if $single then .items_per_second / $single * 10 | floor / 10 else "-" end) | \(.bytes_per_second / 1e6 * 10 | floor / 10) | \(.per_fsync * 10 | floor / 10) | \(.fsync_ms * 100 | floor / 100) (\(.fsync_share * 100 | floor)%) | \(.bytes_per_second / 1e6 / $anchor * 1000 | floor / 1000) |\(if $steady then " \(.recycled_share * 100 | floor)% |" else "" end)"
   ' "$2"
 }
 table "Embedded log (log_append_bench)" "$work/log.json"
+table "Embedded log in its steady state, segments written into recycled files (FIREHOSE_BENCH_STEADY=1)" "$work/log_steady.json" true
 table "Floor (log_floor_bench), a zero-filled file written round and round" "$work/floor.json"
 table "Floor, appending to a growing file (FIREHOSE_FLOOR_FILE=grow)" "$work/floor_grow.json"
 echo
