@@ -194,9 +194,13 @@ void BM_DurableAppend(benchmark::State& state) {
     const auto seed_records = static_cast<std::int64_t>(
         (limits.segment_recycle_max + 1) * limits.segment_bytes_max /
         static_cast<std::int64_t>(log_format::FrameBytes(record_bytes)));
+    // 8 MiB in flight in all, well within queue_pending_bytes_max.
+    const std::int64_t seed_window = std::clamp<std::int64_t>(
+        (2 << 20) / static_cast<std::int64_t>(log_format::FrameBytes(record_bytes)), 1, 4096);
     std::vector<std::thread> seeders;
     for (int a = 0; a < 4; ++a) {
-      seeders.emplace_back([&] { RunAppender(*log, prototype, seed_records / 4 + 1, 4096); });
+      seeders.emplace_back(
+          [&] { RunAppender(*log, prototype, seed_records / 4 + 1, seed_window); });
     }
     for (auto& thread : seeders) thread.join();
     follower = std::make_unique<Follower>(*log);
