@@ -530,7 +530,7 @@ class EmbeddedLog::Core {
   Result<std::vector<QueueOffset>> ListSegments();
   Status RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base, bool check_base);
   Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
-                         std::uint64_t file_bytes, QueueOffset expected, FrameCheck check);
+                         std::uint64_t file_bytes, QueueOffset expected, std::string_view what);
   Status LoadCursors();
   // Makes the segment `base`: in a recycled file when one is kept (`*recycled` then says so),
   // else in a new one.
@@ -638,7 +638,7 @@ class EmbeddedLog::Core {
   std::filesystem::path active_path_;
   std::uint64_t active_bytes_ = 0;  // durable bytes of the active segment
   // The active segment's file was a retired segment's: past active_bytes_ it holds that
-  // segment's old bytes, which Shutdown cuts away (recovery would read them as a torn tail).
+  // segment's old bytes, which Shutdown cuts away (so that the next Open has nothing to cut).
   bool active_recycled_ = false;
   QueueOffset next_offset_;         // equals durable_next_ between batches
   std::uint64_t last_index_position_ = 0;
@@ -725,13 +725,10 @@ Status EmbeddedLog::Core::Recover() {
   FH_ASSIGN_OR_RETURN(active_fd_, OpenFile(active.path, O_WRONLY));
   active_path_ = active.path;
   active_bytes_ = active.durable_bytes;
-  // Zeros recovery kept after the last frame are already prefilled; a recycled file's old bytes
-  // are not zeros.
+  // Zeros recovery kept after the last frame are already prefilled.
   FH_ASSIGN_OR_RETURN(const struct stat active_info, StatFd(active_fd_.get(), active.path));
   AttachPrefill(active.path, active_bytes_,
-                active_recycled_
-                    ? active_bytes_
-                    : std::max(static_cast<std::uint64_t>(active_info.st_size), active_bytes_));
+                std::max(static_cast<std::uint64_t>(active_info.st_size), active_bytes_));
   last_index_position_ = active.index.empty() ? kSegmentHeaderBytes : active.index.back().position;
   durable_next_ = next_offset_;
   stored_bytes_ = 0;
@@ -814,34 +811,40 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
     Frame frame;
     FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
     const std::uint64_t position = reader.position();
-    if (check != FrameCheck::kOk) {
+    // A valid frame of an offset older than the segment: the file was a retired segment's
+    // (segment_recycle_max) and the writer had not reached these bytes. The segment ends here,
+    // and what follows is cut like a torn tail (a torn write may have left frames of its group
+    // further on, which must not outlive it).
+    const bool older_frame = is_last && check == FrameCheck::kOk && frame.offset < base;
+    if (check != FrameCheck::kOk || older_frame) {
+      const std::string what = older_frame
+                                   ? "a frame of offset " + std::to_string(frame.offset.value()) +
+                                         " from a recycled file's older segment"
+                                   : std::string(log_format::FrameCheckName(check));
       if (!is_last) {
-        return DataLoss(where + " (sealed): " + std::string(log_format::FrameCheckName(check)) +
-                        " at byte " + std::to_string(position));
+        return DataLoss(where + " (sealed): " + what + " at byte " + std::to_string(position));
       }
       if (check == FrameCheck::kBadMagic) {
         // Zeros to the end: the prefilled part the writer had not reached. Kept for it.
         FH_ASSIGN_OR_RETURN(const bool zeros, IsZeroFilled(fd.get(), position, file_bytes));
         if (zeros) break;
       }
-      FH_RETURN_IF_ERROR(CheckTailIsTorn(fd.get(), path, position, file_bytes, next, check));
+      FH_RETURN_IF_ERROR(CheckTailIsTorn(fd.get(), path, position, file_bytes, next, what));
       FH_RETURN_IF_ERROR(TruncateDurably(fd.get(), position)
                              .WithContext("truncating the torn tail of " + path.string()));
+      if (older_frame) {
+        spdlog::info("queue: {}: cut {} bytes of a recycled file's older segment at byte {}",
+                     where, file_bytes - position, position);
+        break;
+      }
       ErrorCounter("torn_tail").Add();
       spdlog::warn(
           "queue: {}: truncated a torn tail of {} bytes at byte {} ({}); records below "
           "offset {} are intact",
-          where, file_bytes - position, position, log_format::FrameCheckName(check), next.value());
+          where, file_bytes - position, position, what, next.value());
       break;
     }
     if (frame.offset != next) {
-      if (is_last && frame.offset < base) {
-        // A frame of an older segment: the file was a retired segment's (segment_recycle_max)
-        // and the writer had not reached these bytes. The segment ends here; the writer
-        // writes over the rest.
-        active_recycled_ = true;
-        break;
-      }
       return DataLoss(where + ": frame at byte " + std::to_string(position) + " has offset " +
                       std::to_string(frame.offset.value()) + ", expected " +
                       std::to_string(next.value()));
@@ -867,7 +870,7 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
 // group was acknowledged.
 Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& path,
                                           std::uint64_t bad_position, std::uint64_t file_bytes,
-                                          QueueOffset expected, FrameCheck check) {
+                                          QueueOffset expected, std::string_view what) {
   char magic_bytes[kFrameHeaderBytes];
   log_format::EncodeFrameHeader(0, QueueOffset(0), 0, 0, magic_bytes);
   const std::string_view magic(magic_bytes, 4);
@@ -904,7 +907,7 @@ Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& p
       }
       if (frame.group_first_offset() > expected.value()) {
         return DataLoss(
-            "segment " + path.string() + ": " + std::string(log_format::FrameCheckName(check)) +
+            "segment " + path.string() + ": " + std::string(what) +
             " at byte " + std::to_string(bad_position) + " (where offset " +
             std::to_string(expected.value()) + " belongs), followed by the valid frame of offset " +
             std::to_string(frame.offset.value()) + " at byte " + std::to_string(position) +
@@ -1089,7 +1092,8 @@ void EmbeddedLog::Core::Shutdown() {
   prefill_cv_.notify_all();
   if (prefill_thread_.joinable()) prefill_thread_.join();
   if (active_recycled_ && active_fd_.get() >= 0) {
-    // The old bytes after the last frame would read as a torn tail at the next Open.
+    // Else the next Open would cut the old bytes after the last frame (and count a torn tail
+    // if they are not a whole frame).
     if (Status cut = TruncateDurably(active_fd_.get(), active_bytes_); cut.ok()) {
       active_recycled_ = false;
     } else {

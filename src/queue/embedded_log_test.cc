@@ -887,74 +887,75 @@ TEST_F(EmbeddedLogTest, RetiredSegmentsAreWrittenIntoAgainAndReadBackExactly) {
             torn_before);
 }
 
-TEST_F(EmbeddedLogTest, AfterACrashInARecycledFileItsOldFramesAreTheEndNotData) {
+TEST_F(EmbeddedLogTest, AfterACrashInARecycledFileItsOldFramesAreTheEndAndAreCut) {
   const Limits limits = RecyclingLimits();
-  std::vector<std::string> expected;
   fs::path active;
-  std::string crashed_bytes;  // the active segment as a kill -9 would have left it
+  std::string crashed;      // the active segment as a kill -9 would have left it
+  std::string old_segment;  // a sealed segment: what a recycled file holds after the header
   {
     auto log = OpenOrDie(dir_.path(), limits);
     auto consumer = log->OpenConsumer("lake");
     ASSERT_TRUE(consumer.ok());
-    const std::vector<std::string> first = AppendTagged(*log, "a", 200);
+    AppendTagged(*log, "a", 200);
     ASSERT_TRUE((*consumer)->Commit(Drain(**consumer).back().offset).ok());
     log->EnforceRetention();
     ASSERT_FALSE(RecycledFiles(dir_.path()).empty());
     const std::uint64_t reused_before =
         CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}});
-    expected = AppendTagged(*log, "b", 60);  // rolls into a recycled file
+    AppendTagged(*log, "b", 60);  // rolls into a recycled file
     ASSERT_EQ(CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}}),
               reused_before + 1);
-    active = SegmentPath(dir_.path(), log->SegmentBaseOffsets().back().value());
-    crashed_bytes = ReadBytes(active);
+    const std::vector<QueueOffset> bases = log->SegmentBaseOffsets();
+    ASSERT_GE(bases.size(), 2u);
+    active = SegmentPath(dir_.path(), bases.back().value());
+    crashed = ReadBytes(active);
+    old_segment = ReadBytes(SegmentPath(dir_.path(), bases[bases.size() - 2].value()));
     consumer->reset();
   }
-  // The old segment's frames follow the new ones.
-  const std::vector<std::uint64_t> ends = FrameEnds(crashed_bytes);
-  ASSERT_FALSE(ends.empty());
-  ASSERT_GT(crashed_bytes.size(), ends.back() + 1000);
-  WriteBytes(active, crashed_bytes);
+  const QueueOffset base = log_format::DecodeSegmentHeader(crashed)->base_offset;
+  const std::vector<std::uint64_t> ends = FrameEnds(crashed);  // stops at the old bytes
+  ASSERT_GE(ends.size(), 3u);
+  ASSERT_GT(crashed.size(), ends.back() + 1000) << "the old segment's bytes follow the frames";
+  const std::uint64_t torn_before =
+      CounterValue("firehose_errors_total", {{"stage", "queue"}, {"kind", "torn_tail"}});
+
+  // 1. The old bytes after the frames (mid-frame: a torn tail, cut and counted).
+  WriteBytes(active, crashed);
   {
     auto log = OpenOrDie(dir_.path(), limits);
-    EXPECT_EQ(log->Stats().next_offset.value() - log->SegmentBaseOffsets().back().value(),
-              ends.size());
-    const std::vector<std::string> more = AppendTagged(*log, "c", 5);
-    expected.insert(expected.end(), more.begin(), more.end());
+    EXPECT_EQ(log->Stats().next_offset.value(), base.value() + ends.size());
+    EXPECT_EQ(fs::file_size(active), ends.back());
   }
+  // 2. A crash right after the roll: the new header, then the old segment's frames from byte
+  // 32. The first is valid but older than the segment: the segment is empty, not damaged.
+  const std::string header = crashed.substr(0, log_format::kSegmentHeaderBytes);
+  WriteBytes(active, header + old_segment.substr(log_format::kSegmentHeaderBytes));
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    EXPECT_EQ(log->Stats().next_offset, base);
+    EXPECT_EQ(fs::file_size(active), log_format::kSegmentHeaderBytes);
+  }
+  // 3. The first frames durable, then an old frame where the next belongs, and further on a
+  // frame of the torn group (here: the next frame's bytes): cut at the old frame, and the torn
+  // frame does not outlive it.
+  const std::uint64_t kept = ends[0];
+  const std::string next_frame = crashed.substr(ends[0], ends[1] - ends[0]);
+  WriteBytes(active, crashed.substr(0, kept) +
+                         old_segment.substr(log_format::kSegmentHeaderBytes, 5000) + next_frame +
+                         std::string(3000, 'x'));
+  std::vector<std::string> expected;
+  {
+    auto log = OpenOrDie(dir_.path(), limits);
+    EXPECT_EQ(log->Stats().next_offset.value(), base.value() + 1);
+    EXPECT_EQ(fs::file_size(active), kept);
+    expected = AppendTagged(*log, "c", 3);
+  }
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"stage", "queue"}, {"kind", "torn_tail"}}),
+            torn_before + 1)
+      << "only case 1 is a torn tail";
   std::vector<std::string> all = ReadAllBodies(dir_.path(), limits);
   ASSERT_GE(all.size(), expected.size());
-  all.erase(all.begin(), all.end() - static_cast<std::ptrdiff_t>(expected.size()));
-  EXPECT_EQ(all, expected);
-
-  // A crash right after the roll: the new header, then the old segment's frames from byte 32.
-  // Its first frame is valid but of an older offset: the segment is empty, not damaged.
-  const std::string header = crashed_bytes.substr(0, log_format::kSegmentHeaderBytes);
-  const QueueOffset base = log_format::DecodeSegmentHeader(header)->base_offset;
-  std::string old_segment;
-  for (const auto& entry : fs::directory_iterator(dir_.path())) {
-    const auto entry_base = log_format::ParseSegmentFileName(entry.path().filename().string());
-    if (entry_base && *entry_base < base) old_segment = ReadBytes(entry.path());
-  }
-  ASSERT_FALSE(old_segment.empty());
-  {
-    auto log = OpenOrDie(dir_.path(), limits);
-    const QueueOffset next = log->Stats().next_offset;
-    const std::string new_header =
-        log_format::EncodeSegmentHeader({QueueOffset(next.value()), TimestampUs(1)});
-    log.reset();
-    // Replace the last segment by a roll at `next` into the old segment's file.
-    WriteBytes(SegmentPath(dir_.path(), next.value()),
-               new_header + old_segment.substr(log_format::kSegmentHeaderBytes));
-  }
-  auto log = OpenOrDie(dir_.path(), limits);
-  EXPECT_EQ(log->SegmentBaseOffsets().back(), log->Stats().next_offset);
-  const std::vector<std::string> last = AppendTagged(*log, "d", 3);
-  log.reset();
-  all = ReadAllBodies(dir_.path(), limits);
-  ASSERT_GE(all.size(), last.size());
-  EXPECT_EQ(std::vector<std::string>(all.end() - static_cast<std::ptrdiff_t>(last.size()),
-                                     all.end()),
-            last);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), all.end() - expected.size()));
 }
 
 TEST_F(EmbeddedLogTest, RecycledFilesSurviveARestartAndGiveWayToTheSizeLimit) {
