@@ -478,6 +478,10 @@ class EmbeddedLog::Core {
     Metrics().Describe("firehose_queue_segments", "Segment files of the embedded log.");
     Metrics().Describe("firehose_queue_segments_deleted_total",
                        "Segment files deleted, by reason (retention, size_limit).");
+    Metrics().Describe("firehose_queue_recycled_segments",
+                       "Retired segments' files kept for later segments (segment_recycle_max).");
+    Metrics().Describe("firehose_queue_segments_created_total",
+                       "Segments created, by file: new, or recycled (a retired segment's).");
   }
 
   const Limits& limits() const { return limits_; }

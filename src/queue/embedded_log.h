@@ -22,12 +22,13 @@
 // shutting_down, in_flight_full, pending_bytes_full, queue_full, record_too_large,
 // invalid_record, disk_full, io_error} per partner; written_events / written_bytes;
 // errors{kind: write, disk_full, fsync, repair, roll, cursor, retention, torn_tail, corruption,
-// prefill};
+// prefill, recycle};
 // firehose_consumer_lag_records{consumer}; and firehose_queue_appends_total,
 // firehose_queue_fsyncs_total, firehose_queue_fsync_seconds, firehose_queue_fsync_slow_total
 // (fdatasyncs over 100 ms, also logged at most every 10 s), firehose_queue_bytes,
 // firehose_queue_records, firehose_queue_durable_offset, firehose_queue_segments,
-// firehose_queue_segments_deleted_total{reason: retention, size_limit}.
+// firehose_queue_segments_deleted_total{reason: retention, size_limit},
+// firehose_queue_recycled_segments, firehose_queue_segments_created_total{file: new, recycled}.
 #pragma once
 
 #include <filesystem>

@@ -1738,6 +1738,70 @@ Limits CrashTestLimits(bool recycle, int round = 0) {
   _exit(0);
 }
 
+// One life of the child: runs it with `faults` for `run_for` (or until a crash probe ends it),
+// SIGKILLs it if it is still running, and returns what it reported.
+std::vector<Ack> RunChildLife(const fs::path& dir, int round, const std::string& faults,
+                              bool follow, std::chrono::milliseconds run_for) {
+  std::vector<Ack> acks;
+  int pipe_fds[2];
+  EXPECT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  EXPECT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    RunAppender(dir, pipe_fds[1], round, faults, follow);
+  }
+  ::close(pipe_fds[1]);
+  std::thread reader([&] {
+    Ack ack{};
+    while (::read(pipe_fds[0], &ack, sizeof ack) == static_cast<ssize_t>(sizeof ack))
+      acks.push_back(ack);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + run_for;
+  int status = 0;
+  pid_t waited = 0;
+  while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  if (waited == 0) {
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(::waitpid(child, &status, 0), child);
+  }
+  reader.join();
+  ::close(pipe_fds[0]);
+  if (!faults.empty()) {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 137) << "the crash probe did not fire";
+  } else {
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  }
+  return acks;
+}
+
+// Reads the log from `consumer`'s position `first` on: offsets contiguous, every acknowledged
+// offset from `first` on present with the bytes that were acknowledged.
+void ExpectAcknowledgedFrom(QueueConsumer& consumer, QueueOffset first,
+                            const std::map<std::uint64_t, std::uint64_t>& acknowledged) {
+  std::uint64_t next = first.value();
+  while (true) {
+    auto batch = consumer.Fetch(10000, 64 << 20, 0ms);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    if (batch->empty()) break;
+    for (const Delivery& delivery : *batch) {
+      ASSERT_EQ(delivery.offset.value(), next) << "offsets are not contiguous";
+      ++next;
+      auto found = acknowledged.find(delivery.offset.value());
+      if (found == acknowledged.end()) continue;  // written but never acknowledged: allowed
+      ASSERT_EQ(found->second, std::hash<std::string>{}(delivery.record.body))
+          << "offset " << delivery.offset.value() << " holds other bytes than were acknowledged";
+    }
+  }
+  for (auto it = acknowledged.lower_bound(first.value()); it != acknowledged.end(); ++it) {
+    ASSERT_LT(it->first, next) << "acknowledged offset " << it->first << " is missing (the log "
+                               << "ends at " << next << ")";
+  }
+}
+
 TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
   TempDir dir;
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
@@ -1750,42 +1814,11 @@ TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
       "", "", "", "", "log.write=crash@40", "log.fsync=crash@25", "log.roll=crash@2"};
   for (std::size_t round = 0; round < rounds.size(); ++round) {
     SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
-    int pipe_fds[2];
-    ASSERT_EQ(::pipe(pipe_fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(pipe_fds[0]);
-      RunAppender(dir.path(), pipe_fds[1], static_cast<int>(round), rounds[round]);
-    }
-    ::close(pipe_fds[1]);
-    std::vector<Ack> acks;
-    std::thread reader([&] {
-      Ack ack{};
-      while (::read(pipe_fds[0], &ack, sizeof ack) == static_cast<ssize_t>(sizeof ack))
-        acks.push_back(ack);
-    });
     const auto run_for =
         rounds[round].empty() ? std::chrono::milliseconds(80 + random() % 250) : 5000ms;
-    const auto deadline = std::chrono::steady_clock::now() + run_for;
-    int status = 0;
-    pid_t waited = 0;
-    while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-    }
-    if (waited == 0) {
-      ::kill(child, SIGKILL);
-      ASSERT_EQ(::waitpid(child, &status, 0), child);
-    }
-    reader.join();
-    ::close(pipe_fds[0]);
-    if (!rounds[round].empty()) {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 137)
-          << "the crash probe did not fire";
-    } else {
-      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    }
+    const std::vector<Ack> acks = RunChildLife(dir.path(), static_cast<int>(round),
+                                               rounds[round], /*follow=*/false, run_for);
+    ASSERT_FALSE(::testing::Test::HasFailure());
     for (const Ack& ack : acks) {
       ASSERT_NE(ack.offset, kReusedReport);
       auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
@@ -1798,24 +1831,8 @@ TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
     auto consumer = (*log)->OpenConsumer("verify");
     ASSERT_TRUE(consumer.ok());
     ASSERT_TRUE((*consumer)->Seek(QueueOffset(0)).ok());
-    std::uint64_t next = 0;
-    std::size_t matched = 0;
-    while (true) {
-      auto batch = (*consumer)->Fetch(10000, 64 << 20, 0ms);
-      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
-      if (batch->empty()) break;
-      for (const Delivery& delivery : *batch) {
-        ASSERT_EQ(delivery.offset.value(), next) << "offsets are not contiguous";
-        ++next;
-        auto found = acknowledged.find(delivery.offset.value());
-        if (found == acknowledged.end()) continue;  // written but never acknowledged: allowed
-        ASSERT_EQ(found->second, std::hash<std::string>{}(delivery.record.body))
-            << "offset " << delivery.offset.value() << " holds other bytes than were acknowledged";
-        ++matched;
-      }
-    }
-    ASSERT_EQ(matched, acknowledged.size())
-        << "acknowledged records are missing (log ends at " << next << ")";
+    ExpectAcknowledgedFrom(**consumer, QueueOffset(0), acknowledged);
+    ASSERT_FALSE(::testing::Test::HasFailure());
   }
   EXPECT_GT(acknowledged.size(), 1000u);
 }
@@ -1836,41 +1853,11 @@ TEST(EmbeddedLogCrash, KillDashNineWhileSegmentsAreRecycledNeverLosesAnAcknowled
   const std::vector<std::string> rounds = {"", "", "", "", "log.reuse=crash@3", "log.fsync=crash@60"};
   for (std::size_t round = 0; round < rounds.size(); ++round) {
     SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
-    int pipe_fds[2];
-    ASSERT_EQ(::pipe(pipe_fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(pipe_fds[0]);
-      RunAppender(dir.path(), pipe_fds[1], static_cast<int>(round), rounds[round],
-                  /*follow=*/true);
-    }
-    ::close(pipe_fds[1]);
-    std::vector<Ack> acks;
-    std::thread reader([&] {
-      Ack ack{};
-      while (::read(pipe_fds[0], &ack, sizeof ack) == static_cast<ssize_t>(sizeof ack))
-        acks.push_back(ack);
-    });
     const auto run_for =
         rounds[round].empty() ? std::chrono::milliseconds(150 + random() % 350) : 8000ms;
-    const auto deadline = std::chrono::steady_clock::now() + run_for;
-    int status = 0;
-    pid_t waited = 0;
-    while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-    }
-    if (waited == 0) {
-      ::kill(child, SIGKILL);
-      ASSERT_EQ(::waitpid(child, &status, 0), child);
-    }
-    reader.join();
-    ::close(pipe_fds[0]);
-    if (!rounds[round].empty()) {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 137)
-          << "the crash probe did not fire";
-    }
+    const std::vector<Ack> acks = RunChildLife(dir.path(), static_cast<int>(round),
+                                               rounds[round], /*follow=*/true, run_for);
+    ASSERT_FALSE(::testing::Test::HasFailure());
     std::uint64_t reused_this_life = 0;
     for (const Ack& ack : acks) {
       if (ack.offset == kReusedReport) {
@@ -1894,23 +1881,8 @@ TEST(EmbeddedLogCrash, KillDashNineWhileSegmentsAreRecycledNeverLosesAnAcknowled
       if (stats.name == "follower") committed = stats.committed_next.value();
     }
     EXPECT_LE(first.value(), committed) << "retention went past the follower's commit";
-    std::uint64_t next = first.value();
-    while (true) {
-      auto batch = (*consumer)->Fetch(10000, 64 << 20, 0ms);
-      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
-      if (batch->empty()) break;
-      for (const Delivery& delivery : *batch) {
-        ASSERT_EQ(delivery.offset.value(), next) << "offsets are not contiguous";
-        ++next;
-        auto found = acknowledged.find(delivery.offset.value());
-        if (found == acknowledged.end()) continue;  // written but never acknowledged: allowed
-        ASSERT_EQ(found->second, std::hash<std::string>{}(delivery.record.body))
-            << "offset " << delivery.offset.value() << " holds other bytes than were acknowledged";
-      }
-    }
-    for (auto it = acknowledged.lower_bound(first.value()); it != acknowledged.end(); ++it) {
-      ASSERT_LT(it->first, next) << "acknowledged offset " << it->first << " is missing";
-    }
+    ExpectAcknowledgedFrom(**consumer, first, acknowledged);
+    ASSERT_FALSE(::testing::Test::HasFailure());
     consumer->reset();
     ASSERT_TRUE((*log)->DropConsumer("verify").ok());  // it would hold retention back
   }
