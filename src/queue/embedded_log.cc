@@ -531,7 +531,11 @@ class EmbeddedLog::Core {
  private:
   // Recovery.
   Status LockDirectory();
-  Result<std::vector<QueueOffset>> ListSegments();
+  struct Listing {
+    std::vector<QueueOffset> bases;              // segments, sorted
+    std::vector<std::filesystem::path> recycled;  // *.log.free files
+  };
+  Result<Listing> ListSegments();
   Status RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base, bool check_base);
   Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
                          std::uint64_t file_bytes, QueueOffset expected, std::string_view what);
@@ -540,9 +544,11 @@ class EmbeddedLog::Core {
   // else in a new one.
   Result<Segment> CreateSegment(QueueOffset base, bool* recycled = nullptr);
   Result<Segment> ReuseRecycledFile(const RecycledFile& file, QueueOffset base);
-  void AdoptRecycledFiles();
-  // Whether a retired segment of `bytes` may join recycled_ (under mutex_).
-  bool MayRecycleLocked(std::uint64_t bytes) const;
+  void AdoptRecycledFiles(std::vector<std::filesystem::path> paths);
+  // Whether `files` recycled files of `bytes` in all are within segment_recycle_max and, with the
+  // log, within three quarters of queue_bytes_max.
+  bool RecycledFitLocked(std::size_t files, std::uint64_t bytes) const;
+  std::uint64_t RecycledBytesLocked() const;
 
   // The writer thread.
   void WriterLoop();
@@ -631,11 +637,9 @@ class EmbeddedLog::Core {
   bool retention_wanted_ = false;               // guarded
   bool closed_ = false;                         // guarded
   // guarded: retired segments' files kept for the next segments (segment_recycle_max), most
-  // recently retired last, and their sizes.
+  // recently retired last. Retention adds to it (one pass at a time), rolls take from it.
   std::vector<RecycledFile> recycled_;
-  std::uint64_t recycled_bytes_ = 0;  // of recycled_ and of those being renamed into it
-  std::size_t recycling_ = 0;         // retired segments being renamed into recycled_
-  std::vector<std::filesystem::path> found_recycled_;  // recovery: *.log.free files listed
+  std::mutex retention_mutex_;  // held by a retention pass, before mutex_
 
   // Writer-owned.
   FileDescriptor active_fd_;
@@ -717,7 +721,8 @@ Status EmbeddedLog::Core::Recover() {
   FH_RETURN_IF_ERROR(EnsureDirectory(dir_));
   FH_RETURN_IF_ERROR(EnsureDirectory(dir_ / kCursorDirectory));
   FH_RETURN_IF_ERROR(LockDirectory());
-  FH_ASSIGN_OR_RETURN(const std::vector<QueueOffset> bases, ListSegments());
+  FH_ASSIGN_OR_RETURN(Listing listing, ListSegments());
+  const std::vector<QueueOffset>& bases = listing.bases;
   if (bases.empty()) {
     FH_ASSIGN_OR_RETURN(Segment first, CreateSegment(QueueOffset(0)));
     segments_.push_back(std::move(first));
@@ -737,7 +742,7 @@ Status EmbeddedLog::Core::Recover() {
   durable_next_ = next_offset_;
   stored_bytes_ = 0;
   for (const Segment& segment : segments_) stored_bytes_ += segment.durable_bytes;
-  AdoptRecycledFiles();
+  AdoptRecycledFiles(std::move(listing.recycled));
   FH_RETURN_IF_ERROR(LoadCursors());
   spdlog::info(
       "queue: opened {} with {} segment(s), records [{}, {}), {} bytes, {} recycled file(s)",
@@ -759,8 +764,8 @@ Status EmbeddedLog::Core::LockDirectory() {
   return Status::Ok();
 }
 
-Result<std::vector<QueueOffset>> EmbeddedLog::Core::ListSegments() {
-  std::vector<QueueOffset> bases;
+Result<EmbeddedLog::Core::Listing> EmbeddedLog::Core::ListSegments() {
+  Listing listing;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
     const std::string name = entry.path().filename().string();
@@ -770,14 +775,14 @@ Result<std::vector<QueueOffset>> EmbeddedLog::Core::ListSegments() {
       continue;
     }
     if (EndsWith(name, std::string(log_format::kSegmentSuffix) + std::string(kRecycledSuffix))) {
-      found_recycled_.push_back(entry.path());
+      listing.recycled.push_back(entry.path());
       continue;
     }
-    if (const auto base = log_format::ParseSegmentFileName(name)) bases.push_back(*base);
+    if (const auto base = log_format::ParseSegmentFileName(name)) listing.bases.push_back(*base);
   }
   if (error) return Internal("listing " + dir_.string() + ": " + error.message());
-  std::sort(bases.begin(), bases.end());
-  return bases;
+  std::sort(listing.bases.begin(), listing.bases.end());
+  return listing;
 }
 
 // Verifies one segment and appends it to segments_. `expected_base` is where the previous
@@ -967,7 +972,6 @@ Result<Segment> EmbeddedLog::Core::CreateSegment(QueueOffset base, bool* recycle
     if (!recycled_.empty()) {
       kept = std::move(recycled_.back());
       recycled_.pop_back();
-      recycled_bytes_ -= kept->bytes;
       recycled_gauge_.Set(static_cast<double>(recycled_.size()));
     }
   }
@@ -1022,30 +1026,34 @@ Result<Segment> EmbeddedLog::Core::ReuseRecycledFile(const RecycledFile& file, Q
   return Segment{base, path, kSegmentHeaderBytes, now, {}};
 }
 
-bool EmbeddedLog::Core::MayRecycleLocked(std::uint64_t bytes) const {
+bool EmbeddedLog::Core::RecycledFitLocked(std::size_t files, std::uint64_t bytes) const {
   const auto queue_max = static_cast<std::uint64_t>(limits_.queue_bytes_max);
-  return recycled_.size() + recycling_ < static_cast<std::size_t>(limits_.segment_recycle_max) &&
-         stored_bytes_ + recycled_bytes_ + bytes <= queue_max - queue_max / kPressureFreeDivisor;
+  return files <= static_cast<std::size_t>(limits_.segment_recycle_max) &&
+         stored_bytes_ + bytes <= queue_max - queue_max / kPressureFreeDivisor;
+}
+
+std::uint64_t EmbeddedLog::Core::RecycledBytesLocked() const {
+  std::uint64_t bytes = 0;
+  for (const RecycledFile& file : recycled_) bytes += file.bytes;
+  return bytes;
 }
 
 // Recovery: keeps the *.log.free files found, as retention would have (most recent names
 // last); deletes what it would not have kept.
-void EmbeddedLog::Core::AdoptRecycledFiles() {
-  std::sort(found_recycled_.begin(), found_recycled_.end());
+void EmbeddedLog::Core::AdoptRecycledFiles(std::vector<std::filesystem::path> paths) {
+  std::sort(paths.begin(), paths.end());
   bool deleted = false;
   std::lock_guard lock(mutex_);
-  for (const std::filesystem::path& path : found_recycled_) {
+  for (const std::filesystem::path& path : paths) {
     std::error_code error;
     const std::uint64_t bytes = std::filesystem::file_size(path, error);
-    if (!error && MayRecycleLocked(bytes)) {
+    if (!error && RecycledFitLocked(recycled_.size() + 1, RecycledBytesLocked() + bytes)) {
       recycled_.push_back({path, bytes});
-      recycled_bytes_ += bytes;
       continue;
     }
     std::filesystem::remove(path, error);
     deleted = true;
   }
-  found_recycled_.clear();
   recycled_gauge_.Set(static_cast<double>(recycled_.size()));
   if (deleted) {
     if (const Status synced = SyncDirectory(dir_); !synced.ok()) {
@@ -1098,11 +1106,8 @@ void EmbeddedLog::Core::Shutdown() {
   if (active_recycled_ && active_fd_.get() >= 0) {
     // Else the next Open would cut the old bytes after the last frame (and count a torn tail
     // if they are not a whole frame).
-    if (Status cut = TruncateDurably(active_fd_.get(), active_bytes_); cut.ok()) {
-      active_recycled_ = false;
-    } else {
-      spdlog::warn("queue: cutting {} to its last frame at shutdown: {}", active_path_.string(),
-                   cut.ToString());
+    if (Status sealed = SealActiveSegment(); !sealed.ok()) {
+      spdlog::warn("queue: at shutdown: {}", sealed.ToString());
     }
   }
   {
@@ -1749,9 +1754,12 @@ void EmbeddedLog::Core::MaintenanceLoop() {
 }
 
 std::size_t EmbeddedLog::Core::EnforceRetention() {
+  // One pass at a time (the maintenance thread, and callers of EnforceRetention): a pass decides
+  // under mutex_ which segments to keep for reuse and renames them after it, so a second pass
+  // must not decide meanwhile from a recycled_ that lacks them.
+  std::lock_guard retention_lock(retention_mutex_);
   std::vector<Segment> victims;
   std::vector<bool> recycle;  // per victim: kept for reuse rather than deleted
-  std::vector<RecycledFile> dropped;  // recycled files deleted under pressure
   bool pressure = false;
   {
     std::lock_guard lock(mutex_);
@@ -1763,6 +1771,8 @@ std::size_t EmbeddedLog::Core::EnforceRetention() {
     const std::uint64_t pressure_target = queue_max - queue_max / kPressureFreeDivisor;
     const std::int64_t retention_us = limits_.retention_s * 1'000'000;
     const TimestampUs now = clock_();
+    std::size_t kept_files = recycled_.size();
+    std::uint64_t kept_bytes = RecycledBytesLocked();
     // Never the active segment (the last); oldest first, so the first one kept ends the pass.
     while (segments_.size() > 1) {
       const Segment& oldest = segments_.front();
@@ -1772,50 +1782,32 @@ std::size_t EmbeddedLog::Core::EnforceRetention() {
       const bool needed = pressure && UsedBytesLocked() > pressure_target;
       if (!expired && !needed) break;
       stored_bytes_ -= oldest.durable_bytes;
-      recycle.push_back(!pressure && MayRecycleLocked(oldest.durable_bytes));
+      recycle.push_back(!pressure &&
+                        RecycledFitLocked(kept_files + 1, kept_bytes + oldest.durable_bytes));
       if (recycle.back()) {
-        ++recycling_;
-        recycled_bytes_ += oldest.durable_bytes;
+        ++kept_files;
+        kept_bytes += oldest.durable_bytes;
       }
       victims.push_back(oldest);
       segments_.pop_front();
     }
-    if (pressure && !recycled_.empty()) {
-      dropped = std::move(recycled_);
-      recycled_.clear();
-      recycled_bytes_ = 0;
-      recycled_gauge_.Set(0);
-    }
     if (!victims.empty()) segments_gauge_.Set(static_cast<double>(segments_.size()));
   }
-  for (const RecycledFile& file : dropped) ::unlink(file.path.c_str());
-  if (victims.empty()) {
-    if (!dropped.empty()) (void)SyncDirectory(dir_);
-    return 0;
-  }
+  if (victims.empty()) return 0;
   std::size_t recycled_count = 0;
   for (std::size_t i = 0; i < victims.size(); ++i) {
     const Segment& victim = victims[i];
     if (recycle[i]) {
       const std::filesystem::path kept = victim.path.string() + std::string(kRecycledSuffix);
-      const bool renamed = ::rename(victim.path.c_str(), kept.c_str()) == 0;
-      const int error = errno;
-      {
+      if (::rename(victim.path.c_str(), kept.c_str()) == 0) {
         std::lock_guard lock(mutex_);
-        --recycling_;
-        if (renamed) {
-          recycled_.push_back({kept, victim.durable_bytes});
-        } else {
-          recycled_bytes_ -= victim.durable_bytes;
-        }
+        recycled_.push_back({kept, victim.durable_bytes});
         recycled_gauge_.Set(static_cast<double>(recycled_.size()));
-      }
-      if (renamed) {
         ++recycled_count;
         continue;
       }
       spdlog::warn("queue: retention: keeping {} for reuse: {} (deleting it)",
-                   victim.path.string(), ErrnoStatus("rename", error).ToString());
+                   victim.path.string(), ErrnoStatus("rename", errno).ToString());
     }
     if (::unlink(victim.path.c_str()) != 0) {
       ErrorCounter("retention").Add();
