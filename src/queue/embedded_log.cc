@@ -708,7 +708,8 @@ class EmbeddedLog::Core {
   Gauge& durable_offset_gauge_ = Metrics().GaugeFor("firehose_queue_durable_offset");
   Gauge& segments_gauge_ = Metrics().GaugeFor("firehose_queue_segments");
   Gauge& recycled_gauge_ = Metrics().GaugeFor("firehose_queue_recycled_segments");
-  Counter& rolls_new_ = Metrics().CounterFor("firehose_queue_segments_created_total", {{"file", "new"}});
+  Counter& rolls_new_ =
+      Metrics().CounterFor("firehose_queue_segments_created_total", {{"file", "new"}});
   Counter& rolls_recycled_ =
       Metrics().CounterFor("firehose_queue_segments_created_total", {{"file", "recycled"}});
 };

@@ -4,36 +4,23 @@
 #include <cstring>
 
 #include "core/crc32c.h"
+#include "core/little_endian.h"
 
 namespace firehose::log_format {
 
 namespace {
 
-template <typename T>
-void Put(char* out, T value) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out[i] = static_cast<char>(static_cast<std::uint64_t>(value) >> (8 * i));
-  }
-}
-
-template <typename T>
-T Get(const char* in) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    value |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  }
-  return static_cast<T>(value);
-}
-
 // Both fixed 32-byte records (segment header, cursor slot) end with a CRC of their first 28.
 constexpr std::size_t kFixedCrcPosition = 28;
 
 void SealFixedRecord(char* record) {
-  Put<std::uint32_t>(record + kFixedCrcPosition, crc32c::Value(record, kFixedCrcPosition));
+  PutLittleEndian<std::uint32_t>(record + kFixedCrcPosition,
+                                 crc32c::Value(record, kFixedCrcPosition));
 }
 
 bool FixedRecordCrcMatches(const char* record) {
-  return Get<std::uint32_t>(record + kFixedCrcPosition) == crc32c::Value(record, kFixedCrcPosition);
+  return GetLittleEndian<std::uint32_t>(record + kFixedCrcPosition) ==
+         crc32c::Value(record, kFixedCrcPosition);
 }
 
 std::uint32_t FrameCrc(std::uint32_t payload_crc, const char* header) {
@@ -65,11 +52,11 @@ std::optional<QueueOffset> ParseSegmentFileName(std::string_view file_name) {
 std::string EncodeSegmentHeader(const SegmentHeader& header) {
   std::string bytes(kSegmentHeaderBytes, '\0');
   char* out = bytes.data();
-  Put<std::uint32_t>(out, kSegmentMagic);
-  Put<std::uint16_t>(out + 4, kVersion);
-  Put<std::uint16_t>(out + 6, static_cast<std::uint16_t>(kSegmentHeaderBytes));
-  Put<std::uint64_t>(out + 8, header.base_offset.value());
-  Put<std::int64_t>(out + 16, header.created_at.value());
+  PutLittleEndian<std::uint32_t>(out, kSegmentMagic);
+  PutLittleEndian<std::uint16_t>(out + 4, kVersion);
+  PutLittleEndian<std::uint16_t>(out + 6, static_cast<std::uint16_t>(kSegmentHeaderBytes));
+  PutLittleEndian<std::uint64_t>(out + 8, header.base_offset.value());
+  PutLittleEndian<std::int64_t>(out + 16, header.created_at.value());
   SealFixedRecord(out);
   return bytes;
 }
@@ -79,23 +66,24 @@ Result<SegmentHeader> DecodeSegmentHeader(std::string_view bytes) {
     return DataLoss("segment header is truncated (" + std::to_string(bytes.size()) + " bytes)");
   }
   const char* in = bytes.data();
-  if (Get<std::uint32_t>(in) != kSegmentMagic) return DataLoss("segment header has a bad magic");
+  if (GetLittleEndian<std::uint32_t>(in) != kSegmentMagic)
+    return DataLoss("segment header has a bad magic");
   if (!FixedRecordCrcMatches(in)) return DataLoss("segment header fails its CRC");
-  const auto version = Get<std::uint16_t>(in + 4);
-  if (version != kVersion || Get<std::uint16_t>(in + 6) != kSegmentHeaderBytes) {
+  const auto version = GetLittleEndian<std::uint16_t>(in + 4);
+  if (version != kVersion || GetLittleEndian<std::uint16_t>(in + 6) != kSegmentHeaderBytes) {
     return DataLoss("segment format version " + std::to_string(version) + " is unknown");
   }
-  return SegmentHeader{QueueOffset(Get<std::uint64_t>(in + 8)),
-                       TimestampUs(Get<std::int64_t>(in + 16))};
+  return SegmentHeader{QueueOffset(GetLittleEndian<std::uint64_t>(in + 8)),
+                       TimestampUs(GetLittleEndian<std::int64_t>(in + 16))};
 }
 
 void EncodeFrameHeader(std::uint32_t payload_bytes, QueueOffset offset, std::uint32_t group_index,
                        std::uint32_t payload_crc, char* out) {
-  Put<std::uint32_t>(out, kFrameMagic);
-  Put<std::uint32_t>(out + 4, payload_bytes);
-  Put<std::uint64_t>(out + 8, offset.value());
-  Put<std::uint32_t>(out + 16, group_index);
-  Put<std::uint32_t>(out + 20, FrameCrc(payload_crc, out));
+  PutLittleEndian<std::uint32_t>(out, kFrameMagic);
+  PutLittleEndian<std::uint32_t>(out + 4, payload_bytes);
+  PutLittleEndian<std::uint64_t>(out + 8, offset.value());
+  PutLittleEndian<std::uint32_t>(out + 16, group_index);
+  PutLittleEndian<std::uint32_t>(out + 20, FrameCrc(payload_crc, out));
 }
 
 std::string_view FrameCheckName(FrameCheck check) {
@@ -124,14 +112,14 @@ FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Fr
   }
   const std::size_t magic_bytes = std::min<std::size_t>(bytes.size(), 4);
   char magic[4];
-  Put<std::uint32_t>(magic, kFrameMagic);
+  PutLittleEndian<std::uint32_t>(magic, kFrameMagic);
   if (std::memcmp(bytes.data(), magic, magic_bytes) != 0) return FrameCheck::kBadMagic;
   if (bytes.size() < kFrameHeaderBytes) {
     if (needed_bytes != nullptr) *needed_bytes = kFrameHeaderBytes;
     return FrameCheck::kTruncated;
   }
   const char* in = bytes.data();
-  const auto payload_bytes = Get<std::uint32_t>(in + 4);
+  const auto payload_bytes = GetLittleEndian<std::uint32_t>(in + 4);
   if (payload_bytes > record_bytes_max) return FrameCheck::kTooLarge;
   const std::uint64_t total = FrameBytes(payload_bytes);
   if (bytes.size() < total) {
@@ -140,9 +128,9 @@ FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Fr
   }
   const std::string_view payload = bytes.substr(kFrameHeaderBytes, payload_bytes);
   const std::uint32_t expected = FrameCrc(crc32c::Value(payload), in);
-  if (Get<std::uint32_t>(in + 20) != expected) return FrameCheck::kBadCrc;
-  frame->offset = QueueOffset(Get<std::uint64_t>(in + 8));
-  frame->group_index = Get<std::uint32_t>(in + 16);
+  if (GetLittleEndian<std::uint32_t>(in + 20) != expected) return FrameCheck::kBadCrc;
+  frame->offset = QueueOffset(GetLittleEndian<std::uint64_t>(in + 8));
+  frame->group_index = GetLittleEndian<std::uint32_t>(in + 16);
   frame->payload = payload;
   frame->bytes = total;
   return FrameCheck::kOk;
@@ -151,10 +139,10 @@ FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Fr
 std::string EncodeCursorSlot(const CursorSlot& slot) {
   std::string bytes(kCursorSlotBytes, '\0');
   char* out = bytes.data();
-  Put<std::uint32_t>(out, kCursorMagic);
-  Put<std::uint16_t>(out + 4, kVersion);
-  Put<std::uint64_t>(out + 8, slot.sequence);
-  Put<std::uint64_t>(out + 16, slot.committed_next.value());
+  PutLittleEndian<std::uint32_t>(out, kCursorMagic);
+  PutLittleEndian<std::uint16_t>(out + 4, kVersion);
+  PutLittleEndian<std::uint64_t>(out + 8, slot.sequence);
+  PutLittleEndian<std::uint64_t>(out + 16, slot.committed_next.value());
   SealFixedRecord(out);
   return bytes;
 }
@@ -167,9 +155,10 @@ Result<CursorSlot> DecodeCursorFile(std::string_view bytes) {
   std::optional<CursorSlot> best;
   for (std::size_t index = 0; index < 2; ++index) {
     const char* in = bytes.data() + index * kCursorSlotBytes;
-    if (Get<std::uint32_t>(in) != kCursorMagic || !FixedRecordCrcMatches(in)) continue;
-    if (Get<std::uint16_t>(in + 4) != kVersion) continue;
-    const CursorSlot slot{Get<std::uint64_t>(in + 8), QueueOffset(Get<std::uint64_t>(in + 16))};
+    if (GetLittleEndian<std::uint32_t>(in) != kCursorMagic || !FixedRecordCrcMatches(in)) continue;
+    if (GetLittleEndian<std::uint16_t>(in + 4) != kVersion) continue;
+    const CursorSlot slot{GetLittleEndian<std::uint64_t>(in + 8),
+                          QueueOffset(GetLittleEndian<std::uint64_t>(in + 16))};
     if (CursorSlotIndex(slot.sequence) != index) continue;
     if (!best || slot.sequence > best->sequence) best = slot;
   }

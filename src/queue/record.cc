@@ -3,19 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/little_endian.h"
+
 namespace firehose {
 
 namespace {
 
 constexpr std::size_t kFixedBytes = 1 + 1 + 2 + 8 + ArrivalId::kChars + 1 + 2 + 1 + 4;
-
-template <typename T>
-char* PutLittleEndian(char* out, T value) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    *out++ = static_cast<char>(static_cast<std::uint64_t>(value) >> (8 * i));
-  }
-  return out;
-}
 
 char* PutBytes(char* out, std::string_view bytes) {
   if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
@@ -28,11 +22,7 @@ class Reader {
   template <typename T>
   bool Get(T* value) {
     if (bytes_.size() < sizeof(T)) return false;
-    std::uint64_t result = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      result |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes_[i])) << (8 * i);
-    }
-    *value = static_cast<T>(result);
+    *value = GetLittleEndian<T>(bytes_.data());
     bytes_.remove_prefix(sizeof(T));
     return true;
   }
