@@ -842,6 +842,14 @@ std::vector<std::string> AppendTagged(Queue& log, const std::string& tag, int co
   return bodies;
 }
 
+// Appends `count` records, has `consumer` read and commit them all, and retires what it read.
+void AppendReadAndRetire(EmbeddedLog& log, QueueConsumer& consumer, const std::string& tag,
+                         int count) {
+  AppendTagged(log, tag, count);
+  FH_CHECK(consumer.Commit(Drain(consumer).back().offset).ok(), "commit");
+  log.EnforceRetention();  // (the maintenance thread may get there first)
+}
+
 TEST_F(EmbeddedLogTest, RetiredSegmentsAreWrittenIntoAgainAndReadBackExactly) {
   const Limits limits = RecyclingLimits();
   auto log = OpenOrDie(dir_.path(), limits);
@@ -896,9 +904,7 @@ TEST_F(EmbeddedLogTest, AfterACrashInARecycledFileItsOldFramesAreTheEndAndAreCut
     auto log = OpenOrDie(dir_.path(), limits);
     auto consumer = log->OpenConsumer("lake");
     ASSERT_TRUE(consumer.ok());
-    AppendTagged(*log, "a", 200);
-    ASSERT_TRUE((*consumer)->Commit(Drain(**consumer).back().offset).ok());
-    log->EnforceRetention();
+    AppendReadAndRetire(*log, **consumer, "a", 200);
     ASSERT_FALSE(RecycledFiles(dir_.path()).empty());
     const std::uint64_t reused_before =
         CounterValue("firehose_queue_segments_created_total", {{"file", "recycled"}});
@@ -965,9 +971,7 @@ TEST_F(EmbeddedLogTest, RecycledFilesSurviveARestartAndGiveWayToTheSizeLimit) {
     auto log = OpenOrDie(dir_.path(), limits);
     auto consumer = log->OpenConsumer("lake");
     ASSERT_TRUE(consumer.ok());
-    AppendTagged(*log, "a", 1500);
-    ASSERT_TRUE((*consumer)->Commit(Drain(**consumer).back().offset).ok());
-    log->EnforceRetention();
+    AppendReadAndRetire(*log, **consumer, "a", 1500);
     ASSERT_EQ(RecycledFiles(dir_.path()).size(), 3u);
   }
   limits.segment_recycle_max = 2;  // the restart keeps what the limit allows
@@ -1739,9 +1743,12 @@ Limits CrashTestLimits(bool recycle, int round = 0) {
 }
 
 // One life of the child: runs it with `faults` for `run_for` (or until a crash probe ends it),
-// SIGKILLs it if it is still running, and returns what it reported.
-std::vector<Ack> RunChildLife(const fs::path& dir, int round, const std::string& faults,
-                              bool follow, std::chrono::milliseconds run_for) {
+// SIGKILLs it if it is still running, adds what it acknowledged to `acknowledged` (offset ->
+// hash of body; an offset acknowledged twice with other bytes fails), and returns how many
+// segments it created in recycled files.
+std::uint64_t RunChildLife(const fs::path& dir, int round, const std::string& faults, bool follow,
+                           std::chrono::milliseconds run_for,
+                           std::map<std::uint64_t, std::uint64_t>* acknowledged) {
   std::vector<Ack> acks;
   int pipe_fds[2];
   EXPECT_EQ(::pipe(pipe_fds), 0);
@@ -1775,7 +1782,17 @@ std::vector<Ack> RunChildLife(const fs::path& dir, int round, const std::string&
   } else {
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   }
-  return acks;
+  std::uint64_t reused = 0;
+  for (const Ack& ack : acks) {
+    if (ack.offset == kReusedReport) {
+      reused = std::max(reused, ack.hash);
+      continue;
+    }
+    auto [it, inserted] = acknowledged->emplace(ack.offset, ack.hash);
+    EXPECT_TRUE(inserted || it->second == ack.hash)
+        << "offset " << ack.offset << " acknowledged twice";
+  }
+  return reused;
 }
 
 // Reads the log from `consumer`'s position `first` on: offsets contiguous, every acknowledged
@@ -1816,15 +1833,9 @@ TEST(EmbeddedLogCrash, KillDashNineNeverLosesAnAcknowledgedRecord) {
     SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
     const auto run_for =
         rounds[round].empty() ? std::chrono::milliseconds(80 + random() % 250) : 5000ms;
-    const std::vector<Ack> acks = RunChildLife(dir.path(), static_cast<int>(round),
-                                               rounds[round], /*follow=*/false, run_for);
+    RunChildLife(dir.path(), static_cast<int>(round), rounds[round], /*follow=*/false, run_for,
+                 &acknowledged);
     ASSERT_FALSE(::testing::Test::HasFailure());
-    for (const Ack& ack : acks) {
-      ASSERT_NE(ack.offset, kReusedReport);
-      auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
-      ASSERT_TRUE(inserted || it->second == ack.hash)
-          << "offset " << ack.offset << " acknowledged twice";
-    }
 
     auto log = EmbeddedLog::Open(dir.path(), TestLimits());
     ASSERT_TRUE(log.ok()) << log.status().ToString();
@@ -1850,25 +1861,15 @@ TEST(EmbeddedLogCrash, KillDashNineWhileSegmentsAreRecycledNeverLosesAnAcknowled
   std::uint64_t reused = 0;
   // Random SIGKILLs, then crashes inside a roll into a recycled file (after the new header is
   // durable, before the rename), and between a group's write and its fsync.
-  const std::vector<std::string> rounds = {"", "", "", "", "log.reuse=crash@3", "log.fsync=crash@60"};
+  const std::vector<std::string> rounds = {
+      "", "", "", "", "log.reuse=crash@3", "log.fsync=crash@60"};
   for (std::size_t round = 0; round < rounds.size(); ++round) {
     SCOPED_TRACE("round " + std::to_string(round) + " faults '" + rounds[round] + "'");
     const auto run_for =
         rounds[round].empty() ? std::chrono::milliseconds(150 + random() % 350) : 8000ms;
-    const std::vector<Ack> acks = RunChildLife(dir.path(), static_cast<int>(round),
-                                               rounds[round], /*follow=*/true, run_for);
+    reused += RunChildLife(dir.path(), static_cast<int>(round), rounds[round], /*follow=*/true,
+                           run_for, &acknowledged);
     ASSERT_FALSE(::testing::Test::HasFailure());
-    std::uint64_t reused_this_life = 0;
-    for (const Ack& ack : acks) {
-      if (ack.offset == kReusedReport) {
-        reused_this_life = std::max(reused_this_life, ack.hash);
-        continue;
-      }
-      auto [it, inserted] = acknowledged.emplace(ack.offset, ack.hash);
-      ASSERT_TRUE(inserted || it->second == ack.hash)
-          << "offset " << ack.offset << " acknowledged twice";
-    }
-    reused += reused_this_life;
 
     auto log = EmbeddedLog::Open(dir.path(), limits);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
