@@ -2,9 +2,10 @@
 // (docs/ledger.md). Wiring only: the job, the day states and reconciliation live in src/ledger/,
 // the tables in src/warehouse/.
 //
-// Exit codes: 0 ok; 1 the command found a problem (a stale day for `status`, a mismatch for
-// `reconcile`, bad data in the lake or a total that overflows for `run`); 2 usage; 3 could not run
-// (config, warehouse, I/O, a lake publication in progress).
+// Exit codes: 0 ok; 1 the command found a problem (a stale day for `status`, or one left after
+// `reprocess --stale`'s last round; a mismatch for `reconcile`; bad data in the lake or a total
+// that overflows for `run`); 2 usage; 3 could not run (config, warehouse, I/O, a lake
+// publication in progress).
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,7 @@ using warehouse::TotalRow;
 struct LedgerArgs {
   std::string day;
   bool stale = false;
+  int rounds = 8;  // reprocess --stale: rounds of re-running the stale days
   int threads = 0;
   int partitions = 0;
   std::int64_t memory_bytes_max = 0;
@@ -462,22 +464,43 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
   if (!args.stale) {
     if (Status status = run_days(days); !status.ok()) return ExitFor(status);
   }
-  // Re-running one day can make a neighbour stale (its findings): go round until none is.
-  for (int round = 0; args.stale && round < 8; ++round) {
-    Result<std::vector<DayState>> states =
-        ledger::ComputeDayStates(lake::LakeRoot(opened->config.data_dir), opened->warehouse.get());
-    if (!states.ok()) return ExitFor(states.status());
-    days.clear();
-    for (const DayState& state : *states) {
-      if (state.stale()) days.push_back(state.day);
+  // Re-running one day can make a neighbour stale (its findings): go round until none is, at
+  // most --rounds times; days still stale then are reported, and the command fails.
+  const auto stale_days = [&]() -> Result<std::vector<BusinessDate>> {
+    FH_ASSIGN_OR_RETURN(
+        const std::vector<DayState> states,
+        ledger::ComputeDayStates(lake::LakeRoot(opened->config.data_dir), opened->warehouse.get()));
+    std::vector<BusinessDate> stale;
+    for (const DayState& state : states) {
+      if (state.stale()) stale.push_back(state.day);
     }
-    if (days.empty()) break;
-    if (Status status = run_days(days); !status.ok()) return ExitFor(status);
+    return stale;
+  };
+  std::vector<BusinessDate> still_stale;
+  for (int round = 0; args.stale; ++round) {
+    Result<std::vector<BusinessDate>> stale = stale_days();
+    if (!stale.ok()) return ExitFor(stale.status());
+    if (round == args.rounds) {
+      still_stale = std::move(stale).value();
+      break;
+    }
+    if (stale->empty()) break;
+    if (Status status = run_days(*stale); !status.ok()) return ExitFor(status);
   }
   if (context.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else if (done.empty()) {
     std::printf("no stale day\n");
+  }
+  if (!still_stale.empty()) {
+    std::string listed;
+    for (const BusinessDate day : still_stale) listed += (listed.empty() ? "" : ", ") + day.ToString();
+    std::fprintf(stderr,
+                 "firehose: %zu day(s) still stale after %d round(s) of re-runs (each re-run can "
+                 "make a neighbouring day stale): %s; run `firehose ledger reprocess --stale` "
+                 "again\n",
+                 still_stale.size(), args.rounds, listed.c_str());
+    return kExitCheckFailed;
   }
   return kExitOk;
 }
@@ -718,6 +741,12 @@ void AddLedgerCommands(CLI::App& app, Context& context) {
   CLI::App* reprocess = ledger_command->add_subcommand(
       "reprocess", "Re-run every stale day (--stale) or one day (--day D); prints what changed");
   reprocess->add_flag("--stale", args->stale, "Every stale day, until none is");
+  reprocess->add_option("--rounds", args->rounds,
+                        "With --stale: re-run the stale days at most this many times (a re-run "
+                        "can make a neighbouring day stale); days still stale then fail the "
+                        "command (exit 1)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   reprocess->add_option("--day", args->day, "This day");
   AddTuning(reprocess, args);
   AddCommon(reprocess, context);

@@ -42,10 +42,12 @@ struct CommandRun {
   std::string out;
 };
 
-// Runs the real binary through the shell; `env` is prepended (VAR=value ...).
-CommandRun Firehose(const std::string& args, const std::string& env = "") {
+// Runs the real binary through the shell; `env` is prepended (VAR=value ...); its standard error
+// goes to `errors`.
+CommandRun Firehose(const std::string& args, const std::string& env = "",
+                    const std::string& errors = "/dev/null") {
   const std::string command =
-      env + " " + std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose " + args + " 2>/dev/null";
+      env + " " + std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose " + args + " 2>" + errors;
   CommandRun run;
   std::FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return run;
@@ -307,6 +309,102 @@ TEST_P(LedgerCliTest, ABacklogAfterBookingMakesTheDayStaleUntilReprocessed) {
   }
   EXPECT_EQ(after["totals"], expected);
   EXPECT_EQ(Firehose(Ledger("status --day " + std::string(kDay))).exit_code, 0);
+}
+
+// A versioned resend that moves a booked transaction across midnight makes the next day stale;
+// that day's re-run finds the key still booked on the first day, which becomes stale in turn.
+// One round of `reprocess --stale` leaves it stale and says so (exit 1); the default settles
+// both days, the transaction booked once, on its canonical version's day.
+TEST_P(LedgerCliTest, ReprocessSaysWhichDaysAreStillStaleAfterItsLastRound) {
+  MakeLake(2'000);
+  constexpr std::string_view kNextDay = "2025-11-28";
+  Result<firehose::Config> config = LoadConfigOrStatus(dir_.path() / "firehose.toml");
+  ASSERT_TRUE(config.ok());
+  Result<sim::Fleet> fleet = sim::FleetFromConfig(*config);
+  ASSERT_TRUE(fleet.ok());
+  const auto versioned = std::find_if(fleet->partners.begin(), fleet->partners.end(),
+                                      [](const sim::SimPartner& p) {
+                                        return p.shape == sim::Shape::kAdyen;
+                                      });
+  ASSERT_NE(versioned, fleet->partners.end()) << "the fleet has a partner with versions";
+  const sim::SimPartner& partner = *versioned;
+  const auto land = [&](const std::vector<sim::SimEvent>& events, const std::string& writer) {
+    std::vector<QueueRecord> records;
+    for (const sim::SimEvent& event : events) {
+      records.push_back(lake::testing::MakeRecord(
+          partner.id.view(),
+          sim::WrapBody(partner.shape, {sim::RenderEvent(partner.shape, event)}),
+          *ParseRfc3339("2025-11-28T03:00:00Z")));
+    }
+    lake::LakeWriterOptions options = lake::LakeWriterOptions::FromConfig(*config);
+    options.writer_id = writer;
+    auto lake_writer = lake::LakeWriter::Open(*config, options);
+    ASSERT_TRUE(lake_writer.ok());
+    ASSERT_TRUE((*lake_writer)->Write(lake::testing::Deliveries(records)).ok());
+    ASSERT_TRUE((*lake_writer)->Flush().ok());
+  };
+  sim::SimEvent moved;
+  moved.txn_id = "9900000000000001";  // Adyen's pspReference is a 16-digit number
+  moved.amount = AmountMinor(4321);
+  moved.currency = partner.currencies[0];
+  moved.status = TxnStatus::kSucceeded;
+  moved.event_time = *ParseRfc3339("2025-11-27T23:59:00Z");
+  moved.version = 1;
+  moved.delivery_id = "WH-moved-1";
+  sim::SimEvent next_day = moved;
+  next_day.txn_id = "9900000000000002";
+  next_day.event_time = *ParseRfc3339("2025-11-28T10:00:00Z");
+  next_day.delivery_id = "WH-next-1";
+  land({moved, next_day}, "w8");
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kNextDay))).exit_code, 0);
+  ASSERT_EQ(Firehose(Ledger("status")).exit_code, 0);
+
+  // Version 2 of the transaction, a minute after midnight: the next day's partition.
+  moved.version = 2;
+  moved.event_time = *ParseRfc3339("2025-11-28T00:01:00Z");
+  moved.delivery_id = "WH-moved-2";
+  land({moved}, "w9");
+  EXPECT_EQ(Firehose(Ledger("status --day " + std::string(kDay))).exit_code, 0);
+  EXPECT_EQ(Firehose(Ledger("status --day " + std::string(kNextDay))).exit_code, 1);
+
+  const auto changes_of = [&](const json& run) {
+    std::int64_t count = 0;
+    std::int64_t amount = 0;
+    for (const json& change : run["changes"]) {
+      if (change["partner_id"] != partner.id.str() || change["status"] != "succeeded") continue;
+      count += change["new_count"].get<std::int64_t>() - change["old_count"].get<std::int64_t>();
+      amount += change["new_amount_minor"].get<std::int64_t>() -
+                change["old_amount_minor"].get<std::int64_t>();
+    }
+    return std::make_pair(count, amount);
+  };
+  // One round re-runs the next day only (which now books the transaction); its finding makes
+  // the first day stale, and the command says so.
+  const fs::path errors = dir_.path() / "reprocess.err";
+  const CommandRun one_round =
+      Firehose(Ledger("reprocess --stale --rounds 1 --json"), "", errors.string());
+  EXPECT_EQ(one_round.exit_code, 1) << one_round.out;
+  const Result<std::string> said = ReadFile(errors, 1 << 20);
+  ASSERT_TRUE(said.ok());
+  EXPECT_NE(said->find("1 day(s) still stale after 1 round(s)"), std::string::npos) << *said;
+  EXPECT_NE(said->find(std::string(kDay)), std::string::npos) << *said;
+  const json first_runs = Json(one_round);
+  ASSERT_EQ(first_runs.size(), 1u) << one_round.out;
+  EXPECT_EQ(first_runs[0]["run"]["business_date"], kNextDay);
+  EXPECT_EQ(changes_of(first_runs[0]), std::make_pair(std::int64_t{1}, std::int64_t{4321}));
+  const CommandRun first_day = Firehose(Ledger("status --json --day " + std::string(kDay)));
+  EXPECT_EQ(first_day.exit_code, 1);
+  EXPECT_EQ(Json(first_day)[0]["state"], "stale") << first_day.out;
+
+  // The default rounds settle it: the first day no longer books the transaction.
+  const CommandRun settled = Firehose(Ledger("reprocess --stale --json"));
+  ASSERT_EQ(settled.exit_code, 0) << settled.out;
+  const json runs = Json(settled);
+  ASSERT_EQ(runs.size(), 1u) << settled.out;
+  EXPECT_EQ(runs[0]["run"]["business_date"], kDay);
+  EXPECT_EQ(changes_of(runs[0]), std::make_pair(std::int64_t{-1}, std::int64_t{-4321}));
+  EXPECT_EQ(Firehose(Ledger("status")).exit_code, 0);
 }
 
 pid_t Spawn(const std::vector<std::string>& args) {
