@@ -614,12 +614,16 @@ class EmbeddedLog::Core {
   std::condition_variable writer_cv_;       // pending_ reached writer_wakes_at_, or stop
   std::condition_variable durable_cv_;      // durable_next_ moved, or closed
   std::condition_variable maintenance_cv_;  // retention wanted, or stop
-  // guarded: appends not yet taken by the writer, oldest first, and their bytes. A vector the
-  // writer swaps with its emptied batch when it takes them all (the usual case), so that taking a
-  // group does not move each append's state under the lock, nor allocate a deque block per few
-  // appends (bench/RESULTS.md, "Embedded log", stop 22).
+  // guarded: appends not yet taken by the writer, oldest first: pending_[pending_taken_, end),
+  // and their bytes. A vector the writer swaps with its emptied batch when it takes them all (the
+  // usual case), so that taking a group does not move each append's state under the lock, nor
+  // allocate a deque block per few appends (bench/RESULTS.md, "Embedded log", stop 22). When
+  // the group cannot take them all (a backlog past group_commit_bytes_max), the writer moves out
+  // a prefix and only moves the rest down once it is no longer than what was taken.
   std::vector<PendingAppend> pending_;
+  std::size_t pending_taken_ = 0;
   std::uint64_t pending_bytes_ = 0;
+  std::size_t PendingCountLocked() const { return pending_.size() - pending_taken_; }
   // guarded: the chunks holding pending frames and those being written, oldest first; appends go
   // to back(). Emptied chunks wait in spare_chunks_ (at most spare_chunks_max_).
   std::deque<std::unique_ptr<FrameChunk>> chunks_;
@@ -1244,7 +1248,7 @@ void EmbeddedLog::Core::Append(QueueRecord record, AppendCallback done) {
       pending_bytes_ += frame_bytes;
       ++in_flight_records_;
       in_flight_bytes_ += frame_bytes;
-      wake_writer = pending_.size() >= writer_wakes_at_;
+      wake_writer = PendingCountLocked() >= writer_wakes_at_;
     }
   }
   if (!refusal.ok()) return refuse(reason, refusal);
@@ -1311,11 +1315,11 @@ void EmbeddedLog::Core::WriterLoop() {
     {
       std::unique_lock lock(mutex_);
       writer_wakes_at_ = 1;
-      writer_cv_.wait(lock, [this] { return !pending_.empty() || writer_stop_; });
+      writer_cv_.wait(lock, [this] { return PendingCountLocked() > 0 || writer_stop_; });
       writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
-      if (pending_.empty()) return;  // stopping, and everything accepted is done
+      if (PendingCountLocked() == 0) return;  // stopping, and everything accepted is done
       WaitForGroupLocked(lock);
-      first_frame_bytes = pending_.front().bytes;
+      first_frame_bytes = pending_[pending_taken_].bytes;
     }
     Status status = PrepareActiveSegment(first_frame_bytes);
     {
@@ -1343,12 +1347,13 @@ void EmbeddedLog::Core::WriterLoop() {
 // bench/RESULTS.md, "Embedded log", stop 15). It pays where fsync is slow.
 void EmbeddedLog::Core::WaitForGroupLocked(std::unique_lock<std::mutex>& lock) {
   const std::size_t target = last_group_records_;
-  if (pending_.size() >= target || writer_stop_) return;
+  if (PendingCountLocked() >= target || writer_stop_) return;
   const auto wait = std::min<SteadyClock::duration>(
       std::chrono::microseconds(limits_.group_commit_wait_us), last_fsync_ / 2);
   if (wait <= SteadyClock::duration::zero()) return;
   writer_wakes_at_ = target;
-  writer_cv_.wait_for(lock, wait, [&] { return pending_.size() >= target || writer_stop_; });
+  writer_cv_.wait_for(lock, wait,
+                      [&] { return PendingCountLocked() >= target || writer_stop_; });
   writer_wakes_at_ = std::numeric_limits<std::size_t>::max();
 }
 
@@ -1372,23 +1377,30 @@ void EmbeddedLog::Core::TakeBatchLocked(bool segment_ready, std::vector<PendingA
     budget = std::min(budget, segment_max > active_bytes_ ? segment_max - active_bytes_ : 0);
   }
   FH_CHECK(batch->empty(), "the writer's batch is taken into an empty vector");
-  if (pending_bytes_ <= budget || pending_.size() == 1) {
+  if (pending_taken_ == 0 && (pending_bytes_ <= budget || pending_.size() == 1)) {
     std::swap(pending_, *batch);
     pending_bytes_ = 0;
     return;
   }
   std::uint64_t taken = 0;
-  std::size_t count = 0;
-  for (; count < pending_.size(); ++count) {
-    const std::uint64_t size = pending_[count].bytes;
-    if (count > 0 && taken + size > budget) break;
+  std::size_t end = pending_taken_;
+  for (; end < pending_.size(); ++end) {
+    const std::uint64_t size = pending_[end].bytes;
+    if (end > pending_taken_ && taken + size > budget) break;
     taken += size;
   }
-  const auto end = pending_.begin() + static_cast<std::ptrdiff_t>(count);
-  batch->insert(batch->end(), std::make_move_iterator(pending_.begin()),
-                std::make_move_iterator(end));
-  pending_.erase(pending_.begin(), end);
+  const auto first = pending_.begin() + static_cast<std::ptrdiff_t>(pending_taken_);
+  const auto last = pending_.begin() + static_cast<std::ptrdiff_t>(end);
+  batch->insert(batch->end(), std::make_move_iterator(first), std::make_move_iterator(last));
+  pending_taken_ = end;
   pending_bytes_ -= taken;
+  if (PendingCountLocked() == 0) {
+    pending_.clear();
+    pending_taken_ = 0;
+  } else if (PendingCountLocked() <= pending_taken_) {
+    pending_.erase(pending_.begin(), last);  // moves no more than was just taken
+    pending_taken_ = 0;
+  }
 }
 
 Status EmbeddedLog::Core::WriteBatch(std::vector<PendingAppend>& batch) {
