@@ -494,7 +494,8 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
   }
   if (!still_stale.empty()) {
     std::string listed;
-    for (const BusinessDate day : still_stale) listed += (listed.empty() ? "" : ", ") + day.ToString();
+    for (const BusinessDate day : still_stale)
+      listed += (listed.empty() ? "" : ", ") + day.ToString();
     std::fprintf(stderr,
                  "firehose: %zu day(s) still stale after %d round(s) of re-runs (each re-run can "
                  "make a neighbouring day stale): %s; run `firehose ledger reprocess --stale` "

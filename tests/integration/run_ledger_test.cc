@@ -48,19 +48,24 @@ TEST(RunLedger, RunBooksAClosedDayByItselfAndItReconcilesToTheCent) {
             0)
       << sent;
 
-  // Nobody runs `ledger run`: the scheduler books the day (and re-runs it as files land).
+  // Nobody runs `ledger run`: the scheduler books the day (and re-runs it as files land). A
+  // command is run again until it exits 0 or the deadline passes; its exit status.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  const auto until_ok = [&](const std::vector<std::string>& argv, std::string* out) {
+    int code = RunCommand(argv, out);
+    while (code != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      code = RunCommand(argv, out);
+    }
+    return code;
+  };
   const std::string statements = truth + "/statements.csv";
   std::string report;
-  int code = -1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (std::chrono::steady_clock::now() < deadline) {
-    code = RunCommand({FIREHOSE_BINARY, "reconcile", "--json", "--day", kDay, "--statements",
-                       statements, "--config", config},
-                      &report);
-    if (code == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  ASSERT_EQ(code, 0) << report;
+  ASSERT_EQ(until_ok({FIREHOSE_BINARY, "reconcile", "--json", "--day", kDay, "--statements",
+                      statements, "--config", config},
+                     &report),
+            0)
+      << report;
   const json reconciled = json::parse(report);
   EXPECT_TRUE(reconciled["ok"].get<bool>());
   EXPECT_GT(reconciled["matched"].get<int>(), 3);
@@ -68,14 +73,9 @@ TEST(RunLedger, RunBooksAClosedDayByItselfAndItReconcilesToTheCent) {
   // The neighbouring days hold the sends that straddle midnight; a file can land for one of them
   // after its last run, and the scheduler re-runs it on its next tick: every day settles.
   std::string status;
-  int status_code = -1;
-  while (std::chrono::steady_clock::now() < deadline) {
-    status_code =
-        RunCommand({FIREHOSE_BINARY, "ledger", "status", "--json", "--config", config}, &status);
-    if (status_code == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  ASSERT_EQ(status_code, 0) << status;
+  ASSERT_EQ(until_ok({FIREHOSE_BINARY, "ledger", "status", "--json", "--config", config}, &status),
+            0)
+      << status;
   bool booked = false;
   for (const json& day : json::parse(status)) {
     if (day["business_date"] == kDay) booked = day["state"] == "ok";
