@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/json_integer.h"
 #include "core/json_writer.h"
 #include "core/money.h"
 #include "core/time.h"
@@ -795,7 +796,11 @@ Status Take(const nlohmann::ordered_json::const_iterator& it,
     return DataLoss("quarantine line: expected field '" + std::string(name) + "' here");
   }
   try {
-    *out = it.value().get<T>();
+    if constexpr (std::is_integral_v<T>) {
+      *out = GetInteger<T>(it.value());
+    } else {
+      *out = it.value().get<T>();
+    }
   } catch (const nlohmann::json::exception&) {
     return DataLoss("quarantine line: field '" + std::string(name) + "' has the wrong type");
   }

@@ -194,6 +194,37 @@ TEST(LakeLine, MalformedLinesAreDataLossNamingTheField) {
   EXPECT_EQ(ParseQuarantineLine("{}").status().code(), StatusCode::kDataLoss);
 }
 
+// A quarantine line's integers are integers that fit: nlohmann's get<> would read 1.5 as 1 and -1
+// as 2^64 - 1, and casting a number beyond 64 bits (kept as a double) was undefined behaviour
+// (lake_line_fuzz, tests/fuzz/corpus/lake_line_fuzz/regression_integer_beyond_64_bits).
+TEST(LakeLine, QuarantineLineIntegersThatAreNotIntegersThatFitAreDataLoss) {
+  const std::string received = FormatRfc3339Micros(*ParseRfc3339("2026-11-27T10:00:00Z"));
+  std::string line;
+  AppendQuarantineLine(SampleEnvelope(received), BusinessDate::FromCivil(2026, 11, 27),
+                       {3, "invalid_json", "x", "{"}, &line);
+  line.pop_back();
+  ASSERT_TRUE(ParseQuarantineLine(line).ok()) << line;
+  const auto with = [&](std::string_view field, std::string_view value) {
+    nlohmann::ordered_json json = nlohmann::ordered_json::parse(line);
+    json[std::string(field)] = nlohmann::ordered_json::parse(value);
+    return ParseQuarantineLine(json.dump()).status();
+  };
+  EXPECT_TRUE(with("queue_offset", "18446744073709551615").ok());
+  for (const auto& [field, value] : std::vector<std::pair<std::string_view, std::string_view>>{
+           {"received_at_us", "17642376010444444444400000"},
+           {"received_at_us", "9223372036854775808"},
+           {"event_index", "3.5"},
+           {"event_index", "3.0"},
+           {"queue_offset", "-1"},
+           {"queue_offset", "18446744073709551616"},
+           {"raw_bytes", "1e0"},
+       }) {
+    const Status status = with(field, value);
+    EXPECT_EQ(status.code(), StatusCode::kDataLoss) << field << " = " << value;
+    EXPECT_NE(status.message().find(std::string(field)), std::string::npos) << status.ToString();
+  }
+}
+
 // The ledger's scanner reads what the DOM parser reads, on every shape of line the writer makes.
 TEST(LakeLine, TheLedgerScannerAgreesWithTheParser) {
   const std::string received = FormatRfc3339Micros(*ParseRfc3339("2026-11-28T00:00:01.5Z"));

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
+#include "core/json_integer.h"
 #include "core/time.h"
 
 namespace firehose::lake {
@@ -34,7 +35,11 @@ Status Get(const nlohmann::json& object, std::string_view key, T* out) {
   const auto found = object.find(key);
   if (found == object.end()) return DataLoss("manifest: missing '" + std::string(key) + "'");
   try {
-    *out = found->get<T>();
+    if constexpr (std::is_integral_v<T>) {
+      *out = GetInteger<T>(*found);
+    } else {
+      *out = found->get<T>();
+    }
   } catch (const nlohmann::json::exception&) {
     return DataLoss("manifest: '" + std::string(key) + "' has the wrong type");
   }

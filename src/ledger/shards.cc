@@ -13,6 +13,7 @@
 
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/json_integer.h"
 #include "ledger/digest.h"
 
 namespace firehose::ledger {
@@ -95,24 +96,26 @@ Result<RunRecord> RunFromJson(const json& j) {
   RunRecord run;
   FH_ASSIGN_OR_RETURN(run.business_date,
                       BusinessDate::Parse(j.at("business_date").get<std::string>()));
-  run.started_at = TimestampUs(j.at("started_at_us").get<std::int64_t>());
-  run.finished_at = TimestampUs(j.at("finished_at_us").get<std::int64_t>());
-  run.dedup_window_days = j.at("dedup_window_days").get<std::int64_t>();
+  run.started_at = TimestampUs(GetInteger<std::int64_t>(j.at("started_at_us")));
+  run.finished_at = TimestampUs(GetInteger<std::int64_t>(j.at("finished_at_us")));
+  run.dedup_window_days = GetInteger<std::int64_t>(j.at("dedup_window_days"));
   run.timezone = j.at("timezone").get<std::string>();
-  run.partitions = j.at("partitions").get<std::int64_t>();
-  run.threads = j.at("threads").get<std::int64_t>();
-  run.memory_bytes_max = j.at("memory_bytes_max").get<std::int64_t>();
-  run.files_read = j.at("files_read").get<std::int64_t>();
-  run.bytes_read = j.at("bytes_read").get<std::int64_t>();
-  run.lines_read = j.at("lines_read").get<std::int64_t>();
-  run.lines_in_day = j.at("lines_in_day").get<std::int64_t>();
-  run.versions_read = j.at("versions_read").get<std::int64_t>();
-  run.keys_booked = j.at("keys_booked").get<std::int64_t>();
-  run.duplicates = j.at("duplicates").get<std::int64_t>();
-  run.conflicts = j.at("conflicts").get<std::int64_t>();
-  run.quarantined = j.at("quarantined").get<std::int64_t>();
-  run.spilled_bytes = j.at("spilled_bytes").get<std::int64_t>();
-  run.partition_sizes = j.at("partition_sizes").get<std::vector<std::int64_t>>();
+  run.partitions = GetInteger<std::int64_t>(j.at("partitions"));
+  run.threads = GetInteger<std::int64_t>(j.at("threads"));
+  run.memory_bytes_max = GetInteger<std::int64_t>(j.at("memory_bytes_max"));
+  run.files_read = GetInteger<std::int64_t>(j.at("files_read"));
+  run.bytes_read = GetInteger<std::int64_t>(j.at("bytes_read"));
+  run.lines_read = GetInteger<std::int64_t>(j.at("lines_read"));
+  run.lines_in_day = GetInteger<std::int64_t>(j.at("lines_in_day"));
+  run.versions_read = GetInteger<std::int64_t>(j.at("versions_read"));
+  run.keys_booked = GetInteger<std::int64_t>(j.at("keys_booked"));
+  run.duplicates = GetInteger<std::int64_t>(j.at("duplicates"));
+  run.conflicts = GetInteger<std::int64_t>(j.at("conflicts"));
+  run.quarantined = GetInteger<std::int64_t>(j.at("quarantined"));
+  run.spilled_bytes = GetInteger<std::int64_t>(j.at("spilled_bytes"));
+  const json& sizes = j.at("partition_sizes");
+  if (!sizes.is_array()) return DataLoss("shard run record: partition_sizes is not an array");
+  for (const json& size : sizes) run.partition_sizes.push_back(GetInteger<std::int64_t>(size));
   run.digest = j.at("digest").get<std::string>();
   run.timings_json = j.at("timings").get<std::string>();
   return run;
@@ -368,13 +371,13 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
     FH_ASSIGN_OR_RETURN(shard->run, RunFromJson(manifest.at("run")));
     for (const json& file : manifest.at("files")) {
       RunFile run_file;
-      run_file.index = file.at("index").get<std::int64_t>();
+      run_file.index = GetInteger<std::int64_t>(file.at("index"));
       run_file.path = file.at("path").get<std::string>();
       FH_ASSIGN_OR_RETURN(run_file.partition_date,
                           BusinessDate::Parse(file.at("partition_date").get<std::string>()));
-      run_file.bytes = file.at("bytes").get<std::uint64_t>();
+      run_file.bytes = GetInteger<std::uint64_t>(file.at("bytes"));
       run_file.sha256 = file.at("sha256").get<std::string>();
-      run_file.lines = file.at("lines").get<std::uint64_t>();
+      run_file.lines = GetInteger<std::uint64_t>(file.at("lines"));
       shard->files.push_back(std::move(run_file));
     }
     for (const json& item : manifest.at("findings")) {
@@ -382,7 +385,7 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
       FH_ASSIGN_OR_RETURN(finding.business_date,
                           BusinessDate::Parse(item.at("business_date").get<std::string>()));
       finding.found_by_date = day;
-      finding.keys = item.at("keys").get<std::int64_t>();
+      finding.keys = GetInteger<std::int64_t>(item.at("keys"));
       finding.examples = item.at("examples").get<std::string>();
       shard->findings.push_back(std::move(finding));
     }

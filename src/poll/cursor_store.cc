@@ -1,9 +1,11 @@
 #include "poll/cursor_store.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/json_integer.h"
 
 namespace firehose::poll {
 
@@ -45,10 +47,11 @@ Result<SavedCursor> ParseCursorFile(const PartnerId& partner, std::string_view t
   nlohmann::json root = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!root.is_object()) return DataLoss("cursor file is not a JSON object");
   if (root.value("format", "") != kCursorFormat) return DataLoss("not a poll cursor file");
-  if (root.value("format_version", 0) != kCursorFormatVersion) {
+  const auto version = root.find("format_version");
+  if (version == root.end() || JsonInteger<int>(*version) != kCursorFormatVersion) {
     return DataLoss("cursor format_version " +
-                    root.value("format_version", nlohmann::json()).dump() + " is not " +
-                    std::to_string(kCursorFormatVersion));
+                    (version == root.end() ? std::string("missing") : version->dump()) +
+                    " is not " + std::to_string(kCursorFormatVersion));
   }
   if (root.value("partner_id", "") != partner.str()) {
     return DataLoss("cursor file belongs to partner '" + root.value("partner_id", "") + "'");
@@ -56,14 +59,17 @@ Result<SavedCursor> ParseCursorFile(const PartnerId& partner, std::string_view t
   const auto cursor = root.find("cursor");
   const auto pages = root.find("pages");
   const auto saved_at = root.find("saved_at_us");
-  if (cursor == root.end() || !cursor->is_string() || pages == root.end() ||
-      !pages->is_number_unsigned() || saved_at == root.end() || !saved_at->is_number_integer()) {
-    return DataLoss("cursor file lacks cursor, pages or saved_at_us");
+  const std::optional<std::uint64_t> page_count =
+      pages == root.end() ? std::nullopt : JsonInteger<std::uint64_t>(*pages);
+  const std::optional<std::int64_t> saved_at_us =
+      saved_at == root.end() ? std::nullopt : JsonInteger<std::int64_t>(*saved_at);
+  if (cursor == root.end() || !cursor->is_string() || !page_count || !saved_at_us) {
+    return DataLoss("cursor file lacks cursor, pages or saved_at_us (integers)");
   }
   SavedCursor saved;
   saved.value = cursor->get<std::string>();
-  saved.pages = pages->get<std::uint64_t>();
-  saved.saved_at = TimestampUs(saved_at->get<std::int64_t>());
+  saved.pages = *page_count;
+  saved.saved_at = TimestampUs(*saved_at_us);
   if (saved.value.size() > kCursorBytesMax) return DataLoss("cursor longer than kCursorBytesMax");
   return saved;
 }

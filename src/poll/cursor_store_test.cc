@@ -75,12 +75,27 @@ TEST_F(CursorStoreTest, ACorruptOrForeignFileIsDataLossNotAFreshStart) {
        {std::string("garbage"), std::string("{}"),
         FormatCursorFile(*PartnerId::Parse("other"), {"x", 1, TimestampUs(1)}),
         std::string(
-            R"({"format":"firehose-poll-cursor","format_version":2,"partner_id":"globex"})")}) {
+            R"({"format":"firehose-poll-cursor","format_version":2,"partner_id":"globex"})"),
+        // Numbers that are not integers that fit (nlohmann's get<> would have cast them).
+        std::string(R"({"format":"firehose-poll-cursor","format_version":1e300,)"
+                    R"("partner_id":"globex","cursor":"c","pages":1,"saved_at_us":1})"),
+        std::string(R"({"format":"firehose-poll-cursor","format_version":1,)"
+                    R"("partner_id":"globex","cursor":"c","pages":1.5,"saved_at_us":1})"),
+        std::string(R"({"format":"firehose-poll-cursor","format_version":1,)"
+                    R"("partner_id":"globex","cursor":"c","pages":1,)"
+                    R"("saved_at_us":9223372036854775808})")}) {
     std::ofstream(store.PathFor(partner_)) << text;
     auto loaded = store.Load(partner_);
     ASSERT_FALSE(loaded.ok()) << text;
     EXPECT_EQ(loaded.status().code(), StatusCode::kDataLoss) << text;
   }
+  // The same fields with integers that fit load.
+  std::ofstream(store.PathFor(partner_))
+      << R"({"format":"firehose-poll-cursor","format_version":1,"partner_id":"globex",)"
+      << R"("cursor":"c","pages":1,"saved_at_us":9223372036854775807})";
+  auto loaded = store.Load(partner_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->pages, 1U);
 }
 
 }  // namespace

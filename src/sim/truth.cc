@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/file.h"
+#include "core/json_integer.h"
 
 namespace firehose::sim {
 
@@ -64,31 +65,32 @@ Result<Truth> ParseTruthObject(const Json& root) {
   if (root.value("format", "") != kTruthFormat) {
     return InvalidArgument("not a simulator truth file");
   }
-  if (root.value("format_version", 0) != kTruthFormatVersion) {
+  const auto version = root.find("format_version");
+  if (version == root.end() || JsonInteger<int>(*version) != kTruthFormatVersion) {
     return InvalidArgument("truth format_version " +
-                           std::to_string(root.value("format_version", 0)) + " is not " +
-                           std::to_string(kTruthFormatVersion));
+                           (version == root.end() ? std::string("missing") : version->dump()) +
+                           " is not " + std::to_string(kTruthFormatVersion));
   }
   Truth truth;
-  truth.seed = root.at("seed").get<std::uint64_t>();
+  truth.seed = GetInteger<std::uint64_t>(root.at("seed"));
   FH_ASSIGN_OR_RETURN(truth.day, BusinessDate::Parse(root.at("day").get<std::string>()));
   truth.timezone = root.at("timezone").get<std::string>();
   truth.complete = root.at("complete").get<bool>();
   const Json& counts = root.at("counts");
-  truth.counts.transactions = counts.at("transactions").get<std::int64_t>();
-  truth.counts.events_acked = counts.at("events_acked").get<std::int64_t>();
-  truth.counts.duplicate_events = counts.at("duplicate_events").get<std::int64_t>();
-  truth.counts.conflicts = counts.at("conflicts").get<std::int64_t>();
-  truth.counts.quarantined = counts.at("quarantined").get<std::int64_t>();
-  truth.counts.sends_planned = counts.at("sends_planned").get<std::int64_t>();
-  truth.counts.sends_acked = counts.at("sends_acked").get<std::int64_t>();
-  truth.counts.bad_signatures_sent = counts.at("bad_signatures_sent").get<std::int64_t>();
-  truth.counts.ambiguous_sends = counts.at("ambiguous_sends").get<std::int64_t>();
+  truth.counts.transactions = GetInteger<std::int64_t>(counts.at("transactions"));
+  truth.counts.events_acked = GetInteger<std::int64_t>(counts.at("events_acked"));
+  truth.counts.duplicate_events = GetInteger<std::int64_t>(counts.at("duplicate_events"));
+  truth.counts.conflicts = GetInteger<std::int64_t>(counts.at("conflicts"));
+  truth.counts.quarantined = GetInteger<std::int64_t>(counts.at("quarantined"));
+  truth.counts.sends_planned = GetInteger<std::int64_t>(counts.at("sends_planned"));
+  truth.counts.sends_acked = GetInteger<std::int64_t>(counts.at("sends_acked"));
+  truth.counts.bad_signatures_sent = GetInteger<std::int64_t>(counts.at("bad_signatures_sent"));
+  truth.counts.ambiguous_sends = GetInteger<std::int64_t>(counts.at("ambiguous_sends"));
   for (const auto& [kind, count] : counts.at("acked_by_kind").items()) {
-    truth.counts.acked_by_kind[kind] = count.get<std::int64_t>();
+    truth.counts.acked_by_kind[kind] = GetInteger<std::int64_t>(count);
   }
   for (const auto& [reason, count] : root.at("quarantined_by_reason").items()) {
-    truth.quarantined_by_reason[reason] = count.get<std::int64_t>();
+    truth.quarantined_by_reason[reason] = GetInteger<std::int64_t>(count);
   }
   for (const Json& row : root.at("totals")) {
     TruthTotal total;
@@ -96,8 +98,8 @@ Result<Truth> ParseTruthObject(const Json& root) {
     total.partner_id = row.at("partner_id").get<std::string>();
     FH_ASSIGN_OR_RETURN(total.currency, CurrencyField(row, "currency"));
     FH_ASSIGN_OR_RETURN(total.status, StatusField(row));
-    total.txn_count = row.at("txn_count").get<std::int64_t>();
-    total.amount = AmountMinor(row.at("amount_minor").get<std::int64_t>());
+    total.txn_count = GetInteger<std::int64_t>(row.at("txn_count"));
+    total.amount = AmountMinor(GetInteger<std::int64_t>(row.at("amount_minor")));
     truth.totals.push_back(std::move(total));
   }
   for (const Json& row : root.at("conflicts")) {
@@ -105,12 +107,13 @@ Result<Truth> ParseTruthObject(const Json& root) {
     FH_ASSIGN_OR_RETURN(conflict.business_date, DateField(row));
     conflict.partner_id = row.at("partner_id").get<std::string>();
     conflict.txn_id = row.at("txn_id").get<std::string>();
-    conflict.reports = row.at("reports").get<std::int64_t>();
+    conflict.reports = GetInteger<std::int64_t>(row.at("reports"));
     FH_ASSIGN_OR_RETURN(conflict.currency, CurrencyField(row, "currency"));
     FH_ASSIGN_OR_RETURN(conflict.status, StatusField(row));
-    conflict.amount = AmountMinor(row.at("amount_minor").get<std::int64_t>());
-    conflict.event_time = TimestampUs(row.at("event_time_us").get<std::int64_t>());
-    if (!row.at("version").is_null()) conflict.version = row.at("version").get<std::int64_t>();
+    conflict.amount = AmountMinor(GetInteger<std::int64_t>(row.at("amount_minor")));
+    conflict.event_time = TimestampUs(GetInteger<std::int64_t>(row.at("event_time_us")));
+    if (!row.at("version").is_null())
+      conflict.version = GetInteger<std::int64_t>(row.at("version"));
     truth.conflicts.push_back(std::move(conflict));
   }
   return truth;

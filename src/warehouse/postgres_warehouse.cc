@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/fault.h"
+#include "core/json_integer.h"
 #include "warehouse/sqlite_warehouse.h"
 
 namespace firehose::warehouse {
@@ -258,8 +259,9 @@ Result<RunRecord> ReadRun(const Row& r) {
       nlohmann::json::parse(r.TextAt(19), nullptr, /*allow_exceptions=*/false);
   if (!sizes.is_array()) return DataLoss("warehouse: ledger_runs.partition_sizes is not an array");
   for (const nlohmann::json& size : sizes) {
-    if (!size.is_number_integer()) return DataLoss("warehouse: a partition size is not an integer");
-    run.partition_sizes.push_back(size.get<std::int64_t>());
+    const std::optional<std::int64_t> number = JsonInteger<std::int64_t>(size);
+    if (!number) return DataLoss("warehouse: a partition size is not an integer");
+    run.partition_sizes.push_back(*number);
   }
   run.digest = r.TextAt(20);
   run.timings_json = r.TextAt(21);

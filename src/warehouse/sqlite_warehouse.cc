@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/fault.h"
+#include "core/json_integer.h"
 
 namespace firehose::warehouse {
 
@@ -232,8 +234,9 @@ Result<RunRecord> ReadRun(const Statement& s) {
       nlohmann::json::parse(s.ColumnText(19), nullptr, /*allow_exceptions=*/false);
   if (!sizes.is_array()) return DataLoss("warehouse: ledger_runs.partition_sizes is not an array");
   for (const nlohmann::json& size : sizes) {
-    if (!size.is_number_integer()) return DataLoss("warehouse: a partition size is not an integer");
-    run.partition_sizes.push_back(size.get<std::int64_t>());
+    const std::optional<std::int64_t> number = JsonInteger<std::int64_t>(size);
+    if (!number) return DataLoss("warehouse: a partition size is not an integer");
+    run.partition_sizes.push_back(*number);
   }
   run.digest = s.ColumnText(20);
   run.timings_json = s.ColumnText(21);
