@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "core/fault.h"
 #include "core/file.h"
@@ -68,28 +69,34 @@ Result<TxnStatus> ToStatus(const std::string& text) {
   return *status;
 }
 
+// The run record's counters as a shard manifest names them (both directions read this table).
+constexpr std::pair<const char*, std::int64_t RunRecord::*> kRunCounters[] = {
+    {"dedup_window_days", &RunRecord::dedup_window_days},
+    {"partitions", &RunRecord::partitions},
+    {"threads", &RunRecord::threads},
+    {"memory_bytes_max", &RunRecord::memory_bytes_max},
+    {"files_read", &RunRecord::files_read},
+    {"bytes_read", &RunRecord::bytes_read},
+    {"lines_read", &RunRecord::lines_read},
+    {"lines_in_day", &RunRecord::lines_in_day},
+    {"versions_read", &RunRecord::versions_read},
+    {"keys_booked", &RunRecord::keys_booked},
+    {"duplicates", &RunRecord::duplicates},
+    {"conflicts", &RunRecord::conflicts},
+    {"quarantined", &RunRecord::quarantined},
+    {"spilled_bytes", &RunRecord::spilled_bytes},
+};
+
 json RunToJson(const RunRecord& run) {
-  return {{"business_date", run.business_date.ToString()},
-          {"started_at_us", run.started_at.value()},
-          {"finished_at_us", run.finished_at.value()},
-          {"dedup_window_days", run.dedup_window_days},
-          {"timezone", run.timezone},
-          {"partitions", run.partitions},
-          {"threads", run.threads},
-          {"memory_bytes_max", run.memory_bytes_max},
-          {"files_read", run.files_read},
-          {"bytes_read", run.bytes_read},
-          {"lines_read", run.lines_read},
-          {"lines_in_day", run.lines_in_day},
-          {"versions_read", run.versions_read},
-          {"keys_booked", run.keys_booked},
-          {"duplicates", run.duplicates},
-          {"conflicts", run.conflicts},
-          {"quarantined", run.quarantined},
-          {"spilled_bytes", run.spilled_bytes},
-          {"partition_sizes", run.partition_sizes},
-          {"digest", run.digest},
-          {"timings", run.timings_json}};
+  json j = {{"business_date", run.business_date.ToString()},
+            {"started_at_us", run.started_at.value()},
+            {"finished_at_us", run.finished_at.value()},
+            {"timezone", run.timezone},
+            {"partition_sizes", run.partition_sizes},
+            {"digest", run.digest},
+            {"timings", run.timings_json}};
+  for (const auto& [key, counter] : kRunCounters) j[key] = run.*counter;
+  return j;
 }
 
 Result<RunRecord> RunFromJson(const json& j) {
@@ -98,21 +105,9 @@ Result<RunRecord> RunFromJson(const json& j) {
                       BusinessDate::Parse(j.at("business_date").get<std::string>()));
   run.started_at = TimestampUs(GetInteger<std::int64_t>(j.at("started_at_us")));
   run.finished_at = TimestampUs(GetInteger<std::int64_t>(j.at("finished_at_us")));
-  run.dedup_window_days = GetInteger<std::int64_t>(j.at("dedup_window_days"));
   run.timezone = j.at("timezone").get<std::string>();
-  run.partitions = GetInteger<std::int64_t>(j.at("partitions"));
-  run.threads = GetInteger<std::int64_t>(j.at("threads"));
-  run.memory_bytes_max = GetInteger<std::int64_t>(j.at("memory_bytes_max"));
-  run.files_read = GetInteger<std::int64_t>(j.at("files_read"));
-  run.bytes_read = GetInteger<std::int64_t>(j.at("bytes_read"));
-  run.lines_read = GetInteger<std::int64_t>(j.at("lines_read"));
-  run.lines_in_day = GetInteger<std::int64_t>(j.at("lines_in_day"));
-  run.versions_read = GetInteger<std::int64_t>(j.at("versions_read"));
-  run.keys_booked = GetInteger<std::int64_t>(j.at("keys_booked"));
-  run.duplicates = GetInteger<std::int64_t>(j.at("duplicates"));
-  run.conflicts = GetInteger<std::int64_t>(j.at("conflicts"));
-  run.quarantined = GetInteger<std::int64_t>(j.at("quarantined"));
-  run.spilled_bytes = GetInteger<std::int64_t>(j.at("spilled_bytes"));
+  for (const auto& [key, counter] : kRunCounters)
+    run.*counter = GetInteger<std::int64_t>(j.at(key));
   const json& sizes = j.at("partition_sizes");
   if (!sizes.is_array()) return DataLoss("shard run record: partition_sizes is not an array");
   for (const json& size : sizes) run.partition_sizes.push_back(GetInteger<std::int64_t>(size));
