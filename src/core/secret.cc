@@ -39,6 +39,10 @@ Secret::Storage* Secret::NewStorage(std::string_view value) {
 void Secret::StorageDeleter::operator()(Storage* storage) const {
   if (storage == nullptr) return;
   OPENSSL_cleanse(storage->bytes, storage->capacity);
+  // The pages go back to the allocator for other data: dumpable again, and their mapping merges
+  // back with its neighbours (each secret split it; config_fuzz, creating secrets by the hundred
+  // thousand, ran out of mappings, vm.max_map_count, before this).
+  madvise(storage->bytes, storage->capacity, MADV_DODUMP);
   std::free(storage->bytes);
   delete storage;
 }
