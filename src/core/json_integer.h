@@ -33,17 +33,22 @@ std::optional<T> JsonInteger(const Json& value) {
   return std::nullopt;
 }
 
-// The same for parsers that turn nlohmann's exceptions into errors: throws the JSON type's
-// type_error where get<T>() would have guessed.
+// value.get<T>() for parsers that turn nlohmann's exceptions into errors, except that an integer
+// T is read as JsonInteger reads it: where get<T>() would have guessed, this throws the JSON
+// type's type_error.
 template <typename T, typename Json>
-T GetInteger(const Json& value) {
-  if (const std::optional<T> number = JsonInteger<T>(value)) return *number;
-  throw Json::type_error::create(
-      302,
-      std::string("expected an integer that fits ") + (std::is_signed_v<T> ? "" : "un") +
-          "signed " + std::to_string(sizeof(T) * 8) + " bits, found " +
-          (value.is_number() ? value.dump() : std::string(value.type_name()) + " value"),
-      &value);
+T JsonGet(const Json& value) {
+  if constexpr (!std::is_integral_v<T> || std::is_same_v<T, bool>) {
+    return value.template get<T>();
+  } else {
+    if (const std::optional<T> number = JsonInteger<T>(value)) return *number;
+    throw Json::type_error::create(
+        302,
+        std::string("expected an integer that fits ") + (std::is_signed_v<T> ? "" : "un") +
+            "signed " + std::to_string(sizeof(T) * 8) + " bits, found " +
+            (value.is_number() ? value.dump() : std::string(value.type_name()) + " value"),
+        &value);
+  }
 }
 
 }  // namespace firehose

@@ -40,17 +40,17 @@ TEST(JsonInteger, RefusesWhatGetWouldHaveGuessed) {
   EXPECT_EQ(JsonInteger<std::int64_t>(json::parse("null")), std::nullopt);
 }
 
-TEST(JsonInteger, GetIntegerThrowsTheJsonTypeErrorNamingWhatItFound) {
-  EXPECT_EQ(GetInteger<std::uint64_t>(json::parse("42")), 42u);
+TEST(JsonInteger, JsonGetThrowsTheJsonTypeErrorNamingWhatItFound) {
+  EXPECT_EQ(JsonGet<std::uint64_t>(json::parse("42")), 42u);
   try {
-    (void)GetInteger<std::uint64_t>(json::parse("-1"));
+    (void)JsonGet<std::uint64_t>(json::parse("-1"));
     FAIL() << "no exception";
   } catch (const json::exception& error) {
     EXPECT_NE(std::string(error.what()).find("unsigned 64 bits, found -1"), std::string::npos)
         << error.what();
   }
   try {
-    (void)GetInteger<std::int64_t>(nlohmann::ordered_json::parse("[1]"));
+    (void)JsonGet<std::int64_t>(nlohmann::ordered_json::parse("[1]"));
     FAIL() << "no exception";
   } catch (const json::exception& error) {
     EXPECT_NE(std::string(error.what()).find("found array value"), std::string::npos)

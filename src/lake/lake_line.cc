@@ -796,11 +796,7 @@ Status Take(const nlohmann::ordered_json::const_iterator& it,
     return DataLoss("quarantine line: expected field '" + std::string(name) + "' here");
   }
   try {
-    if constexpr (std::is_integral_v<T>) {
-      *out = GetInteger<T>(it.value());
-    } else {
-      *out = it.value().get<T>();
-    }
+    *out = JsonGet<T>(it.value());
   } catch (const nlohmann::json::exception&) {
     return DataLoss("quarantine line: field '" + std::string(name) + "' has the wrong type");
   }

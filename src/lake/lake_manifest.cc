@@ -35,11 +35,7 @@ Status Get(const nlohmann::json& object, std::string_view key, T* out) {
   const auto found = object.find(key);
   if (found == object.end()) return DataLoss("manifest: missing '" + std::string(key) + "'");
   try {
-    if constexpr (std::is_integral_v<T>) {
-      *out = GetInteger<T>(*found);
-    } else {
-      *out = found->get<T>();
-    }
+    *out = JsonGet<T>(*found);
   } catch (const nlohmann::json::exception&) {
     return DataLoss("manifest: '" + std::string(key) + "' has the wrong type");
   }

@@ -103,14 +103,13 @@ Result<RunRecord> RunFromJson(const json& j) {
   RunRecord run;
   FH_ASSIGN_OR_RETURN(run.business_date,
                       BusinessDate::Parse(j.at("business_date").get<std::string>()));
-  run.started_at = TimestampUs(GetInteger<std::int64_t>(j.at("started_at_us")));
-  run.finished_at = TimestampUs(GetInteger<std::int64_t>(j.at("finished_at_us")));
+  run.started_at = TimestampUs(JsonGet<std::int64_t>(j.at("started_at_us")));
+  run.finished_at = TimestampUs(JsonGet<std::int64_t>(j.at("finished_at_us")));
   run.timezone = j.at("timezone").get<std::string>();
-  for (const auto& [key, counter] : kRunCounters)
-    run.*counter = GetInteger<std::int64_t>(j.at(key));
+  for (const auto& [key, counter] : kRunCounters) run.*counter = JsonGet<std::int64_t>(j.at(key));
   const json& sizes = j.at("partition_sizes");
   if (!sizes.is_array()) return DataLoss("shard run record: partition_sizes is not an array");
-  for (const json& size : sizes) run.partition_sizes.push_back(GetInteger<std::int64_t>(size));
+  for (const json& size : sizes) run.partition_sizes.push_back(JsonGet<std::int64_t>(size));
   run.digest = j.at("digest").get<std::string>();
   run.timings_json = j.at("timings").get<std::string>();
   return run;
@@ -366,13 +365,13 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
     FH_ASSIGN_OR_RETURN(shard->run, RunFromJson(manifest.at("run")));
     for (const json& file : manifest.at("files")) {
       RunFile run_file;
-      run_file.index = GetInteger<std::int64_t>(file.at("index"));
+      run_file.index = JsonGet<std::int64_t>(file.at("index"));
       run_file.path = file.at("path").get<std::string>();
       FH_ASSIGN_OR_RETURN(run_file.partition_date,
                           BusinessDate::Parse(file.at("partition_date").get<std::string>()));
-      run_file.bytes = GetInteger<std::uint64_t>(file.at("bytes"));
+      run_file.bytes = JsonGet<std::uint64_t>(file.at("bytes"));
       run_file.sha256 = file.at("sha256").get<std::string>();
-      run_file.lines = GetInteger<std::uint64_t>(file.at("lines"));
+      run_file.lines = JsonGet<std::uint64_t>(file.at("lines"));
       shard->files.push_back(std::move(run_file));
     }
     for (const json& item : manifest.at("findings")) {
@@ -380,7 +379,7 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
       FH_ASSIGN_OR_RETURN(finding.business_date,
                           BusinessDate::Parse(item.at("business_date").get<std::string>()));
       finding.found_by_date = day;
-      finding.keys = GetInteger<std::int64_t>(item.at("keys"));
+      finding.keys = JsonGet<std::int64_t>(item.at("keys"));
       finding.examples = item.at("examples").get<std::string>();
       shard->findings.push_back(std::move(finding));
     }

@@ -72,25 +72,25 @@ Result<Truth> ParseTruthObject(const Json& root) {
                            " is not " + std::to_string(kTruthFormatVersion));
   }
   Truth truth;
-  truth.seed = GetInteger<std::uint64_t>(root.at("seed"));
+  truth.seed = JsonGet<std::uint64_t>(root.at("seed"));
   FH_ASSIGN_OR_RETURN(truth.day, BusinessDate::Parse(root.at("day").get<std::string>()));
   truth.timezone = root.at("timezone").get<std::string>();
   truth.complete = root.at("complete").get<bool>();
   const Json& counts = root.at("counts");
-  truth.counts.transactions = GetInteger<std::int64_t>(counts.at("transactions"));
-  truth.counts.events_acked = GetInteger<std::int64_t>(counts.at("events_acked"));
-  truth.counts.duplicate_events = GetInteger<std::int64_t>(counts.at("duplicate_events"));
-  truth.counts.conflicts = GetInteger<std::int64_t>(counts.at("conflicts"));
-  truth.counts.quarantined = GetInteger<std::int64_t>(counts.at("quarantined"));
-  truth.counts.sends_planned = GetInteger<std::int64_t>(counts.at("sends_planned"));
-  truth.counts.sends_acked = GetInteger<std::int64_t>(counts.at("sends_acked"));
-  truth.counts.bad_signatures_sent = GetInteger<std::int64_t>(counts.at("bad_signatures_sent"));
-  truth.counts.ambiguous_sends = GetInteger<std::int64_t>(counts.at("ambiguous_sends"));
+  truth.counts.transactions = JsonGet<std::int64_t>(counts.at("transactions"));
+  truth.counts.events_acked = JsonGet<std::int64_t>(counts.at("events_acked"));
+  truth.counts.duplicate_events = JsonGet<std::int64_t>(counts.at("duplicate_events"));
+  truth.counts.conflicts = JsonGet<std::int64_t>(counts.at("conflicts"));
+  truth.counts.quarantined = JsonGet<std::int64_t>(counts.at("quarantined"));
+  truth.counts.sends_planned = JsonGet<std::int64_t>(counts.at("sends_planned"));
+  truth.counts.sends_acked = JsonGet<std::int64_t>(counts.at("sends_acked"));
+  truth.counts.bad_signatures_sent = JsonGet<std::int64_t>(counts.at("bad_signatures_sent"));
+  truth.counts.ambiguous_sends = JsonGet<std::int64_t>(counts.at("ambiguous_sends"));
   for (const auto& [kind, count] : counts.at("acked_by_kind").items()) {
-    truth.counts.acked_by_kind[kind] = GetInteger<std::int64_t>(count);
+    truth.counts.acked_by_kind[kind] = JsonGet<std::int64_t>(count);
   }
   for (const auto& [reason, count] : root.at("quarantined_by_reason").items()) {
-    truth.quarantined_by_reason[reason] = GetInteger<std::int64_t>(count);
+    truth.quarantined_by_reason[reason] = JsonGet<std::int64_t>(count);
   }
   for (const Json& row : root.at("totals")) {
     TruthTotal total;
@@ -98,8 +98,8 @@ Result<Truth> ParseTruthObject(const Json& root) {
     total.partner_id = row.at("partner_id").get<std::string>();
     FH_ASSIGN_OR_RETURN(total.currency, CurrencyField(row, "currency"));
     FH_ASSIGN_OR_RETURN(total.status, StatusField(row));
-    total.txn_count = GetInteger<std::int64_t>(row.at("txn_count"));
-    total.amount = AmountMinor(GetInteger<std::int64_t>(row.at("amount_minor")));
+    total.txn_count = JsonGet<std::int64_t>(row.at("txn_count"));
+    total.amount = AmountMinor(JsonGet<std::int64_t>(row.at("amount_minor")));
     truth.totals.push_back(std::move(total));
   }
   for (const Json& row : root.at("conflicts")) {
@@ -107,13 +107,12 @@ Result<Truth> ParseTruthObject(const Json& root) {
     FH_ASSIGN_OR_RETURN(conflict.business_date, DateField(row));
     conflict.partner_id = row.at("partner_id").get<std::string>();
     conflict.txn_id = row.at("txn_id").get<std::string>();
-    conflict.reports = GetInteger<std::int64_t>(row.at("reports"));
+    conflict.reports = JsonGet<std::int64_t>(row.at("reports"));
     FH_ASSIGN_OR_RETURN(conflict.currency, CurrencyField(row, "currency"));
     FH_ASSIGN_OR_RETURN(conflict.status, StatusField(row));
-    conflict.amount = AmountMinor(GetInteger<std::int64_t>(row.at("amount_minor")));
-    conflict.event_time = TimestampUs(GetInteger<std::int64_t>(row.at("event_time_us")));
-    if (!row.at("version").is_null())
-      conflict.version = GetInteger<std::int64_t>(row.at("version"));
+    conflict.amount = AmountMinor(JsonGet<std::int64_t>(row.at("amount_minor")));
+    conflict.event_time = TimestampUs(JsonGet<std::int64_t>(row.at("event_time_us")));
+    if (!row.at("version").is_null()) conflict.version = JsonGet<std::int64_t>(row.at("version"));
     truth.conflicts.push_back(std::move(conflict));
   }
   return truth;
