@@ -16,6 +16,12 @@
 // (what the log's prefill gives small groups). FIREHOSE_FLOOR_FILE=grow appends to an empty file
 // instead, as a log writing new segments does, and =fallocate also allocates 64 MiB ahead of the
 // writer with fallocate(2): the cost of a file that grows under every fdatasync.
+//
+// FIREHOSE_FLOOR_PAGE_CACHE_BYTES=N (default 0: every page stays cached) drops the durable bytes
+// older than the last N from the page cache after each fdatasync, in steps of at least 4 MiB, as
+// the embedded log does with its default log_page_cache_bytes (64 MiB): with it, each group is
+// written into pages that are no longer cached, as in the log's steady state, where a recycled
+// segment's file comes round long after its pages were dropped.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,6 +56,8 @@ constexpr std::size_t kWritePieceBytes = 1 << 20;   // as log_writeback_bytes' d
 constexpr std::uint64_t kFileBytes = 256ull << 20;  // written round and round
 constexpr std::size_t kSpareGroupsMax = 4;          // group buffers kept for reuse
 constexpr std::uint64_t kFallocateStepBytes = 64 << 20;
+constexpr std::uint64_t kPageCacheDropStepBytes = 4 << 20;  // as the embedded log's
+constexpr std::uint64_t kPageCacheDropAlignBytes = 64 << 10;
 
 enum class FileMode { kZeroed, kGrow, kFallocate };
 
@@ -63,12 +72,27 @@ FileMode FileModeFromEnvironment() {
   std::exit(2);
 }
 
+std::uint64_t PageCacheBytesFromEnvironment() {
+  const char* chosen = std::getenv("FIREHOSE_FLOOR_PAGE_CACHE_BYTES");
+  if (chosen == nullptr) return 0;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long bytes = std::strtoull(chosen, &end, 10);
+  if (errno != 0 || end == chosen || *end != '\0') {
+    std::fprintf(stderr, "FIREHOSE_FLOOR_PAGE_CACHE_BYTES must be a byte count, not '%s'\n",
+                 chosen);
+    std::exit(2);
+  }
+  return bytes;
+}
+
 class FloorLog {
  public:
-  FloorLog(int fd, FileMode mode, std::size_t group_bytes_max)
+  FloorLog(int fd, FileMode mode, std::size_t group_bytes_max, std::uint64_t page_cache_bytes)
       : fd_(fd),
         mode_(mode),
         group_bytes_max_(group_bytes_max),
+        page_cache_bytes_(page_cache_bytes),
         writer_([this] { WriterLoop(); }) {}
 
   ~FloorLog() {
@@ -143,8 +167,28 @@ class FloorLog {
         durable_ = group.last;
       }
       durable_cv_.notify_all();
+      DropFromPageCache();
       group.bytes.clear();
     }
+  }
+
+  // After the acknowledgements, as the log does: the durable bytes older than the last
+  // page_cache_bytes_ leave the cache (in the zero-filled file's offsets, which wrap around).
+  void DropFromPageCache() {
+    if (page_cache_bytes_ == 0 || written_ < page_cache_bytes_) return;
+    const std::uint64_t drop_until =
+        (written_ - page_cache_bytes_) & ~(kPageCacheDropAlignBytes - 1);
+    if (drop_until < dropped_until_ + kPageCacheDropStepBytes) return;
+    const std::uint64_t wrap =
+        mode_ == FileMode::kZeroed ? kFileBytes : std::numeric_limits<std::uint64_t>::max();
+    for (std::uint64_t from = dropped_until_; from < drop_until;) {
+      const std::uint64_t offset = from % wrap;
+      const std::uint64_t length = std::min(drop_until - from, wrap - offset);
+      (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(length),
+                            POSIX_FADV_DONTNEED);
+      from += length;
+    }
+    dropped_until_ = drop_until;
   }
 
   // In pieces of 1 MiB (round and round a zero-filled file, or at its end); the disk starts on
@@ -173,6 +217,7 @@ class FloorLog {
         Die("sync_file_range");
       }
       position_ += done;
+      written_ += done;
       bytes += done;
       size -= done;
     }
@@ -181,8 +226,11 @@ class FloorLog {
   const int fd_;
   const FileMode mode_;
   const std::size_t group_bytes_max_;
-  std::uint64_t position_ = 0;   // writer thread only
-  std::uint64_t allocated_ = 0;  // likewise: fallocate'd up to here
+  const std::uint64_t page_cache_bytes_;
+  std::uint64_t position_ = 0;       // writer thread only
+  std::uint64_t written_ = 0;        // likewise: bytes written in all
+  std::uint64_t dropped_until_ = 0;  // likewise: of written_, dropped from the page cache
+  std::uint64_t allocated_ = 0;      // likewise: fallocate'd up to here
   std::mutex mutex_;
   std::condition_variable ready_;
   std::condition_variable durable_cv_;
@@ -237,7 +285,8 @@ void BM_FloorAppend(benchmark::State& state) {
   std::int64_t records = 0;
   double elapsed_seconds = 0;
   {
-    FloorLog log(fd, mode, static_cast<std::size_t>(group_mib) << 20);
+    FloorLog log(fd, mode, static_cast<std::size_t>(group_mib) << 20,
+                 PageCacheBytesFromEnvironment());
     const auto started = std::chrono::steady_clock::now();
     for (auto _ : state) {
       std::vector<std::thread> threads;

@@ -14,7 +14,11 @@
 # the log and the second dd: what group commit itself leaves of dd's rate on this machine, next to
 # what the embedded log keeps of it. Its table follows the log's; a third runs the floor's large
 # cases on a file that grows under every fdatasync (FIREHOSE_FLOOR_FILE=grow), as a log writing
-# new segments does, where dd pays for the growth once, at its single fdatasync.
+# new segments does, where dd pays for the growth once, at its single fdatasync. A fourth runs
+# them on the zero-filled file with the pages older than the last 64 MiB dropped from the page
+# cache after each fdatasync (FIREHOSE_FLOOR_PAGE_CACHE_BYTES), as the log does by default
+# (log_page_cache_bytes): the floor to hold the log's steady state against, where a recycled
+# file's pages are no longer cached when it comes round.
 #
 # Then the log's large cases again in its steady state (FIREHOSE_BENCH_STEADY=1): segments are
 # retired as fast as they are written and later ones are written into their files
@@ -67,6 +71,11 @@ FIREHOSE_FLOOR_FILE=grow FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_filter=
   --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor_grow.json" \
   --benchmark_out_format=json >/dev/null
 
+FIREHOSE_FLOOR_PAGE_CACHE_BYTES=$((64 << 20)) FIREHOSE_BENCH_DIR="$work" "$floor" --benchmark_filter='window:(64|4096)/' \
+  --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_format=json --benchmark_out="$work/floor_dropped.json" \
+  --benchmark_out_format=json >/dev/null
+
 # Likewise after the log: it reused the same 64 MiB of pages (log_page_cache_bytes) for a
 # minute, the rest of free memory went cold meanwhile, and dd would fill cold pages again.
 dd_mbps > /dev/null
@@ -93,5 +102,6 @@ table "Embedded log (log_append_bench)" "$work/log.json"
 table "Embedded log in its steady state, segments written into recycled files (FIREHOSE_BENCH_STEADY=1)" "$work/log_steady.json" true
 table "Floor (log_floor_bench), a zero-filled file written round and round" "$work/floor.json"
 table "Floor, appending to a growing file (FIREHOSE_FLOOR_FILE=grow)" "$work/floor_grow.json"
+table "Floor, the zero-filled file with pages dropped 64 MiB behind the writer (FIREHOSE_FLOOR_PAGE_CACHE_BYTES=67108864)" "$work/floor_dropped.json"
 echo
 echo "command: bench/log_vs_dd.sh $build $target_dir  (DD_MIB=$dd_mib REPETITIONS=$repetitions MIN_TIME=$min_time; medians of $repetitions repetitions)"
