@@ -590,5 +590,37 @@ TEST(JetStreamLease, OneHolderAtATimeWithHandoverOnReleaseAndTakeoverAfterExpiry
   EXPECT_TRUE((*first)->held());
 }
 
+// A writer (re)started while the cluster has no JetStream quorum (a node killed, the rest
+// electing) waits it out, as the queue's Open does, instead of exiting with "creating bucket:
+// Timeout" — what a land process restarted during the cluster test's kills did.
+TEST(JetStreamLease, OpenWaitsForAClusterThatLostItsQuorum) {
+  if (testing::NatsServerProgram().empty()) GTEST_SKIP() << "nats-server is not installed";
+  TempDir dir;
+  NatsCluster nats;
+  ASSERT_TRUE(nats.Start(dir.path(), 3));
+  nats.Kill(1, SIGKILL);
+  nats.Kill(2, SIGKILL);  // node 0 alone: no meta leader, JetStream requests go unanswered
+  QueueConfig config;
+  config.backend = QueueBackend::kJetStream;
+  config.nats_urls = {nats.Urls()[0]};
+  config.stream = "QUORUM";
+  config.replicas = 1;
+  std::atomic<bool> restarted{false};
+  std::thread restart([&] {
+    std::this_thread::sleep_for(4s);
+    restarted = nats.Restart(1);  // two of three: a leader again
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto lease = JetStreamLease::Open(config, Limits{}, "lake-w0", "after-quorum");
+  const auto took = std::chrono::steady_clock::now() - started;
+  restart.join();
+  ASSERT_TRUE(restarted.load());
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_GE(took, 4s) << "the bucket cannot have been opened before the quorum came back";
+  std::atomic<bool> never{false};
+  EXPECT_TRUE((*lease)->Acquire(never));
+  (*lease)->Release();
+}
+
 }  // namespace
 }  // namespace firehose
