@@ -8,14 +8,14 @@
 #include <mutex>
 #include <thread>
 
+#include "queue/jetstream_queue.h"
+
 namespace firehose {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::string_view kReleased = "released";
-// How long opening the bucket is retried: as long as JetStreamQueue::Open retries its stream.
-constexpr std::chrono::seconds kOpenBucketRetryFor{15};
 
 std::string Text(natsStatus status) {
   const char* last = nats_GetLastError(nullptr);
@@ -66,17 +66,9 @@ class JetStreamLease::Impl {
     js_options.Wait = 3000;
     status = natsConnection_JetStream(&js_, connection_, &js_options);
     if (status != NATS_OK) return Unavailable("lease: jetstream context: " + Text(status));
-    // A cluster that just started, or lost its meta leader to a killed node, times out or answers
-    // "JetStream temporarily unavailable" for a few seconds: retry as long as the queue's Open
-    // does. A writer restarted into such a cluster exited here instead (seen in the cluster
-    // test's kills) after its queue had waited it out.
-    const auto deadline = Clock::now() + kOpenBucketRetryFor;
-    while (true) {
-      Status opened = OpenBucket();
-      if (opened.ok() || Clock::now() >= deadline) return opened;
-      spdlog::warn("{}; retrying", opened.ToString());
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+    // As the queue's Open waits for its stream: a writer restarted into a cluster still electing
+    // its meta leader exited here with "creating bucket: Timeout" once its queue had waited.
+    return RetryWhileJetStreamSettles([this] { return OpenBucket(); });
   }
 
   // The leases' key-value bucket, created when it does not exist yet.

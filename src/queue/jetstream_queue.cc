@@ -28,7 +28,7 @@ constexpr std::chrono::seconds kFullHold{1};
 constexpr std::int64_t kDuplicateWindowNs = 120'000'000'000;
 // JetStream API requests (stream/consumer info, create, delete, ack) wait this long.
 constexpr std::int64_t kApiWaitMs = 5000;
-constexpr std::chrono::seconds kOpenRetryFor{15};
+constexpr std::chrono::seconds kSettleRetryFor{15};
 // How long past a pull's own wait its answer may take to arrive (a loaded server, a slow link).
 constexpr std::chrono::milliseconds kPullAnswerGrace{2000};
 
@@ -821,6 +821,17 @@ bool ValidConsumerName(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 // JetStreamQueue
 
+Status RetryWhileJetStreamSettles(const std::function<Status()>& attempt) {
+  const auto deadline = std::chrono::steady_clock::now() + kSettleRetryFor;
+  while (true) {
+    Status status = attempt();
+    if (status.ok() || status.code() == StatusCode::kFailedPrecondition) return status;
+    if (std::chrono::steady_clock::now() >= deadline) return status;
+    spdlog::warn("{}; retrying", status.ToString());
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 Result<std::unique_ptr<JetStreamQueue>> JetStreamQueue::Open(const QueueConfig& config,
                                                              const Limits& limits) {
   if (config.nats_urls.empty()) return InvalidArgument("queue.nats_urls is empty");
@@ -829,20 +840,13 @@ Result<std::unique_ptr<JetStreamQueue>> JetStreamQueue::Open(const QueueConfig& 
     if (!ValidConsumerName(name)) return InvalidArgument("consumer name '" + name + "' is invalid");
   }
   FH_RETURN_IF_ERROR(core->Connect());
-  // A cluster that just started (or lost its meta leader) answers "JetStream temporarily
-  // unavailable" for a few seconds: retry that long before giving up.
-  const auto deadline = std::chrono::steady_clock::now() + kOpenRetryFor;
-  while (true) {
+  FH_RETURN_IF_ERROR(RetryWhileJetStreamSettles([&] {
     Status status = core->EnsureStream();
     for (const std::string& name : config.consumers) {
       if (status.ok()) status = core->EnsureConsumer(name);
     }
-    if (status.ok()) break;
-    if (status.code() == StatusCode::kFailedPrecondition) return status;  // waiting will not help
-    if (std::chrono::steady_clock::now() >= deadline) return status;
-    spdlog::warn("queue: {}; retrying", status.ToString());
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+    return status;
+  }));
   core->StartMaintenance();
   return std::unique_ptr<JetStreamQueue>(new JetStreamQueue(std::move(core)));
 }

@@ -32,6 +32,7 @@
 // timeout} per partner; written_events; errors{kind: publish, consumer, purge}.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -44,6 +45,12 @@ namespace firehose {
 
 // "firehose.raw.<partner_id>": the subject a partner's records are published on.
 std::string JetStreamSubject(std::string_view partner_id);
+
+// Runs `attempt` until it succeeds, fails with FailedPrecondition (waiting will not help) or 15 s
+// have passed, logging each failure: a cluster that just started, or lost its meta leader to a
+// killed node, times out or answers "JetStream temporarily unavailable" for a few seconds. What
+// every process opening the stream, its consumers or the lease bucket waits out at start-up.
+Status RetryWhileJetStreamSettles(const std::function<Status()>& attempt);
 
 class JetStreamQueue final : public Queue {
  public:
