@@ -11,8 +11,9 @@ namespace {
 namespace dom = simdjson::dom;
 namespace ondemand = simdjson::ondemand;
 
-// A cursor or since value as text: strings as they are, integers in decimal; null or absent is
-// "none". Anything else is a malformed page.
+// A cursor or since value as text: strings as they are, integers in decimal; null, absent or the
+// empty string is "none" (many APIs answer `"next_cursor": ""` on their last page: saved, it would
+// send the next poll back to the start of the feed). Anything else is a malformed page.
 Result<std::optional<std::string>> ScalarText(dom::element root, const std::string& pointer,
                                               std::string_view what) {
   if (pointer.empty()) return std::optional<std::string>();
@@ -23,6 +24,7 @@ Result<std::optional<std::string>> ScalarText(dom::element root, const std::stri
   std::string text;
   if (value.is_string()) {
     text = std::string(std::string_view(value));
+    if (text.empty()) return std::optional<std::string>();
   } else if (value.is_int64()) {
     text = std::to_string(std::int64_t(value));
   } else if (value.is_uint64()) {
@@ -107,10 +109,16 @@ Result<PollPage> ParsePage(std::string_view body, const PollConfig& poll, bool s
     FH_ASSIGN_OR_RETURN(page.next_cursor,
                         ScalarText(root, poll.next_cursor_pointer, "next cursor"));
   } else if (page.item_count > 0) {
-    dom::element last = items.at(page.item_count - 1);
-    FH_ASSIGN_OR_RETURN(page.last_since, ScalarText(last, poll.since_item_pointer, "since field"));
+    // The newest item that has a since value: one item without it (a partner's bug) must not stop
+    // the partner for good. The items after it are asked for again by the next poll (duplicates,
+    // which the ledger removes), so nothing is skipped.
+    for (std::size_t index = page.item_count; index-- > 0 && !page.last_since;) {
+      FH_ASSIGN_OR_RETURN(page.last_since,
+                          ScalarText(items.at(index), poll.since_item_pointer, "since field"));
+    }
     if (!page.last_since) {
-      return InvalidArgument("the last item has no since field at " + poll.since_item_pointer);
+      return InvalidArgument("no item of the page has a since field at " +
+                             poll.since_item_pointer);
     }
   }
   if (!poll.has_more_pointer.empty()) {

@@ -49,8 +49,32 @@ TEST(ParsePage, SinceModeTakesTheLastItemsField) {
   auto page = ParsePage(R"({"data":[{"seq":4},{"seq":9}]})", SincePoll(), false, 64);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->last_since, "9");
-  page = ParsePage(R"({"data":[{"seq":4},{"id":1}]})", SincePoll(), false, 64);
-  EXPECT_FALSE(page.ok());
+}
+
+// One item without a since value must not stop the partner: the page advances to the newest
+// item that has one, and the next poll asks again for what follows it.
+TEST(ParsePage, SinceModeSkipsBackOverItemsWithoutTheField) {
+  auto page = ParsePage(R"({"data":[{"seq":4},{"seq":5},{"id":1}]})", SincePoll(), false, 64);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->last_since, "5");
+  page = ParsePage(R"({"data":[{"seq":4},{"seq":""}]})", SincePoll(), false, 64);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->last_since, "4");
+  page = ParsePage(R"({"data":[{"id":1},{"seq":null}]})", SincePoll(), false, 64);
+  ASSERT_FALSE(page.ok());
+  EXPECT_NE(page.status().message().find("no item of the page has a since field"),
+            std::string::npos)
+      << page.status().message();
+  // A since value of the wrong type is still a malformed page.
+  EXPECT_FALSE(ParsePage(R"({"data":[{"seq":4},{"seq":1.5}]})", SincePoll(), false, 64).ok());
+}
+
+// An empty next_cursor ("no more", in many APIs) keeps the current cursor instead of sending the
+// next poll back to the start of the feed.
+TEST(ParsePage, EmptyNextCursorKeepsTheCurrentOne) {
+  auto page = ParsePage(R"({"data":[{"id":"a"}],"next_cursor":""})", CursorPoll(), false, 64);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->next_cursor, std::nullopt);
 }
 
 TEST(ParsePage, MalformedPagesAreSpecificErrors) {
