@@ -118,6 +118,12 @@ AlertEvaluator::AlertEvaluator(OpsState& state, QueueStatsSource queue_stats)
   if (!silence.subjects.empty()) rules_.push_back(std::move(silence));
 }
 
+double AlertEvaluator::SilentSeconds(const PartnerSeries& series, std::int64_t now_s) const {
+  const TimestampUs last = series.last_seen();
+  const TimestampUs since = last.value() > 0 ? last : started_at_;
+  return std::max(0.0, static_cast<double>(now_s * 1'000'000 - since.value()) / 1e6);
+}
+
 AlertEvaluator::Reading AlertEvaluator::Read(const AlertRule& rule, std::string_view subject,
                                              std::int64_t now_s) const {
   if (rule.kind == AlertKind::kQueueLag) {
@@ -130,12 +136,7 @@ AlertEvaluator::Reading AlertEvaluator::Read(const AlertRule& rule, std::string_
   }
   const PartnerSeries* series = state_.Find(subject);
   if (series == nullptr) return {};
-  if (rule.kind == AlertKind::kSilence) {
-    const TimestampUs last = series->last_seen();
-    const TimestampUs since = last.value() > 0 ? last : started_at_;
-    const double silent_s = static_cast<double>(now_s * 1'000'000 - since.value()) / 1e6;
-    return {std::max(0.0, silent_s), true};
-  }
+  if (rule.kind == AlertKind::kSilence) return {SilentSeconds(*series, now_s), true};
   const BucketValues window = series->SumSeconds(now_s, rule.window_s);
   switch (rule.kind) {
     case AlertKind::kErrorRate: {

@@ -79,6 +79,10 @@ class AlertEvaluator {
   std::vector<Alert> Recent() const;
   // How many alerts are firing for `partner`.
   int FiringFor(std::string_view partner) const;
+  // Seconds since `series` was last seen, or since this evaluator started if it has not been
+  // seen since (a partner is not silent for 56 years after a restart). The dashboard's "down"
+  // and the partner_silent rule both read this.
+  double SilentSeconds(const PartnerSeries& series, std::int64_t now_s) const;
 
  private:
   struct RuleSubjects {

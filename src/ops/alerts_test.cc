@@ -137,6 +137,21 @@ TEST_F(AlertsTest, ASilentPartnerRaisesItsAlertAndAnArrivalResolvesIt) {
   EXPECT_EQ(Tick(), std::vector<std::string>{"resolved:partner_silent"});
 }
 
+// A poll API that only fails is silent: our failed requests are not the partner's arrivals.
+TEST_F(AlertsTest, APollPartnerWhosePollsAllFailGoesSilent) {
+  Init("");
+  config_.partners[0].silence_alert_s = 5;
+  evaluator_ = std::make_unique<AlertEvaluator>(*state_, nullptr);
+  std::vector<std::string> changes;
+  for (int i = 0; i < 5; ++i) {
+    state_->RecordPollFailure("p000");
+    EXPECT_TRUE(Tick().empty()) << i;
+  }
+  state_->RecordPollFailure("p000");
+  EXPECT_EQ(Tick(), std::vector<std::string>{"firing:partner_silent"});
+  EXPECT_EQ(state_->Find("p000")->errors_total(), 6U);  // still counted as errors
+}
+
 TEST_F(AlertsTest, QueueLagAndSignatureSpikes) {
   Init(R"(
 [[ops.alerts]]

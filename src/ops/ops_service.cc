@@ -298,9 +298,8 @@ void OpsService::RefreshLedger() {
 std::string OpsService::PartnerState(const PartnerSeries& series, const BucketValues& window,
                                      std::int64_t now_s) const {
   const PartnerConfig* partner = config_.FindPartner(series.id());
-  const std::int64_t last_seen_s = series.last_seen().value() / 1'000'000;
   if (partner != nullptr && partner->silence_alert_s > 0 &&
-      now_s - last_seen_s > partner->silence_alert_s) {
+      alerts_.SilentSeconds(series, now_s) > static_cast<double>(partner->silence_alert_s)) {
     return "down";  // expected to be active, and silent for longer than it may be
   }
   const auto volume = static_cast<std::int64_t>(window.events + window.ingest_errors());

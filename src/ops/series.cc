@@ -213,7 +213,9 @@ void PartnerSeries::AddAmount(TimestampUs received_at, const Currency& currency,
 
 void PartnerSeries::RecordError(TimestampUs at, IngestError kind, std::uint32_t count) {
   errors_total_.fetch_add(count, kRelaxed);
-  NoteSeen(at);
+  // A refused arrival is still the partner talking; a failed poll is us failing to reach it, and
+  // must not keep a dead poll API from going silent (partner_silent, the dashboard's "down").
+  if (kind != IngestError::kPollFailure) NoteSeen(at);
   const std::int64_t second = FloorDiv(at.value(), 1'000'000);
   if (second <= 0 || second > UINT32_MAX) return;
   const int index = static_cast<int>(kind);

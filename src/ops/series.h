@@ -131,7 +131,8 @@ class PartnerSeries {
   // Since the series was created.
   std::uint64_t events_total() const { return events_total_.load(std::memory_order_acquire); }
   std::uint64_t errors_total() const { return errors_total_.load(std::memory_order_relaxed); }
-  // Receive time of the newest arrival (accepted or refused), 0 if none.
+  // Receive time of the newest arrival (accepted or refused; a failed poll is not an arrival),
+  // 0 if none.
   TimestampUs last_seen() const {
     return TimestampUs(last_seen_us_.load(std::memory_order_relaxed));
   }

@@ -77,6 +77,15 @@ TEST(SeriesTest, AmountsGoToTheFirstCurrenciesAndTheRestToOther) {
   EXPECT_EQ(minute.amounts[kCurrencySlots], 200);  // JPY and CHF under "other"
 }
 
+TEST(SeriesTest, ARefusedArrivalIsSeenAFailedPollIsNot) {
+  PartnerSeries series("acme");
+  series.RecordError(At(kNowS), IngestError::kPollFailure);
+  EXPECT_EQ(series.last_seen(), TimestampUs(0));
+  EXPECT_EQ(series.errors_total(), 1u);
+  series.RecordError(At(kNowS), IngestError::kRateLimited);
+  EXPECT_EQ(series.last_seen(), At(kNowS));
+}
+
 TEST(SeriesTest, EdgeReasonsMapToIngestErrorKinds) {
   EXPECT_EQ(IngestErrorForReason("signature_no_match"), IngestError::kBadSignature);
   EXPECT_EQ(IngestErrorForReason("signature_timestamp_too_old"), IngestError::kBadSignature);

@@ -279,6 +279,8 @@ TEST_F(OpsHttpTest, ASilentPartnerRaisesItsAlert) {
   // p001 is expected to send at least every 2 s.
   Start(2, "\n[[ops.destinations]]\nurl = \"" + receiver.url() + "\"\n",
         [](Config& config) { config.partners[1].silence_alert_s = 2; });
+  // Not "down" at once: silence counts from the start until the partner is first seen.
+  EXPECT_EQ(FindPartner(GetJson("/api/ops/partners"), "p001")->at("state"), "silent");
   const auto fired = receiver.WaitFor("firing", "partner_silent", seconds(6));
   ASSERT_TRUE(fired);
   const json alerts = GetJson("/api/ops/alerts");
