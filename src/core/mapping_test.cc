@@ -167,6 +167,28 @@ TEST_F(MapperTest, DuplicateKeysAreCheckedPerObject) {
   EXPECT_EQ(again.events[0].event.txn_id.str(), "pi_1");
 }
 
+// Objects with many keys are checked through a hash set past the first few keys: a duplicate is
+// found wherever it is, and so is its absence.
+TEST_F(MapperTest, DuplicateKeysAreFoundInObjectsWithManyKeys) {
+  const Mapping mapping = StripeLike();
+  auto event_with_meta = [](int keys, int duplicate_of) {
+    std::string meta = "{";
+    for (int i = 0; i < keys; ++i) meta += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+    if (duplicate_of >= 0) meta += "\"k" + std::to_string(duplicate_of) + "\":0,";
+    meta += "\"end\":1}";
+    return R"({"created":1764201600,"data":{"object":{"id":"pi_1","amount":1,"currency":"usd",)"
+           R"("status":"failed","meta":)" + meta + "}}}";
+  };
+  for (int keys : {15, 16, 17, 5000}) {
+    EXPECT_EQ(Map(mapping, event_with_meta(keys, -1)).events.size(), 1u) << keys;
+    EXPECT_EQ(Reason(mapping, event_with_meta(keys, 0)), "duplicate_key") << keys;
+    EXPECT_EQ(Reason(mapping, event_with_meta(keys, keys - 1)), "duplicate_key") << keys;
+  }
+  // After a hashed object failed mid-walk, the next event's small objects are checked afresh.
+  EXPECT_EQ(Map(mapping, event_with_meta(3, -1)).events.size(), 1u);
+  EXPECT_EQ(Reason(mapping, event_with_meta(3, 1)), "duplicate_key");
+}
+
 TEST_F(MapperTest, FieldLevelErrors) {
   const Mapping mapping = StripeLike();
   const auto body = [](std::string_view object) {
