@@ -537,6 +537,15 @@ void ParseLimits(const toml::table* table, Config* config, Problems* problems) {
                              std::to_string(limits.segment_bytes_max + limits.record_bytes_max) +
                              "), or the log could stay full for ever"});
   }
+  // A body the edge accepts must fit in a queue record with its envelope, or it could only ever be
+  // answered 500 (and the partner would resend it for ever).
+  if (limits.body_bytes_max + kRecordEnvelopeBytesMax > limits.record_bytes_max) {
+    problems->push_back({"limits.body_bytes_max",
+                         "must be at most record_bytes_max - " +
+                             std::to_string(kRecordEnvelopeBytesMax) + " (" +
+                             std::to_string(limits.record_bytes_max - kRecordEnvelopeBytesMax) +
+                             "): a queue record holds the body and its envelope"});
+  }
   // Pieces of a few bytes would cost a system call each; 0 turns the pieces off.
   constexpr std::int64_t kWritebackBytesMin = 64 << 10;
   if (limits.log_writeback_bytes != 0 && limits.log_writeback_bytes < kWritebackBytesMin) {

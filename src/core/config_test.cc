@@ -19,6 +19,7 @@ timezone = "Europe/Berlin"
 
 [limits]
 body_bytes_max = 2097152
+record_bytes_max = 4194304
 
 [mappings.stripe_like]
 txn_id = "/data/object/id"
@@ -140,6 +141,25 @@ TEST_F(ConfigTest, RefusesAQueueTooSmallForOneSegmentAndARecord) {
   const ConfigLoad load = ParseConfig(text, "/etc/firehose");
   EXPECT_FALSE(load.config);
   EXPECT_TRUE(HasProblem(load, "limits.queue_bytes_max", "segment_bytes_max + record_bytes_max"));
+}
+
+// A body the edge accepts must fit in a queue record with its envelope: otherwise it could only
+// be answered 500, and its partner would resend it for ever.
+TEST_F(ConfigTest, RefusesABodyLimitThatARecordCannotHold) {
+  const auto load_with = [](const std::string& limits) {
+    std::string text(kValid);
+    text.replace(text.find("body_bytes_max = 2097152\nrecord_bytes_max = 4194304"), 51, limits);
+    return ParseConfig(text, "/etc/firehose");
+  };
+  for (const char* limits : {"body_bytes_max = 4194304\nrecord_bytes_max = 2097152",
+                             "body_bytes_max = 2097152\nrecord_bytes_max = 2097152",
+                             "body_bytes_max = 2096129"}) {  // the default record_bytes_max
+    const ConfigLoad load = load_with(limits);
+    EXPECT_FALSE(load.config) << limits;
+    EXPECT_TRUE(HasProblem(load, "limits.body_bytes_max", "record_bytes_max - 2048")) << limits;
+  }
+  EXPECT_TRUE(load_with("body_bytes_max = 2095104").config);  // 2 MiB - 2048
+  EXPECT_TRUE(load_with("").config);                           // the defaults
 }
 
 TEST_F(ConfigTest, WritebackPiecesAreOffOrAtLeast64KiB) {

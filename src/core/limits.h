@@ -163,4 +163,18 @@ inline constexpr LimitSpec kLimitSpecs[] = {
 #undef FIREHOSE_LIMIT_SPEC
 };
 
+// The largest value the config accepts for the limit `name` (0 for no such limit): bounds that
+// formats derive from a limit's range, such as the longest lake line, are compile-time constants.
+constexpr std::int64_t LimitMax(std::string_view name) {
+  for (const LimitSpec& spec : kLimitSpecs) {
+    if (spec.name == name) return spec.max;
+  }
+  return 0;
+}
+
+// The most a queue record's envelope adds to a body (ids, signature id, remote address; checked
+// against the record format in queue/record.cc): body_bytes_max plus this must fit in
+// record_bytes_max, or a body the edge accepts could never be stored.
+inline constexpr std::int64_t kRecordEnvelopeBytesMax = 2048;
+
 }  // namespace firehose

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/limits.h"
 #include "core/types.h"
 
 namespace firehose::lake {
@@ -83,10 +84,14 @@ inline constexpr std::string_view kQuarantineFields[] = {
 // A quarantine line's event_index when the whole arrival could not be mapped.
 inline constexpr std::int64_t kWholeArrivalIndex = -1;
 
-// The longest line a reader accepts (bounds its memory). A writer never comes close: a line
-// comes from one queue record (record_bytes_max <= 64 MiB), whose bytes a quarantine line holds
-// as base64 (4/3) plus a few hundred bytes of envelope.
-inline constexpr std::size_t kLineBytesMax = 96u << 20;
+// The longest line a reader accepts (bounds its memory), and more than a writer can produce: a
+// line comes from one queue record (at most record_bytes_max's largest setting), whose bytes a
+// raw line holds JSON-escaped (at most 2x: the mapper let only valid JSON through, so the only
+// bytes escaped are whitespace, '"' and '\\'), a quarantine line as base64 (4/3), plus an
+// envelope of a few hundred bytes.
+inline constexpr std::size_t kLineBytesMax =
+    2 * static_cast<std::size_t>(LimitMax("record_bytes_max")) + (1u << 20);
+static_assert(LimitMax("record_bytes_max") > 0);
 
 // The lake's two zones of data files.
 enum class Zone : std::uint8_t { kRaw, kQuarantine };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/limits.h"
 #include "core/little_endian.h"
 
 namespace firehose {
@@ -10,6 +11,9 @@ namespace firehose {
 namespace {
 
 constexpr std::size_t kFixedBytes = 1 + 1 + 2 + 8 + ArrivalId::kChars + 1 + 2 + 1 + 4;
+static_assert(kFixedBytes + PartnerId::kBytesMax + kSignatureIdBytesMax + kRemoteAddressBytesMax <=
+                  static_cast<std::size_t>(kRecordEnvelopeBytesMax),
+              "the config's body_bytes_max check assumes a smaller envelope");
 
 char* PutBytes(char* out, std::string_view bytes) {
   if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());

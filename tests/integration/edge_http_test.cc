@@ -169,7 +169,7 @@ TEST_F(EdgeHttpTest, EveryRowOfTheContractTable) {
 }
 
 TEST_F(EdgeHttpTest, AQueueAtItsLimitAnswers503AndAcknowledgesOnlyWhatItStored) {
-  Start("queue_bytes_max = 1048576\nrecord_bytes_max = 4096\nsegment_bytes_max = 65536\n");
+  Start("queue_bytes_max = 1048576\nrecord_bytes_max = 8192\nsegment_bytes_max = 65536\n");
   std::mutex mutex;
   std::set<std::string> acknowledged;
   std::atomic<int> unavailable{0};
