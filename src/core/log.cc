@@ -17,4 +17,23 @@ void InitLogging(std::string_view level, bool json) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+bool LogThrottle::Allow(std::string_view key, Clock::time_point now, std::uint64_t* held_back) {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(std::string(key));
+  if (found == entries_.end()) {
+    if (entries_.size() >= keys_max_) entries_.clear();
+    entries_.emplace(std::string(key), Entry{now, 0});
+    *held_back = 0;
+    return true;
+  }
+  Entry& entry = found->second;
+  if (now - entry.logged_at < interval_) {
+    ++entry.held_back;
+    return false;
+  }
+  *held_back = entry.held_back;
+  entry = Entry{now, 0};
+  return true;
+}
+
 }  // namespace firehose

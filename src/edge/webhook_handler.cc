@@ -101,6 +101,11 @@ AppendFailureAnswer ClassifyAppendFailure(const Status& status, bool shutting_do
         return {503, "disk_full"};
       }
       return {503, "queue_full"};
+    case StatusCode::kInvalidArgument:
+      // The config keeps body_bytes_max + the envelope within record_bytes_max; should a record
+      // still be over it, the partner must split or shrink it: resending would never help.
+      if (ContainsIgnoreCase(status.message(), "record_bytes_max")) return {413, "body_too_large"};
+      return {500, "internal"};
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
       if (shutting_down || ContainsIgnoreCase(status.message(), "shut"))
@@ -223,8 +228,22 @@ void WebhookHandler::OnRefused(const HttpRequest& head, std::string_view reason)
                                               {"reason", std::string(reason)}})
       .Add();
   if (observer_ != nullptr) observer_->OnRejected(partner_label, reason);
-  spdlog::debug("edge: refused webhook partner={} reason={} remote={}", partner_label, reason,
-                head.remote_address);
+  LogRejection(partner_label, reason, 0, head.remote_address);
+}
+
+void WebhookHandler::LogRejection(std::string_view partner, std::string_view reason, int status,
+                                  std::string_view remote) {
+  std::uint64_t held_back = 0;
+  if (!log_throttle_.Allow(std::string(partner) + "/" + std::string(reason), &held_back)) return;
+  // Never the body or a header: a partner's bad request may carry a secret.
+  std::string line = fmt::format("edge: rejected webhook partner={} reason={}", partner, reason);
+  if (status != 0) fmt::format_to(std::back_inserter(line), " status={}", status);
+  if (!remote.empty()) fmt::format_to(std::back_inserter(line), " remote={}", remote);
+  if (held_back != 0) {
+    fmt::format_to(std::back_inserter(line), " (and {} more like it since the last line)",
+                   held_back);
+  }
+  spdlog::info("{}", line);
 }
 
 void WebhookHandler::Handle(HttpRequest request, const Responder& responder) {
@@ -301,19 +320,26 @@ void WebhookHandler::OnAppended(const Partner& partner, Clock::time_point starte
                                 std::size_t body_bytes, const ArrivalSummary& summary,
                                 const Result<QueueOffset>& result) {
   if (!result.ok()) {
+    // The queue's own words (paths, byte counts, errno text) go to the log, not to the partner.
     const AppendFailureAnswer answer = ClassifyAppendFailure(result.status(), shutting_down());
-    if (answer.status >= 500 && answer.status != 503) {
-      Metrics()
-          .CounterFor("firehose_errors_total",
-                      {{"stage", std::string(kStage)}, {"kind", "append_failed"}})
-          .Add();
-      spdlog::warn("edge: partner={} append failed: {}", partner.config->id.str(),
-                   result.status().ToString());
-      return responder.Send(Refusal(&partner, started_at, answer.status, answer.code,
-                                    "the arrival could not be stored; it was not accepted"));
+    if (answer.status == 503) {
+      spdlog::debug("edge: partner={} append refused: {}", partner.config->id.str(),
+                    result.status().ToString());
+      return responder.Send(Unavailable(&partner, started_at, answer.code,
+                                        "the arrival was not stored; retry after Retry-After"));
     }
-    return responder.Send(Unavailable(&partner, started_at, answer.code,
-                                      "the arrival was not stored: " + result.status().message()));
+    if (answer.status == 413) {
+      return responder.Send(Refusal(&partner, started_at, 413, answer.code,
+                                    "the body and its envelope are over record_bytes_max"));
+    }
+    Metrics()
+        .CounterFor("firehose_errors_total",
+                    {{"stage", std::string(kStage)}, {"kind", "append_failed"}})
+        .Add();
+    spdlog::warn("edge: partner={} append failed: {}", partner.config->id.str(),
+                 result.status().ToString());
+    return responder.Send(Refusal(&partner, started_at, answer.status, answer.code,
+                                  "the arrival could not be stored; it was not accepted"));
   }
   partner.accepted->Add();
   written_events_.Add(summary.events);
@@ -342,8 +368,7 @@ HttpResponse WebhookHandler::Refusal(const Partner* partner, Clock::time_point s
                                               {"reason", std::string(code)}})
       .Add();
   if (observer_ != nullptr) observer_->OnRejected(partner_label, code);
-  spdlog::debug("edge: rejected webhook partner={} status={} reason={}", partner_label, status,
-                code);
+  LogRejection(partner_label, code, status, "");
   ObserveLatency(status, started_at);
   return ErrorResponse(status, code, message);
 }

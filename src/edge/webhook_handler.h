@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "core/mapping.h"
 #include "core/metrics.h"
 #include "edge/http_server.h"
@@ -104,7 +105,10 @@ class WebhookHandler {
                   const Responder& responder, const ArrivalId& arrival_id, std::size_t body_bytes,
                   const ArrivalSummary& summary, const Result<QueueOffset>& result);
 
-  // Counts a refusal (metrics, observer, debug log, latency) and builds its answer.
+  // One info line per partner and reason per second (LogThrottle), with the count held back.
+  void LogRejection(std::string_view partner, std::string_view reason, int status,
+                    std::string_view remote);
+  // Counts a refusal (metrics, observer, log line, latency) and builds its answer.
   HttpResponse Refusal(const Partner* partner, std::chrono::steady_clock::time_point started_at,
                        int status, std::string_view code, std::string_view message);
   HttpResponse Unavailable(const Partner* partner, std::chrono::steady_clock::time_point started_at,
@@ -117,6 +121,7 @@ class WebhookHandler {
   WebhookObserver* observer_;
   const std::uint64_t instance_id_;  // tells this handler's per-thread Mappers from others'
   RateLimiter rate_limiter_;
+  LogThrottle log_throttle_;
   std::map<std::string, Partner, std::less<>> partners_;  // webhook partners only
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::int64_t> in_flight_{0};

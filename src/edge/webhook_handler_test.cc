@@ -444,6 +444,11 @@ TEST(ClassifyAppendFailure, MapsQueueStatusesToAnswers) {
   EXPECT_EQ(internal.status, 500);
   EXPECT_EQ(internal.code, "internal");
   EXPECT_EQ(ClassifyAppendFailure(DataLoss("crc"), false).status, 500);
+  const AppendFailureAnswer too_large = ClassifyAppendFailure(
+      InvalidArgument("queue record of 3145923 bytes is over record_bytes_max (2097152)"), false);
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_EQ(too_large.code, "body_too_large");
+  EXPECT_EQ(ClassifyAppendFailure(InvalidArgument("something else"), false).status, 500);
 }
 
 }  // namespace
