@@ -876,10 +876,17 @@ Status Job::CheckNeighbours(const VersionRecord* const* first, const VersionReco
                         tally->lookups.at(offset)->Find(partner, txn));
     bool matches = false;
     if (offset == canonical.day_offset) {
+      // The neighbour books the canonical version, and lists the key as a conflict if the versions
+      // this run sees disagree: a conflicting resend that landed in this day's partition after
+      // the neighbour ran changes no total, but finance's conflict list. (A neighbour's conflict
+      // this run does not see comes from a version outside this run's window: not news.)
+      const bool conflict = std::any_of(
+          first + 1, last, [&](const VersionRecord* other) { return !SameValues(*other, canonical); });
       matches = booked && booked->amount.value() == canonical.amount_minor &&
                 booked->currency == std::string_view(canonical.currency, 3) &&
                 static_cast<std::uint8_t>(booked->status) == (canonical.flags & kStatusMask) &&
-                booked->event_time.value() == canonical.event_time_us;
+                booked->event_time.value() == canonical.event_time_us &&
+                (booked->conflict || !conflict);
     } else {
       matches = !booked.has_value();
     }

@@ -316,6 +316,39 @@ TEST_P(LedgerJobTest, AVersionedResendAcrossMidnightMovesTheBookingAndFlagsTheOl
   EXPECT_TRUE(warehouse_->FindingsAbout(kDay, rerun->run.run_id)->empty());
 }
 
+// A resend that disagrees with the booked version, late and in the next day's partition: the
+// booking stays (the first received is canonical), but the 27th now has a conflict its ledger
+// does not list. The 28th's run finds it, and the 27th's re-run lists it.
+TEST_P(LedgerJobTest, ALateConflictingResendInTheNextDayFlagsTheBookingDay) {
+  const BusinessDate next = kDay.AddDays(1);
+  lake_.Land({MakeRecord("acme", AcmeBody("t1", "1.00", "2025-11-27T23:59:59.900Z"),
+                         At("2025-11-28T00:00:01Z"))});
+  ASSERT_TRUE(Run(Options(kDay)).ok());
+  ASSERT_TRUE(Ledger(kDay).conflicts.empty());
+
+  lake_.Land({MakeRecord("acme", AcmeBody("t1", "9.99", "2025-11-28T00:00:00.100Z", "ko"),
+                         At("2025-11-28T02:00:00Z"))},
+             "w1");
+  Result<JobResult> next_run = Run(Options(next));
+  ASSERT_TRUE(next_run.ok()) << next_run.status().ToString();
+  EXPECT_TRUE(Ledger(next).transactions.empty()) << "t1's canonical version is the 27th's";
+  ASSERT_EQ(next_run->findings.size(), 1u);
+  EXPECT_EQ(next_run->findings[0].business_date, kDay);
+  EXPECT_EQ(next_run->findings[0].examples, R"([["acme","t1"]])");
+
+  Result<JobResult> rerun = Run(Options(kDay));
+  ASSERT_TRUE(rerun.ok());
+  const DayLedger day_ledger = Ledger(kDay);
+  ASSERT_EQ(day_ledger.transactions.size(), 1u);
+  EXPECT_EQ(day_ledger.transactions[0].amount.value(), 100);
+  ASSERT_EQ(day_ledger.conflicts.size(), 1u);
+  EXPECT_EQ(day_ledger.conflicts[0].other_amount.value(), 999);
+  // Now the 28th agrees with the 27th's ledger: no finding.
+  Result<JobResult> next_again = Run(Options(next));
+  ASSERT_TRUE(next_again.ok());
+  EXPECT_TRUE(next_again->findings.empty());
+}
+
 TEST_P(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
   std::vector<QueueRecord> records;
   for (int i = 0; i < 4000; ++i) {
