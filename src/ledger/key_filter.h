@@ -12,20 +12,37 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/check.h"
+
 namespace firehose::ledger {
 
 // A blocked Bloom filter of key hashes: one 64-bit word per key, four bits in it.
+//
+// Both come from one remix of the hash: the word from its high bits scaled to the word count
+// (multiply-shift: every word is reachable, whatever the count), the four bits from its low 24
+// bits. The two stay independent as long as the word index needs at most 40 bits.
 class KeyFilter {
  public:
-  explicit KeyFilter(std::size_t words) : words_(words), mask_(words - 1) {}
+  static constexpr std::size_t kWordsMax = std::size_t{1} << 40;
+
+  // `words` need not be a power of two.
+  explicit KeyFilter(std::size_t words) : words_(words) {
+    FH_CHECK(words >= 1 && words <= kWordsMax, "a key filter of 1 to 2^40 words");
+  }
   void Add(std::uint64_t hash) {
-    words_[Word(hash)].fetch_or(Bits(hash), std::memory_order_relaxed);
+    words_[WordOf(hash)].fetch_or(Bits(hash), std::memory_order_relaxed);
   }
   bool MayContain(std::uint64_t hash) const {
     const std::uint64_t bits = Bits(hash);
-    return (words_[Word(hash)].load(std::memory_order_relaxed) & bits) == bits;
+    return (words_[WordOf(hash)].load(std::memory_order_relaxed) & bits) == bits;
   }
   std::size_t bytes() const { return words_.size() * sizeof(std::uint64_t); }
+
+  // The index of the word a key hash lands in (public for the tests).
+  std::size_t WordOf(std::uint64_t hash) const {
+    __extension__ using Uint128 = unsigned __int128;
+    return static_cast<std::size_t>((Uint128{Mix(hash)} * words_.size()) >> 64);
+  }
 
  private:
   // The partition uses the hash's low bits: the filter uses a remix of it.
@@ -35,9 +52,6 @@ class KeyFilter {
     hash ^= hash >> 33;
     return hash;
   }
-  std::size_t Word(std::uint64_t hash) const {
-    return static_cast<std::size_t>(Mix(hash) >> 40) & mask_;
-  }
   static std::uint64_t Bits(std::uint64_t hash) {
     const std::uint64_t mixed = Mix(hash);
     return std::uint64_t{1} << (mixed & 63) | std::uint64_t{1} << (mixed >> 6 & 63) |
@@ -45,7 +59,6 @@ class KeyFilter {
   }
 
   std::vector<std::atomic<std::uint64_t>> words_;
-  std::size_t mask_;
 };
 
 }  // namespace firehose::ledger
