@@ -31,6 +31,7 @@
 #include "lake/lake_line.h"
 #include "lake/lake_reader.h"
 #include "ledger/digest.h"
+#include "ledger/key_filter.h"
 #include "ledger/ledger_records.h"
 #include "ledger/spill.h"
 
@@ -193,41 +194,6 @@ class CurrencyCache {
 
  private:
   std::vector<std::uint32_t> valid_;
-};
-
-// A blocked Bloom filter of the day's key hashes, shared by the scan threads: one 64-bit word per
-// key, four bits in it. Only ever gives false positives (a neighbour's line kept for nothing).
-class KeyFilter {
- public:
-  explicit KeyFilter(std::size_t words) : words_(words), mask_(words - 1) {}
-  void Add(std::uint64_t hash) {
-    words_[Word(hash)].fetch_or(Bits(hash), std::memory_order_relaxed);
-  }
-  bool MayContain(std::uint64_t hash) const {
-    const std::uint64_t bits = Bits(hash);
-    return (words_[Word(hash)].load(std::memory_order_relaxed) & bits) == bits;
-  }
-  std::size_t bytes() const { return words_.size() * sizeof(std::uint64_t); }
-
- private:
-  // The partition uses the hash's low bits: the filter uses a remix of it.
-  static std::uint64_t Mix(std::uint64_t hash) {
-    hash ^= hash >> 33;
-    hash *= 0xff51afd7ed558ccdULL;
-    hash ^= hash >> 33;
-    return hash;
-  }
-  std::size_t Word(std::uint64_t hash) const {
-    return static_cast<std::size_t>(Mix(hash) >> 40) & mask_;
-  }
-  static std::uint64_t Bits(std::uint64_t hash) {
-    const std::uint64_t mixed = Mix(hash);
-    return std::uint64_t{1} << (mixed & 63) | std::uint64_t{1} << (mixed >> 6 & 63) |
-           std::uint64_t{1} << (mixed >> 12 & 63) | std::uint64_t{1} << (mixed >> 18 & 63);
-  }
-
-  std::vector<std::atomic<std::uint64_t>> words_;
-  std::size_t mask_;
 };
 
 struct InputFile {

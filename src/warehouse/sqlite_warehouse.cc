@@ -311,6 +311,22 @@ Status SetCacheSize(sqlite3* db, std::int64_t bytes) {
   return Exec(db, pragma.c_str());
 }
 
+// Readers keep reading while a day is written only in WAL mode (docs/formats/warehouse.md).
+// journal_mode answers with the mode in effect, which stays the old one where SQLite cannot
+// switch (no shared memory for the WAL index, say): refused rather than left to block readers.
+Status EnableWal(sqlite3* db) {
+  Statement pragma;
+  FH_RETURN_IF_ERROR(pragma.Prepare(db, "PRAGMA journal_mode=WAL"));
+  FH_ASSIGN_OR_RETURN(const bool answered, pragma.Next("setting the WAL journal mode"));
+  const std::string mode = answered ? pragma.ColumnText(0) : std::string();
+  pragma.Reset();
+  if (mode != "wal") {
+    return FailedPrecondition("warehouse: the journal mode is '" + mode +
+                              "', not wal: readers would wait for the writer");
+  }
+  return Status::Ok();
+}
+
 Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteOptions& options,
                                 std::int64_t cache_bytes) {
   // SQLite's allocation statistics take a global mutex on every malloc (a tenth of a bulk
@@ -330,17 +346,16 @@ Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteO
   }
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   sqlite3_extended_result_codes(db, 0);
-  // page_size applies to a new file only (before its first table); larger pages make the
-  // ordered bulk inserts of a day cheaper (fewer page splits and B-tree levels).
-  for (const char* pragma : {"PRAGMA page_size=16384", "PRAGMA journal_mode=WAL",
-                             "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF"}) {
-    const Status status = Exec(db, pragma);
-    if (!status.ok()) {
-      sqlite3_close_v2(db);
-      return status.WithContext(path.string());
-    }
+  // page_size applies to a new file only, before its first page is written (journal_mode=WAL
+  // writes it); larger pages make the ordered bulk inserts of a day cheaper (fewer page splits
+  // and B-tree levels).
+  Status status = Exec(db, "PRAGMA page_size=16384");
+  if (status.ok()) status = EnableWal(db);
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF"}) {
+    if (status.ok()) status = Exec(db, pragma);
   }
-  if (const Status status = SetCacheSize(db, cache_bytes); !status.ok()) {
+  if (status.ok()) status = SetCacheSize(db, cache_bytes);
+  if (!status.ok()) {
     sqlite3_close_v2(db);
     return status.WithContext(path.string());
   }
@@ -352,15 +367,14 @@ class SqliteWarehouse : public Warehouse {
   SqliteWarehouse(sqlite3* db, std::filesystem::path path, SqliteOptions options)
       : connection_(db), db_(db), path_(std::move(path)), options_(options) {}
 
+  // A file that has the schema is only read here (a WAL read snapshot, which never waits for a
+  // writer): `ledger status` and `ledger show` must work while a day is being written. The write
+  // lock is taken only to create the schema; two processes creating it at once serialise on that
+  // lock, and the second finds the first's version under it.
   Status Init() {
-    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-    Status status = Exec(db_, kSchema);
-    if (status.ok()) status = CheckSchemaVersion();
-    if (!status.ok()) {
-      (void)Exec(db_, "ROLLBACK");
-      return status;
-    }
-    return Exec(db_, "COMMIT");
+    FH_ASSIGN_OR_RETURN(const std::optional<std::string> version, ReadSchemaVersion());
+    if (version) return CheckSchemaVersion(*version);
+    return CreateSchema();
   }
 
   Result<std::unique_ptr<DayWriter>> BeginDay(BusinessDate day) override;
@@ -569,21 +583,57 @@ class SqliteWarehouse : public Warehouse {
   }
 
  private:
-  Status CheckSchemaVersion() {
+  // The schema version the file holds; nullopt when it has no schema yet. One read transaction.
+  Result<std::optional<std::string>> ReadSchemaVersion() {
+    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN DEFERRED"));
+    Result<std::optional<std::string>> version = ReadSchemaVersionInTransaction();
+    const Status ended = Exec(db_, version.ok() ? "COMMIT" : "ROLLBACK");
+    if (version.ok() && !ended.ok()) return ended;
+    return version;
+  }
+
+  Result<std::optional<std::string>> ReadSchemaVersionInTransaction() {
+    Statement table;
+    FH_RETURN_IF_ERROR(table.Prepare(
+        db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'warehouse_meta'"));
+    FH_ASSIGN_OR_RETURN(const bool has_table, table.Next("looking for the schema"));
+    table.Reset();
+    if (!has_table) return std::optional<std::string>();
     Statement read;
     FH_RETURN_IF_ERROR(
         read.Prepare(db_, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'"));
     FH_ASSIGN_OR_RETURN(const bool found, read.Next("reading the schema version"));
-    if (!found) {
-      Statement write;
-      FH_RETURN_IF_ERROR(write.Prepare(
-          db_, "INSERT INTO warehouse_meta (key, value) VALUES ('schema_version', ?1)"));
-      const std::string version = std::to_string(kSchemaVersion);
-      write.Text(1, version);
-      return write.Run("writing the schema version");
-    }
-    const std::string version = read.ColumnText(0);
+    if (!found) return std::optional<std::string>();
+    std::optional<std::string> version = read.ColumnText(0);
     read.Reset();
+    return version;
+  }
+
+  // Creates the schema under the write lock (waiting up to busy_timeout_ms for a writer).
+  Status CreateSchema() {
+    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    Status status = Exec(db_, kSchema);
+    if (status.ok()) status = WriteOrCheckSchemaVersion();
+    if (!status.ok()) {
+      (void)Exec(db_, "ROLLBACK");
+      return status;
+    }
+    return Exec(db_, "COMMIT");
+  }
+
+  // Inside CreateSchema's transaction: another process may have created the schema first.
+  Status WriteOrCheckSchemaVersion() {
+    FH_ASSIGN_OR_RETURN(const std::optional<std::string> version, ReadSchemaVersionInTransaction());
+    if (version) return CheckSchemaVersion(*version);
+    Statement write;
+    FH_RETURN_IF_ERROR(write.Prepare(
+        db_, "INSERT INTO warehouse_meta (key, value) VALUES ('schema_version', ?1)"));
+    const std::string ours = std::to_string(kSchemaVersion);
+    write.Text(1, ours);
+    return write.Run("writing the schema version");
+  }
+
+  Status CheckSchemaVersion(const std::string& version) const {
     if (version != std::to_string(kSchemaVersion)) {
       return FailedPrecondition("warehouse " + path_.string() + " has schema version " + version +
                                 "; this firehose reads version " + std::to_string(kSchemaVersion));

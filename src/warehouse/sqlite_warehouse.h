@@ -25,7 +25,9 @@ struct SqliteOptions {
 };
 
 // Opens (creating if needed) the SQLite warehouse at `path`, creating the schema when missing.
-// FailedPrecondition if the file holds another schema version.
+// Opening a file that has the schema only reads it, so it never waits for a writer; creating the
+// schema takes the write lock (waiting up to `busy_timeout_ms`). FailedPrecondition if the file
+// holds another schema version or SQLite cannot put it in WAL mode.
 Result<std::unique_ptr<Warehouse>> OpenSqliteWarehouse(const std::filesystem::path& path,
                                                        SqliteOptions options = {});
 

@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "core/fault.h"
 #include "warehouse/postgres_test_server.h"
@@ -286,6 +288,80 @@ TEST(SqliteWarehouse, ASecondWriterWaitsThenGivesUp) {
   Result<std::unique_ptr<DayWriter>> waiting = (*second)->BeginDay(Day(28));
   ASSERT_FALSE(waiting.ok());
   EXPECT_EQ(waiting.status().code(), StatusCode::kUnavailable) << waiting.status().ToString();
+}
+
+// `ledger status`, `ledger show` and `reconcile` open the warehouse while a ledger run may hold
+// the write lock for minutes: opening and reading must not wait for it (a reader that waited
+// would fail here with Unavailable after the short busy timeout).
+TEST(SqliteWarehouse, AReaderOpensAndReadsTheOldDayWhileAnotherProcessWrites) {
+  TempDir dir;
+  const fs::path path = dir.path() / kSqliteFileName;
+  const DayLedger old_day = SampleDay(Day(27), 100);
+  {
+    auto warehouse = OpenSqliteWarehouse(path);
+    ASSERT_TRUE(warehouse.ok()) << warehouse.status().ToString();
+    ASSERT_TRUE((*warehouse)->ReplaceDay(Day(27), old_day, SampleRun(3)).ok());
+  }
+  // Another process's writer, mid-transaction: the write lock held, a change not committed.
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer,
+                         "BEGIN IMMEDIATE; DELETE FROM ledger_transactions; "
+                         "UPDATE ledger_runs SET keys_booked = 99; "
+                         "INSERT INTO warehouse_meta (key, value) VALUES ('uncommitted', 'x')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(writer);
+
+  Result<std::unique_ptr<Warehouse>> reader = OpenSqliteWarehouse(path, {.busy_timeout_ms = 100});
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  Result<DayLedger> seen = (*reader)->ReadDay(Day(27));
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->transactions, old_day.transactions);
+  EXPECT_EQ(seen->totals, old_day.totals);
+  Result<std::optional<RunRecord>> run = (*reader)->LatestRun(Day(27));
+  ASSERT_TRUE(run.ok() && run->has_value()) << run.status().ToString();
+  EXPECT_EQ((*run)->keys_booked, 3) << "the last committed run, not the writer's";
+  Result<std::vector<DaySummary>> days = (*reader)->Days();
+  ASSERT_TRUE(days.ok()) << days.status().ToString();
+  EXPECT_EQ(days->size(), 1u);
+
+  // The writer still owns the lock: a second writer gives up, as before.
+  EXPECT_EQ((*reader)->BeginDay(Day(28)).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(writer);
+}
+
+// Processes that start on a new data directory at once all create the schema, or find it.
+TEST(SqliteWarehouse, ConnectionsCreatingANewFileAtOnceAllOpenIt) {
+  TempDir dir;
+  const fs::path path = dir.path() / kSqliteFileName;
+  constexpr int kOpeners = 4;
+  std::vector<Status> opened(kOpeners);
+  std::vector<std::thread> openers;
+  for (int i = 0; i < kOpeners; ++i) {
+    openers.emplace_back([&, i] { opened[i] = OpenSqliteWarehouse(path).status(); });
+  }
+  for (std::thread& opener : openers) opener.join();
+  for (const Status& status : opened) EXPECT_TRUE(status.ok()) << status.ToString();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT (SELECT count(*) FROM warehouse_meta), "
+                               "(SELECT value FROM warehouse_meta WHERE key = 'schema_version'), "
+                               "(SELECT journal_mode FROM pragma_journal_mode)",
+                               -1, &statement, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(statement, 0), 1);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 1))),
+            std::to_string(kSchemaVersion));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 2))), "wal");
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
 }
 
 // A failed multi-row INSERT OR ROLLBACK ends the day's transaction: what a careless caller adds
