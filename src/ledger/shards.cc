@@ -1,9 +1,11 @@
 #include "ledger/shards.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +17,7 @@
 
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/hex.h"
 #include "core/json_integer.h"
 #include "ledger/digest.h"
 
@@ -46,6 +49,15 @@ std::string BaseName(ShardSpec shard) {
 }
 std::string ManifestName(ShardSpec shard) { return BaseName(shard) + ".json"; }
 std::string RowsName(ShardSpec shard) { return BaseName(shard) + ".rows"; }
+
+// Unlinks `path` if it is there and makes that durable (a missing file is fine).
+Status RemoveDurably(const fs::path& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus("unlink " + path.string(), errno);
+  }
+  return SyncDirectory(path.parent_path());
+}
 
 std::vector<std::string> SplitFields(std::string_view line) {
   std::vector<std::string> fields(1);
@@ -128,16 +140,28 @@ Result<RunRecord> RunFromJson(const json& j) {
 class ShardFileWriter : public warehouse::DayWriter {
  public:
   ShardFileWriter(fs::path dir, BusinessDate day, ShardSpec shard)
-      : dir_(std::move(dir)), day_(day), shard_(shard) {}
+      : dir_(std::move(dir)), day_(day), shard_(shard), sha_(EVP_MD_CTX_new()) {}
   ~ShardFileWriter() override {
+    EVP_MD_CTX_free(sha_);
     if (fd_.valid() || !committed_) {
       std::error_code error;
       fs::remove(TempPath(), error);
     }
   }
+  ShardFileWriter(const ShardFileWriter&) = delete;
+  ShardFileWriter& operator=(const ShardFileWriter&) = delete;
 
+  // The shard's previous manifest goes first, durably: from here until this run's own manifest
+  // is written the shard is absent, so a run killed at any point leaves nothing `ledger commit`
+  // would pair with this run's rows (the rows file is replaced before the manifest is).
   Status Begin() {
     FH_RETURN_IF_ERROR(EnsureDirectory(dir_));
+    FH_RETURN_IF_ERROR(RemoveDurably(dir_ / ManifestName(shard_)));
+    std::error_code ignored;  // an orphan now: its space, not its absence, matters
+    fs::remove(dir_ / RowsName(shard_), ignored);
+    if (sha_ == nullptr || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) {
+      return Internal("shard: SHA-256 initialisation failed");
+    }
     FH_ASSIGN_OR_RETURN(fd_, OpenFile(TempPath(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC));
     return Status::Ok();
   }
@@ -191,9 +215,15 @@ class ShardFileWriter : public warehouse::DayWriter {
     fd_ = FileDescriptor();
     FH_RETURN_IF_ERROR(RenameDurably(TempPath(), dir_ / RowsName(shard_)));
     committed_ = true;
-    json manifest = {{"business_date", day_.ToString()}, {"shard", shard_.index},
-                     {"shards", shard_.count},           {"run", RunToJson(run)},
-                     {"files", json::array()},           {"findings", json::array()}};
+    json manifest = {
+        {"business_date", day_.ToString()},
+        {"shard", shard_.index},
+        {"shards", shard_.count},
+        {"rows",
+         {{"file", RowsName(shard_)}, {"bytes", rows_bytes_}, {"sha256", FinalDigestHex(sha_)}}},
+        {"run", RunToJson(run)},
+        {"files", json::array()},
+        {"findings", json::array()}};
     for (const RunFile& file : files) {
       manifest["files"].push_back({{"index", file.index},
                                    {"path", file.path},
@@ -240,6 +270,8 @@ class ShardFileWriter : public warehouse::DayWriter {
   }
   Status Flush() {
     FH_RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_));
+    EVP_DigestUpdate(sha_, buffer_.data(), buffer_.size());
+    rows_bytes_ += static_cast<std::int64_t>(buffer_.size());
     buffer_.clear();
     return Status::Ok();
   }
@@ -247,6 +279,8 @@ class ShardFileWriter : public warehouse::DayWriter {
   fs::path dir_;
   BusinessDate day_;
   ShardSpec shard_;
+  EVP_MD_CTX* sha_;  // of the rows file's bytes, as written
+  std::int64_t rows_bytes_ = 0;
   Section section_ = Section::kTransactions;
   FileDescriptor fd_;
   std::string buffer_;
@@ -360,20 +394,41 @@ constexpr std::size_t kConflictFields = 11;
 
 // One shard's manifest and its rows file, read in one pass in the order the writer wrote it:
 // transactions (a merge cursor, one row at a time), then totals, then conflicts (each handed on
-// as it is read). Memory: one line and one row, whatever the shard's size.
+// as it is read). Memory: one line and one row, whatever the shard's size. Every byte read is
+// hashed; Finish() refuses a rows file that is not the one the manifest was written with.
 class ShardInput {
  public:
+  ShardInput() : sha_(EVP_MD_CTX_new()) {}
+  ~ShardInput() { EVP_MD_CTX_free(sha_); }
+  ShardInput(const ShardInput&) = delete;
+  ShardInput& operator=(const ShardInput&) = delete;
+
   ShardSpec spec;
   RunRecord run;
   std::vector<RunFile> files;
   std::vector<Finding> findings;
   std::optional<TransactionRow> head;  // the next transaction, while there is one
 
-  // Opens the shard's rows file and reads the first transaction.
-  Status Open(const fs::path& dir, BusinessDate day) {
-    path_ = (dir / RowsName(spec)).string();
+  // Opens the rows file the manifest names (`rows_bytes` and `rows_sha256` from the manifest)
+  // and reads the first transaction. A file of another size is refused here, before anything
+  // is written to the warehouse.
+  Status Open(const fs::path& dir, std::string rows_name, std::int64_t rows_bytes,
+              std::string rows_sha256, BusinessDate day) {
+    path_ = (dir / rows_name).string();
+    rows_bytes_ = rows_bytes;
+    rows_sha256_ = std::move(rows_sha256);
+    if (sha_ == nullptr || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) {
+      return Internal("shard: SHA-256 initialisation failed");
+    }
+    std::error_code error;
+    const std::uintmax_t size = fs::file_size(path_, error);
+    if (error) return NotFound("shard rows file " + path_ + " is missing: " + error.message());
+    if (size != static_cast<std::uintmax_t>(rows_bytes_)) {
+      return Mismatch(std::to_string(size) + " bytes, its manifest says " +
+                      std::to_string(rows_bytes_));
+    }
     rows_.open(path_);
-    if (!rows_) return NotFound("shard rows file " + path_ + " is missing");
+    if (!rows_) return NotFound("shard rows file " + path_ + " cannot be opened");
     return Advance(day);
   }
 
@@ -410,12 +465,16 @@ class ShardInput {
     }
   }
 
-  // After the conflicts: the file must end here.
+  // After the conflicts: the file must end here, and be the manifest's byte for byte.
   Status Finish() {
     FH_ASSIGN_OR_RETURN(const char kind, PeekKind());
     if (kind != kEnd) {
       return DataLoss("shard file " + path_ +
                       ": a line out of place (rows come as transactions, totals, conflicts)");
+    }
+    const std::string sha256 = FinalDigestHex(sha_);
+    if (bytes_read_ != rows_bytes_ || sha256 != rows_sha256_) {
+      return Mismatch("SHA-256 " + sha256 + ", its manifest says " + rows_sha256_);
     }
     return Status::Ok();
   }
@@ -430,6 +489,9 @@ class ShardInput {
         if (rows_.bad()) return DataLoss("shard file " + path_ + ": read error");
         return kEnd;
       }
+      EVP_DigestUpdate(sha_, line_.data(), line_.size());
+      EVP_DigestUpdate(sha_, "\n", 1);
+      bytes_read_ += static_cast<std::int64_t>(line_.size()) + 1;
       has_line_ = true;
     }
     return line_.empty() ? '?' : line_[0];
@@ -442,10 +504,24 @@ class ShardInput {
     }
     return fields;
   }
+  // The rows file is not the one the manifest describes: another run of the shard replaced it
+  // (two runs of one shard at once), or it was damaged. Only a new run of the shard fixes that.
+  Status Mismatch(const std::string& what) const {
+    const std::string shard = std::to_string(spec.index) + " of " + std::to_string(spec.count);
+    return FailedPrecondition("shard " + shard + ": its rows file " + path_ + " has " + what +
+                              ": it is not the rows file of that manifest (another run of the "
+                              "shard replaced it, or it is damaged); re-run shard " +
+                              shard);
+  }
+
   std::string path_;
+  std::int64_t rows_bytes_ = 0;
+  std::string rows_sha256_;
   std::ifstream rows_;
   std::string line_;
-  bool has_line_ = false;  // line_ is read but not yet taken
+  bool has_line_ = false;  // line_ is read (and hashed) but not yet taken
+  std::int64_t bytes_read_ = 0;
+  EVP_MD_CTX* sha_;
 };
 
 Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spec,
@@ -457,7 +533,19 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
   const json manifest = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (manifest.is_discarded())
     return DataLoss("shard manifest " + manifest_path.string() + " is not JSON");
+  std::string rows_name;
+  std::int64_t rows_bytes = 0;
+  std::string rows_sha256;
   try {
+    if (!manifest.contains("rows")) {
+      return FailedPrecondition("shard manifest " + manifest_path.string() +
+                                " names no rows file (an older firehose wrote it): re-run shard " +
+                                std::to_string(spec.index) + " of " + std::to_string(spec.count));
+    }
+    const json& rows = manifest.at("rows");
+    rows_name = rows.at("file").get<std::string>();
+    rows_bytes = JsonGet<std::int64_t>(rows.at("bytes"));
+    rows_sha256 = rows.at("sha256").get<std::string>();
     FH_ASSIGN_OR_RETURN(shard->run, RunFromJson(manifest.at("run")));
     for (const json& file : manifest.at("files")) {
       RunFile run_file;
@@ -486,7 +574,11 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
     return FailedPrecondition("shard manifest " + manifest_path.string() + " is for " +
                               shard->run.business_date.ToString());
   }
-  FH_RETURN_IF_ERROR(shard->Open(dir, day));
+  if (rows_name != RowsName(spec)) {
+    return DataLoss("shard manifest " + manifest_path.string() + " names the rows file '" +
+                    rows_name + "', not " + RowsName(spec));
+  }
+  FH_RETURN_IF_ERROR(shard->Open(dir, rows_name, rows_bytes, std::move(rows_sha256), day));
   return shard;
 }
 
@@ -672,6 +764,7 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
     FH_RETURN_IF_ERROR(shard->ForEachConflict(
         day, [&writer](const ConflictRow& row) { return writer->AddConflict(row); }));
   }
+  // Before anything is published: each rows file is the one its manifest was written with.
   for (const auto& shard : shards) FH_RETURN_IF_ERROR(shard->Finish());
 
   // The run: the input set and the window are the shards' (equal); the counts of keys their sums.

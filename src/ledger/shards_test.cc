@@ -1,9 +1,12 @@
 // `--shard i/N` parsing and the shard files' writer; the sharded run itself is tested end to end
-// through the binary (tests/integration/ledger_cli_test.cc: 4 shards == a single run, a
-// commit's memory; on SQLite and PostgreSQL).
+// through the binary (tests/integration/ledger_cli_test.cc: 4 shards == a single run, a shard
+// killed mid-commit, a rows file that is not its manifest's, a commit's memory; on SQLite and
+// PostgreSQL).
 #include "ledger/shards.h"
 
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "lake/lake_test_util.h"
 
@@ -30,6 +33,18 @@ TEST(ParseShard, RefusesEverythingElseAsUsage) {
 }
 
 const BusinessDate kDay = BusinessDate::FromCivil(2025, 11, 27);
+
+// A shard whose run starts writing is absent until its run finishes: its previous manifest goes
+// first, so nothing can pair it with the new rows.
+TEST(ShardOutput, BeginningADayRemovesTheShardsPreviousManifest) {
+  lake::testing::TempDir dir;
+  const std::filesystem::path manifest = dir.path() / "shard-1-of-2.json";
+  std::ofstream(manifest) << "{}\n";
+  const std::unique_ptr<warehouse::Warehouse> output = ShardOutput(nullptr, dir.path(), {1, 2});
+  Result<std::unique_ptr<warehouse::DayWriter>> writer = output->BeginDay(kDay);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(manifest));
+}
 
 // The commit reads a rows file in one pass: transactions, totals, conflicts.
 TEST(ShardOutput, RefusesRowsOutOfTheOrderTheCommitReadsThem) {

@@ -97,6 +97,36 @@ class LedgerCliTest : public ::testing::TestWithParam<std::string> {
     return Json(run);
   }
 
+  // A late lake file for the day: `count` transactions of the first partner the ledger has
+  // not seen.
+  void LandLateTransactions(int count) {
+    Result<firehose::Config> config = LoadConfigOrStatus(dir_.path() / "firehose.toml");
+    ASSERT_TRUE(config.ok());
+    Result<sim::Fleet> fleet = sim::FleetFromConfig(*config);
+    ASSERT_TRUE(fleet.ok());
+    const sim::SimPartner& partner = fleet->partners[0];
+    const TimestampUs received = *ParseRfc3339("2025-11-28T02:00:00Z");
+    std::vector<QueueRecord> late;
+    for (int i = 0; i < count; ++i) {
+      sim::SimEvent event;
+      event.txn_id = "ch_late" + std::to_string(i);
+      event.amount = AmountMinor(500 + i);
+      event.currency = partner.currencies[0];
+      event.status = TxnStatus::kSucceeded;
+      event.event_time = TimestampUs(ParseRfc3339("2025-11-27T16:00:00Z")->value() + i);
+      event.delivery_id = "evt_late" + std::to_string(i);
+      late.push_back(lake::testing::MakeRecord(
+          partner.id.view(), sim::WrapBody(partner.shape, {sim::RenderEvent(partner.shape, event)}),
+          received));
+    }
+    lake::LakeWriterOptions options = lake::LakeWriterOptions::FromConfig(*config);
+    options.writer_id = "w8";
+    auto writer = lake::LakeWriter::Open(*config, options);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(lake::testing::Deliveries(late)).ok());
+    ASSERT_TRUE((*writer)->Flush().ok());
+  }
+
   // The day's rows as the warehouse returns them (in its primary keys' order), every field of
   // its transactions, totals and conflicts: their counts and a SHA-256, so that two ledgers
   // compare without holding both (`ledger show` prints every conflict). The memory it took is
@@ -628,6 +658,95 @@ TEST_P(LedgerCliTest, PeakMemoryStaysUnderTheBoundWhileSpilling) {
   EXPECT_LT(peak_bytes, kBound) << "peak RSS " << (peak_bytes >> 10) << " KiB over the bound";
   EXPECT_EQ(bounded["run"]["digest"], expected["run"]["digest"]);
   EXPECT_EQ(bounded["totals"], expected["totals"]);
+}
+
+// A shard killed while writing its files: the re-run had already replaced the rows file (the
+// crash point is between the rows file and the manifest) and a late lake file had changed what
+// the shard books. The killed shard is simply absent: `ledger commit` refuses, rather than
+// pairing the new rows with the manifest of the shard's previous run (which agrees with the
+// other shard's input set). Re-running the shards then publishes what a single run books.
+TEST_P(LedgerCliTest, AShardKilledMidCommitIsAbsentUntilReRun) {
+  MakeLake(20'000);
+  const std::string shard_run = "run --json --partitions 16 --threads 1 --day " + std::string(kDay);
+  for (const char* shard : {"0/2", "1/2"}) {
+    ASSERT_EQ(Firehose(Ledger(shard_run + " --shard " + shard)).exit_code, 0) << shard;
+  }
+  LandLateTransactions(11);
+  const CommandRun single =
+      Firehose(Ledger("run --json --partitions 16 --day " + std::string(kDay)));
+  ASSERT_EQ(single.exit_code, 0) << single.out;
+  const json expected = Json(single);
+  const json before = Show();
+  const Fingerprint single_run = DayFingerprint();
+
+  const CommandRun killed =
+      Firehose(Ledger(shard_run + " --shard 1/2"), "FIREHOSE_FAULTS=ledger.before_commit=crash");
+  ASSERT_EQ(killed.exit_code, 137) << "the shard dies between its rows file and its manifest";
+  const std::string errors = (dir_.path() / "commit.err").string();
+  const CommandRun refused =
+      Firehose(Ledger("commit --json --day " + std::string(kDay)), "", errors);
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  Result<std::string> message = ReadFile(errors, 1 << 20);
+  ASSERT_TRUE(message.ok());
+  EXPECT_NE(message->find("shard(s) 1 of 2"), std::string::npos) << *message;
+  EXPECT_EQ(Show()["run"], before["run"]) << "nothing was published";
+
+  // Re-run, shard 1 is back; shard 0 read the lake before the late file and is refused until
+  // it is re-run too.
+  ASSERT_EQ(Firehose(Ledger(shard_run + " --shard 1/2")).exit_code, 0);
+  EXPECT_EQ(Firehose(Ledger("commit --day " + std::string(kDay))).exit_code, 3);
+  ASSERT_EQ(Firehose(Ledger(shard_run + " --shard 0/2")).exit_code, 0);
+  const CommandRun commit = Firehose(Ledger("commit --json --day " + std::string(kDay)));
+  ASSERT_EQ(commit.exit_code, 0) << commit.out;
+  const json committed = Json(commit);
+  EXPECT_EQ(committed["run"]["digest"], expected["run"]["digest"]);
+  EXPECT_EQ(committed["run"]["keys_booked"], expected["run"]["keys_booked"]);
+  EXPECT_EQ(committed["run"]["lines_read"], expected["run"]["lines_read"]);
+  EXPECT_EQ(committed["run"]["files_read"], expected["run"]["files_read"]);
+  EXPECT_EQ(committed["totals"], expected["totals"]);
+  EXPECT_EQ(DayFingerprint(), single_run);
+}
+
+// A manifest and a rows file that were not written together (two runs of one shard at once,
+// or a damaged file) are refused by name, whatever the rows say: here one digit of an amount
+// changed, the file's size the same. Nothing is published; the intact file commits.
+TEST_P(LedgerCliTest, ARowsFileThatIsNotItsManifestsIsRefused) {
+  MakeLake(5'000);
+  const CommandRun single =
+      Firehose(Ledger("run --json --partitions 16 --day " + std::string(kDay)));
+  ASSERT_EQ(single.exit_code, 0) << single.out;
+  const json expected = Json(single);
+  for (const char* shard : {"0/2", "1/2"}) {
+    ASSERT_EQ(
+        Firehose(Ledger("run --partitions 16 --day " + std::string(kDay) + " --shard " + shard))
+            .exit_code,
+        0);
+  }
+  const fs::path rows = dir_.path() / "ledger" / "shards" / std::string(kDay) / "shard-1-of-2.rows";
+  Result<std::string> intact = ReadFile(rows, 1 << 30);
+  ASSERT_TRUE(intact.ok());
+  // The amount of the first transaction (the fourth field of the first line), one digit off.
+  std::size_t at = 0;
+  for (int tab = 0; tab < 3; ++tab) at = intact->find('\t', at) + 1;
+  if ((*intact)[at] == '-') ++at;
+  std::string damaged = *intact;
+  damaged[at] = damaged[at] == '9' ? '8' : static_cast<char>(damaged[at] + 1);
+  ASSERT_TRUE(WriteFileAtomically(rows, damaged).ok());
+
+  const std::string errors = (dir_.path() / "commit.err").string();
+  const CommandRun refused =
+      Firehose(Ledger("commit --json --day " + std::string(kDay)), "", errors);
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  Result<std::string> message = ReadFile(errors, 1 << 20);
+  ASSERT_TRUE(message.ok());
+  EXPECT_NE(message->find("is not the rows file of that manifest"), std::string::npos) << *message;
+  EXPECT_NE(message->find("re-run shard 1 of 2"), std::string::npos) << *message;
+  EXPECT_EQ(Show()["run"]["run_id"], expected["run"]["run_id"]) << "nothing was published";
+
+  ASSERT_TRUE(WriteFileAtomically(rows, *intact).ok());
+  const CommandRun commit = Firehose(Ledger("commit --json --day " + std::string(kDay)));
+  ASSERT_EQ(commit.exit_code, 0) << commit.out;
+  EXPECT_EQ(Json(commit)["run"]["digest"], expected["run"]["digest"]);
 }
 
 // `ledger commit` streams each shard's conflicts into the warehouse instead of holding them:
