@@ -247,10 +247,13 @@ int LedgerRunShard(const Opened& opened, BusinessDate day, const LedgerArgs& arg
 // that counts its resident set, freed memory the allocator keeps included: that may keep at
 // most an eighth of the bound (and no more than heap_retain_bytes), so that what the budget no
 // longer counts stays small next to it.
+std::int64_t MemoryBound(const Opened& opened, const LedgerArgs& args) {
+  return args.memory_bytes_max > 0 ? args.memory_bytes_max
+                                   : opened.config.limits.ledger_memory_bytes_max;
+}
+
 void BoundFreedHeap(const Opened& opened, const LedgerArgs& args) {
-  const std::int64_t bound = args.memory_bytes_max > 0
-                                 ? args.memory_bytes_max
-                                 : opened.config.limits.ledger_memory_bytes_max;
+  const std::int64_t bound = MemoryBound(opened, args);
   const std::int64_t retain = std::min(opened.config.limits.heap_retain_bytes, bound / 8);
   if (Status retained = RetainFreedHeap(retain); !retained.ok()) {
     spdlog::warn("heap retention of the ledger run not applied: {}", retained.ToString());
@@ -323,6 +326,7 @@ int LedgerCommit(const Context& context, const LedgerArgs& args) {
   if (!day.ok()) return ExitFor(day.status());
   Result<Opened> opened = Open(context);
   if (!opened.ok()) return ExitFor(opened.status());
+  BoundFreedHeap(*opened, args);
   Result<std::optional<RunRecord>> previous = opened->warehouse->LatestRun(*day);
   if (!previous.ok()) return ExitFor(previous.status());
   std::vector<TotalRow> before;
@@ -332,7 +336,8 @@ int LedgerCommit(const Context& context, const LedgerArgs& args) {
     before = std::move(*totals);
   }
   Result<ledger::CommitResult> committed =
-      ledger::CommitShards(ledger::ShardDir(opened->config, *day), *day, opened->warehouse.get());
+      ledger::CommitShards(ledger::ShardDir(opened->config, *day), *day, opened->warehouse.get(),
+                           MemoryBound(*opened, args));
   if (!committed.ok()) return ExitFor(committed.status());
   ledger::DayRun run;
   run.had_ledger = previous->has_value();
@@ -728,6 +733,9 @@ void AddLedgerCommands(CLI::App& app, Context& context) {
       "Publish a sharded day: once all N shards of `ledger run --shard i/N` are written and "
       "consistent, replace the day in the warehouse in one transaction");
   commit->add_option("--day", args->day, "Business day (YYYY-MM-DD)")->required();
+  commit->add_option("--memory-max", args->memory_bytes_max,
+                     "Bytes of memory the commit may use; sizes its warehouse cache (default: "
+                     "ledger_memory_bytes_max)");
   AddCommon(commit, context);
   OnRun(commit, context, args, LedgerCommit);
 

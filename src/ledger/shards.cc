@@ -1,12 +1,15 @@
 #include "ledger/shards.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -14,6 +17,7 @@
 
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/hex.h"
 #include "core/json_integer.h"
 #include "ledger/digest.h"
 
@@ -33,9 +37,26 @@ using warehouse::TransactionRow;
 constexpr int kShardsMax = 4096;
 constexpr std::size_t kFindingExamples = 10;  // as the job keeps
 constexpr std::size_t kWriteChunkBytes = 1 << 20;
+// The commit's warehouse cache: the share of the memory bound a run gives its writer, within
+// the same limits (ledger_job.cc, ReserveMemory). It opens no lookups: theirs is the least.
+constexpr std::int64_t kWriterCacheBytesMax = 64 << 20;
+constexpr std::int64_t kWriterCacheBytesMin = 1 << 20;
+constexpr int kWriterCacheDivisor = 32;
+constexpr std::int64_t kLookupCacheBytes = 256 << 10;
 
 std::string BaseName(ShardSpec shard) {
   return "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+}
+std::string ManifestName(ShardSpec shard) { return BaseName(shard) + ".json"; }
+std::string RowsName(ShardSpec shard) { return BaseName(shard) + ".rows"; }
+
+// Unlinks `path` if it is there and makes that durable (a missing file is fine).
+Status RemoveDurably(const fs::path& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus("unlink " + path.string(), errno);
+  }
+  return SyncDirectory(path.parent_path());
 }
 
 std::vector<std::string> SplitFields(std::string_view line) {
@@ -119,22 +140,35 @@ Result<RunRecord> RunFromJson(const json& j) {
 class ShardFileWriter : public warehouse::DayWriter {
  public:
   ShardFileWriter(fs::path dir, BusinessDate day, ShardSpec shard)
-      : dir_(std::move(dir)), day_(day), shard_(shard) {}
+      : dir_(std::move(dir)), day_(day), shard_(shard), sha_(EVP_MD_CTX_new()) {}
   ~ShardFileWriter() override {
+    EVP_MD_CTX_free(sha_);
     if (fd_.valid() || !committed_) {
       std::error_code error;
       fs::remove(TempPath(), error);
     }
   }
+  ShardFileWriter(const ShardFileWriter&) = delete;
+  ShardFileWriter& operator=(const ShardFileWriter&) = delete;
 
+  // The shard's previous manifest goes first, durably: from here until this run's own manifest
+  // is written the shard is absent, so a run killed at any point leaves nothing `ledger commit`
+  // would pair with this run's rows (the rows file is replaced before the manifest is).
   Status Begin() {
     FH_RETURN_IF_ERROR(EnsureDirectory(dir_));
+    FH_RETURN_IF_ERROR(RemoveDurably(dir_ / ManifestName(shard_)));
+    std::error_code ignored;  // an orphan now: its space, not its absence, matters
+    fs::remove(dir_ / RowsName(shard_), ignored);
+    if (sha_ == nullptr || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) {
+      return Internal("shard: SHA-256 initialisation failed");
+    }
     FH_ASSIGN_OR_RETURN(fd_, OpenFile(TempPath(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC));
     return Status::Ok();
   }
 
   Status AddTransaction(const TransactionRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    FH_RETURN_IF_ERROR(EnterSection(Section::kTransactions));
     buffer_.append("T\t");
     warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_.push_back('\t');
@@ -150,6 +184,7 @@ class ShardFileWriter : public warehouse::DayWriter {
 
   Status AddTotal(const TotalRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    FH_RETURN_IF_ERROR(EnterSection(Section::kTotals));
     buffer_.append("S\t");
     warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_ += "\t" + row.currency + "\t" + std::string(TxnStatusName(row.status)) + "\t" +
@@ -159,6 +194,7 @@ class ShardFileWriter : public warehouse::DayWriter {
 
   Status AddConflict(const ConflictRow& row) override {
     FH_RETURN_IF_ERROR(CheckDay(row.business_date));
+    FH_RETURN_IF_ERROR(EnterSection(Section::kConflicts));
     buffer_.append("C\t");
     warehouse::AppendCopyText(row.partner_id, &buffer_);
     buffer_.push_back('\t');
@@ -174,15 +210,20 @@ class ShardFileWriter : public warehouse::DayWriter {
   Result<std::int64_t> Commit(RunRecord run, const std::vector<RunFile>& files,
                               const std::vector<Finding>& findings) override {
     if (!fd_.valid()) return FailedPrecondition("shard: the writer is not open");
-    FH_RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_));
-    buffer_.clear();
+    FH_RETURN_IF_ERROR(Flush());
     FH_RETURN_IF_ERROR(SyncData(fd_.get()));
     fd_ = FileDescriptor();
-    FH_RETURN_IF_ERROR(RenameDurably(TempPath(), dir_ / (BaseName(shard_) + ".rows")));
+    FH_RETURN_IF_ERROR(RenameDurably(TempPath(), dir_ / RowsName(shard_)));
     committed_ = true;
-    json manifest = {{"business_date", day_.ToString()}, {"shard", shard_.index},
-                     {"shards", shard_.count},           {"run", RunToJson(run)},
-                     {"files", json::array()},           {"findings", json::array()}};
+    json manifest = {
+        {"business_date", day_.ToString()},
+        {"shard", shard_.index},
+        {"shards", shard_.count},
+        {"rows",
+         {{"file", RowsName(shard_)}, {"bytes", rows_bytes_}, {"sha256", FinalDigestHex(sha_)}}},
+        {"run", RunToJson(run)},
+        {"files", json::array()},
+        {"findings", json::array()}};
     for (const RunFile& file : files) {
       manifest["files"].push_back({{"index", file.index},
                                    {"path", file.path},
@@ -199,22 +240,38 @@ class ShardFileWriter : public warehouse::DayWriter {
     if (const int injected = fault::Check(warehouse::kProbeBeforeCommit)) {
       return ErrnoStatus(std::string(warehouse::kProbeBeforeCommit) + " (injected)", injected);
     }
-    FH_RETURN_IF_ERROR(
-        WriteFileAtomically(dir_ / (BaseName(shard_) + ".json"), manifest.dump(1) + "\n"));
+    FH_RETURN_IF_ERROR(WriteFileAtomically(dir_ / ManifestName(shard_), manifest.dump(1) + "\n"));
     return std::int64_t{0};
   }
 
  private:
+  // The reader takes the rows file in one pass, in this order (see ShardInput).
+  enum class Section { kTransactions, kTotals, kConflicts };
+
   fs::path TempPath() const {
-    return dir_ / (BaseName(shard_) + ".rows.tmp-" + std::to_string(::getpid()));
+    return dir_ / (RowsName(shard_) + ".tmp-" + std::to_string(::getpid()));
   }
   Status CheckDay(BusinessDate date) const {
     if (date != day_) return InvalidArgument("shard: a row of " + date.ToString());
     return Status::Ok();
   }
+  Status EnterSection(Section section) {
+    if (section < section_) {
+      return FailedPrecondition(
+          "shard: rows come as transactions, then totals, then conflicts (the reader depends "
+          "on it)");
+    }
+    section_ = section;
+    return Status::Ok();
+  }
   Status MaybeFlush() {
     if (buffer_.size() < kWriteChunkBytes) return Status::Ok();
+    return Flush();
+  }
+  Status Flush() {
     FH_RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_));
+    EVP_DigestUpdate(sha_, buffer_.data(), buffer_.size());
+    rows_bytes_ += static_cast<std::int64_t>(buffer_.size());
     buffer_.clear();
     return Status::Ok();
   }
@@ -222,6 +279,9 @@ class ShardFileWriter : public warehouse::DayWriter {
   fs::path dir_;
   BusinessDate day_;
   ShardSpec shard_;
+  EVP_MD_CTX* sha_;  // of the rows file's bytes, as written
+  std::int64_t rows_bytes_ = 0;
+  Section section_ = Section::kTransactions;
   FileDescriptor fd_;
   std::string buffer_;
   bool committed_ = false;
@@ -275,93 +335,217 @@ class ShardWarehouse : public warehouse::Warehouse {
   ShardSpec shard_;
 };
 
-// One shard's manifest and its rows file, read in order: transactions first (a merge cursor),
-// then its totals and conflicts.
-struct ShardInput {
+Result<TransactionRow> ParseTransaction(const std::vector<std::string>& f, BusinessDate day) {
+  TransactionRow row;
+  row.business_date = day;
+  row.partner_id = f[1];
+  row.txn_id = f[2];
+  FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[3]));
+  row.amount = AmountMinor(amount);
+  row.currency = f[4];
+  FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[5]));
+  FH_ASSIGN_OR_RETURN(const std::int64_t event_time, ToInt(f[6]));
+  row.event_time = TimestampUs(event_time);
+  if (f[7] != "-") {
+    FH_ASSIGN_OR_RETURN(const std::int64_t version, ToInt(f[7]));
+    row.version = version;
+  }
+  FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[8]));
+  row.conflict = f[9] == "1";
+  FH_ASSIGN_OR_RETURN(row.source_file, ToInt(f[10]));
+  FH_ASSIGN_OR_RETURN(row.source_line, ToInt(f[11]));
+  return row;
+}
+
+Result<TotalRow> ParseTotal(const std::vector<std::string>& f, BusinessDate day) {
+  TotalRow row;
+  row.business_date = day;
+  row.partner_id = f[1];
+  row.currency = f[2];
+  FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[3]));
+  FH_ASSIGN_OR_RETURN(row.txn_count, ToInt(f[4]));
+  FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[5]));
+  row.amount = AmountMinor(amount);
+  return row;
+}
+
+Result<ConflictRow> ParseConflict(const std::vector<std::string>& f, BusinessDate day) {
+  ConflictRow row;
+  row.business_date = day;
+  row.partner_id = f[1];
+  row.txn_id = f[2];
+  FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[3]));
+  FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[4]));
+  row.amount = AmountMinor(amount);
+  row.currency = f[5];
+  FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[6]));
+  FH_ASSIGN_OR_RETURN(const std::int64_t other_amount, ToInt(f[7]));
+  row.other_amount = AmountMinor(other_amount);
+  row.other_currency = f[8];
+  FH_ASSIGN_OR_RETURN(row.other_status, ToStatus(f[9]));
+  FH_ASSIGN_OR_RETURN(row.other_versions, ToInt(f[10]));
+  return row;
+}
+
+// Fields per line kind of the rows file (the kind included).
+constexpr std::size_t kTransactionFields = 12;
+constexpr std::size_t kTotalFields = 6;
+constexpr std::size_t kConflictFields = 11;
+
+// One shard's manifest and its rows file, read in one pass in the order the writer wrote it:
+// transactions (a merge cursor, one row at a time), then totals, then conflicts (each handed on
+// as it is read). Memory: one line and one row, whatever the shard's size. Every byte read is
+// hashed; Finish() refuses a rows file that is not the one the manifest was written with.
+class ShardInput {
+ public:
+  ShardInput() : sha_(EVP_MD_CTX_new()) {}
+  ~ShardInput() { EVP_MD_CTX_free(sha_); }
+  ShardInput(const ShardInput&) = delete;
+  ShardInput& operator=(const ShardInput&) = delete;
+
   ShardSpec spec;
   RunRecord run;
   std::vector<RunFile> files;
   std::vector<Finding> findings;
-  std::ifstream rows;
-  std::optional<TransactionRow> head;  // the next transaction
-  std::vector<TotalRow> totals;
-  std::vector<ConflictRow> conflicts;
-  std::string path;
+  std::optional<TransactionRow> head;  // the next transaction, while there is one
 
+  // Opens the rows file the manifest names (`rows_bytes` and `rows_sha256` from the manifest)
+  // and reads the first transaction. A file of another size is refused here, before anything
+  // is written to the warehouse.
+  Status Open(const fs::path& dir, std::string rows_name, std::int64_t rows_bytes,
+              std::string rows_sha256, BusinessDate day) {
+    path_ = (dir / rows_name).string();
+    rows_bytes_ = rows_bytes;
+    rows_sha256_ = std::move(rows_sha256);
+    if (sha_ == nullptr || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) {
+      return Internal("shard: SHA-256 initialisation failed");
+    }
+    std::error_code error;
+    const std::uintmax_t size = fs::file_size(path_, error);
+    if (error) return NotFound("shard rows file " + path_ + " is missing: " + error.message());
+    if (size != static_cast<std::uintmax_t>(rows_bytes_)) {
+      return Mismatch(std::to_string(size) + " bytes, its manifest says " +
+                      std::to_string(rows_bytes_));
+    }
+    rows_.open(path_);
+    if (!rows_) return NotFound("shard rows file " + path_ + " cannot be opened");
+    return Advance(day);
+  }
+
+  // The next transaction into `head`; none once the transactions end.
   Status Advance(BusinessDate day) {
     head.reset();
-    std::string line;
-    while (std::getline(rows, line)) {
-      const std::vector<std::string> f = SplitFields(line);
-      if (f[0] == "T" && f.size() == 12) {
-        TransactionRow row;
-        row.business_date = day;
-        row.partner_id = f[1];
-        row.txn_id = f[2];
-        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[3]));
-        row.amount = AmountMinor(amount);
-        row.currency = f[4];
-        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[5]));
-        FH_ASSIGN_OR_RETURN(const std::int64_t event_time, ToInt(f[6]));
-        row.event_time = TimestampUs(event_time);
-        if (f[7] != "-") {
-          FH_ASSIGN_OR_RETURN(const std::int64_t version, ToInt(f[7]));
-          row.version = version;
-        }
-        FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[8]));
-        row.conflict = f[9] == "1";
-        FH_ASSIGN_OR_RETURN(row.source_file, ToInt(f[10]));
-        FH_ASSIGN_OR_RETURN(row.source_line, ToInt(f[11]));
-        head = std::move(row);
-        return Status::Ok();
-      }
-      if (f[0] == "S" && f.size() == 6) {
-        TotalRow row;
-        row.business_date = day;
-        row.partner_id = f[1];
-        row.currency = f[2];
-        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[3]));
-        FH_ASSIGN_OR_RETURN(row.txn_count, ToInt(f[4]));
-        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[5]));
-        row.amount = AmountMinor(amount);
-        totals.push_back(std::move(row));
-        continue;
-      }
-      if (f[0] == "C" && f.size() == 11) {
-        ConflictRow row;
-        row.business_date = day;
-        row.partner_id = f[1];
-        row.txn_id = f[2];
-        FH_ASSIGN_OR_RETURN(row.versions, ToInt(f[3]));
-        FH_ASSIGN_OR_RETURN(const std::int64_t amount, ToInt(f[4]));
-        row.amount = AmountMinor(amount);
-        row.currency = f[5];
-        FH_ASSIGN_OR_RETURN(row.status, ToStatus(f[6]));
-        FH_ASSIGN_OR_RETURN(const std::int64_t other_amount, ToInt(f[7]));
-        row.other_amount = AmountMinor(other_amount);
-        row.other_currency = f[8];
-        FH_ASSIGN_OR_RETURN(row.other_status, ToStatus(f[9]));
-        FH_ASSIGN_OR_RETURN(row.other_versions, ToInt(f[10]));
-        conflicts.push_back(std::move(row));
-        continue;
-      }
-      return DataLoss("shard file " + path + ": a malformed line");
-    }
-    if (rows.bad()) return DataLoss("shard file " + path + ": read error");
+    FH_ASSIGN_OR_RETURN(const char kind, PeekKind());
+    if (kind != 'T') return Status::Ok();
+    FH_ASSIGN_OR_RETURN(const std::vector<std::string> fields, TakeFields(kTransactionFields));
+    FH_ASSIGN_OR_RETURN(head, ParseTransaction(fields, day));
     return Status::Ok();
   }
+
+  // The shard's totals, after its transactions.
+  Status ForEachTotal(BusinessDate day, const std::function<Status(const TotalRow&)>& visit) {
+    if (head) return FailedPrecondition("shard: totals read before the last transaction");
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const char kind, PeekKind());
+      if (kind != 'S') return Status::Ok();
+      FH_ASSIGN_OR_RETURN(const std::vector<std::string> fields, TakeFields(kTotalFields));
+      FH_ASSIGN_OR_RETURN(const TotalRow row, ParseTotal(fields, day));
+      FH_RETURN_IF_ERROR(visit(row));
+    }
+  }
+
+  // The shard's conflicts, after its totals.
+  Status ForEachConflict(BusinessDate day, const std::function<Status(const ConflictRow&)>& visit) {
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const char kind, PeekKind());
+      if (kind != 'C') return Status::Ok();
+      FH_ASSIGN_OR_RETURN(const std::vector<std::string> fields, TakeFields(kConflictFields));
+      FH_ASSIGN_OR_RETURN(const ConflictRow row, ParseConflict(fields, day));
+      FH_RETURN_IF_ERROR(visit(row));
+    }
+  }
+
+  // After the conflicts: the file must end here, and be the manifest's byte for byte.
+  Status Finish() {
+    FH_ASSIGN_OR_RETURN(const char kind, PeekKind());
+    if (kind != kEnd) {
+      return DataLoss("shard file " + path_ +
+                      ": a line out of place (rows come as transactions, totals, conflicts)");
+    }
+    const std::string sha256 = FinalDigestHex(sha_);
+    if (bytes_read_ != rows_bytes_ || sha256 != rows_sha256_) {
+      return Mismatch("SHA-256 " + sha256 + ", its manifest says " + rows_sha256_);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static constexpr char kEnd = '\0';
+
+  // The next line's kind ('T', 'S', 'C'; kEnd at the end of the file), leaving it unread.
+  Result<char> PeekKind() {
+    if (!has_line_) {
+      if (!std::getline(rows_, line_)) {
+        if (rows_.bad()) return DataLoss("shard file " + path_ + ": read error");
+        return kEnd;
+      }
+      EVP_DigestUpdate(sha_, line_.data(), line_.size());
+      EVP_DigestUpdate(sha_, "\n", 1);
+      bytes_read_ += static_cast<std::int64_t>(line_.size()) + 1;
+      has_line_ = true;
+    }
+    return line_.empty() ? '?' : line_[0];
+  }
+  Result<std::vector<std::string>> TakeFields(std::size_t count) {
+    has_line_ = false;
+    std::vector<std::string> fields = SplitFields(line_);
+    if (fields.size() != count || fields[0].size() != 1) {
+      return DataLoss("shard file " + path_ + ": a malformed line");
+    }
+    return fields;
+  }
+  // The rows file is not the one the manifest describes: another run of the shard replaced it
+  // (two runs of one shard at once), or it was damaged. Only a new run of the shard fixes that.
+  Status Mismatch(const std::string& what) const {
+    const std::string shard = std::to_string(spec.index) + " of " + std::to_string(spec.count);
+    return FailedPrecondition("shard " + shard + ": its rows file " + path_ + " has " + what +
+                              ": it is not the rows file of that manifest (another run of the "
+                              "shard replaced it, or it is damaged); re-run shard " +
+                              shard);
+  }
+
+  std::string path_;
+  std::int64_t rows_bytes_ = 0;
+  std::string rows_sha256_;
+  std::ifstream rows_;
+  std::string line_;
+  bool has_line_ = false;  // line_ is read (and hashed) but not yet taken
+  std::int64_t bytes_read_ = 0;
+  EVP_MD_CTX* sha_;
 };
 
 Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spec,
                                               BusinessDate day) {
   auto shard = std::make_unique<ShardInput>();
   shard->spec = spec;
-  const fs::path manifest_path = dir / (BaseName(spec) + ".json");
+  const fs::path manifest_path = dir / ManifestName(spec);
   FH_ASSIGN_OR_RETURN(const std::string text, ReadFile(manifest_path, 1 << 30));
   const json manifest = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (manifest.is_discarded())
     return DataLoss("shard manifest " + manifest_path.string() + " is not JSON");
+  std::string rows_name;
+  std::int64_t rows_bytes = 0;
+  std::string rows_sha256;
   try {
+    if (!manifest.contains("rows")) {
+      return FailedPrecondition("shard manifest " + manifest_path.string() +
+                                " names no rows file (an older firehose wrote it): re-run shard " +
+                                std::to_string(spec.index) + " of " + std::to_string(spec.count));
+    }
+    const json& rows = manifest.at("rows");
+    rows_name = rows.at("file").get<std::string>();
+    rows_bytes = JsonGet<std::int64_t>(rows.at("bytes"));
+    rows_sha256 = rows.at("sha256").get<std::string>();
     FH_ASSIGN_OR_RETURN(shard->run, RunFromJson(manifest.at("run")));
     for (const json& file : manifest.at("files")) {
       RunFile run_file;
@@ -390,10 +574,11 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
     return FailedPrecondition("shard manifest " + manifest_path.string() + " is for " +
                               shard->run.business_date.ToString());
   }
-  shard->path = (dir / (BaseName(spec) + ".rows")).string();
-  shard->rows.open(shard->path);
-  if (!shard->rows) return NotFound("shard rows file " + shard->path + " is missing");
-  FH_RETURN_IF_ERROR(shard->Advance(day));
+  if (rows_name != RowsName(spec)) {
+    return DataLoss("shard manifest " + manifest_path.string() + " names the rows file '" +
+                    rows_name + "', not " + RowsName(spec));
+  }
+  FH_RETURN_IF_ERROR(shard->Open(dir, rows_name, rows_bytes, std::move(rows_sha256), day));
   return shard;
 }
 
@@ -455,6 +640,65 @@ bool KeyLess(const TransactionRow& a, const TransactionRow& b) {
   return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
 }
 
+// Every shard's transactions in (partner_id, txn_id) order into `writer` and `digest`.
+Status MergeTransactions(const std::vector<std::unique_ptr<ShardInput>>& shards, BusinessDate day,
+                         warehouse::DayWriter* writer, Digest* digest) {
+  const TransactionRow* previous = nullptr;
+  TransactionRow last;
+  while (true) {
+    ShardInput* next = nullptr;
+    for (const auto& shard : shards) {
+      if (shard->head && (next == nullptr || KeyLess(*shard->head, *next->head))) {
+        next = shard.get();
+      }
+    }
+    if (next == nullptr) return Status::Ok();
+    const TransactionRow& row = *next->head;
+    if (previous != nullptr && !KeyLess(*previous, row)) {
+      return DataLoss("shards: key " + row.partner_id + "/" + row.txn_id +
+                      " is in two shards or out of order");
+    }
+    digest->Field(row.partner_id);
+    digest->Field(row.txn_id);
+    digest->Field(row.amount.value());
+    digest->Field(row.currency);
+    digest->Field(TxnStatusName(row.status));
+    digest->Field(row.event_time.value());
+    digest->EndLine();
+    FH_RETURN_IF_ERROR(writer->AddTransaction(row));
+    last = row;
+    previous = &last;
+    FH_RETURN_IF_ERROR(next->Advance(day));
+  }
+}
+
+// The shards' totals summed per (partner, currency, status name), checked, in that order. As
+// many as the day has such triples (not transactions): held in memory.
+Result<std::vector<TotalRow>> SumTotals(const std::vector<std::unique_ptr<ShardInput>>& shards,
+                                        BusinessDate day) {
+  std::map<std::tuple<std::string, std::string, std::string>, TotalRow> totals;
+  const auto add = [&](const TotalRow& row) -> Status {
+    std::tuple<std::string, std::string, std::string> key{row.partner_id, row.currency,
+                                                          std::string(TxnStatusName(row.status))};
+    auto [at, inserted] = totals.try_emplace(std::move(key), row);
+    if (inserted) return Status::Ok();
+    std::int64_t amount = 0;
+    if (__builtin_add_overflow(at->second.amount.value(), row.amount.value(), &amount)) {
+      return OutOfRange("ledger: the total of " + row.partner_id + " " + row.currency + " " +
+                        std::string(TxnStatusName(row.status)) + " on " + day.ToString() +
+                        " overflows int64 minor units");
+    }
+    at->second.amount = AmountMinor(amount);
+    at->second.txn_count += row.txn_count;
+    return Status::Ok();
+  };
+  for (const auto& shard : shards) FH_RETURN_IF_ERROR(shard->ForEachTotal(day, add));
+  std::vector<TotalRow> sums;
+  sums.reserve(totals.size());
+  for (auto& [key, row] : totals) sums.push_back(std::move(row));
+  return sums;
+}
+
 }  // namespace
 
 Result<ShardSpec> ParseShard(std::string_view text) {
@@ -485,7 +729,7 @@ std::unique_ptr<warehouse::Warehouse> ShardOutput(warehouse::Warehouse* base, fs
 }
 
 Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
-                                  warehouse::Warehouse* warehouse) {
+                                  warehouse::Warehouse* warehouse, std::int64_t memory_bytes_max) {
   const TimestampUs started = NowUs();
   FH_ASSIGN_OR_RETURN(const int count, ShardCount(dir, day));
   std::vector<std::unique_ptr<ShardInput>> shards;
@@ -495,56 +739,16 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
     shards.push_back(std::move(shard));
   }
 
+  FH_RETURN_IF_ERROR(warehouse->SetCacheBytes(
+      {.writer = std::clamp<std::int64_t>(memory_bytes_max / kWriterCacheDivisor,
+                                          kWriterCacheBytesMin, kWriterCacheBytesMax),
+       .lookup = kLookupCacheBytes}));
   FH_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::DayWriter> writer, warehouse->BeginDay(day));
   Digest digest;
-  const TransactionRow* previous = nullptr;
-  TransactionRow last;
-  while (true) {
-    ShardInput* next = nullptr;
-    for (const auto& shard : shards) {
-      if (shard->head && (next == nullptr || KeyLess(*shard->head, *next->head))) {
-        next = shard.get();
-      }
-    }
-    if (next == nullptr) break;
-    const TransactionRow& row = *next->head;
-    if (previous != nullptr && !KeyLess(*previous, row)) {
-      return DataLoss("shards: key " + row.partner_id + "/" + row.txn_id +
-                      " is in two shards or out of order");
-    }
-    digest.Field(row.partner_id);
-    digest.Field(row.txn_id);
-    digest.Field(row.amount.value());
-    digest.Field(row.currency);
-    digest.Field(TxnStatusName(row.status));
-    digest.Field(row.event_time.value());
-    digest.EndLine();
-    FH_RETURN_IF_ERROR(writer->AddTransaction(row));
-    last = row;
-    previous = &last;
-    FH_RETURN_IF_ERROR(next->Advance(day));
-  }
-
-  // Totals: the shards' sums per (partner, currency, status), checked.
-  std::map<std::tuple<std::string, std::string, std::string>, TotalRow> totals;
-  for (const auto& shard : shards) {
-    for (const TotalRow& row : shard->totals) {
-      std::tuple<std::string, std::string, std::string> key{row.partner_id, row.currency,
-                                                            std::string(TxnStatusName(row.status))};
-      auto [at, inserted] = totals.try_emplace(std::move(key), row);
-      if (inserted) continue;
-      std::int64_t amount = 0;
-      if (__builtin_add_overflow(at->second.amount.value(), row.amount.value(), &amount)) {
-        return OutOfRange("ledger: the total of " + row.partner_id + " " + row.currency + " " +
-                          std::string(TxnStatusName(row.status)) + " on " + day.ToString() +
-                          " overflows int64 minor units");
-      }
-      at->second.amount = AmountMinor(amount);
-      at->second.txn_count += row.txn_count;
-    }
-  }
+  FH_RETURN_IF_ERROR(MergeTransactions(shards, day, writer.get(), &digest));
   CommitResult result;
-  for (const auto& [key, row] : totals) {
+  FH_ASSIGN_OR_RETURN(result.totals, SumTotals(shards, day));
+  for (const TotalRow& row : result.totals) {
     digest.Field(row.partner_id);
     digest.Field(row.currency);
     digest.Field(TxnStatusName(row.status));
@@ -552,16 +756,16 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
     digest.Field(row.amount.value());
     digest.EndLine();
     FH_RETURN_IF_ERROR(writer->AddTotal(row));
-    result.totals.push_back(row);
   }
-  std::vector<ConflictRow> conflicts;
+  // Conflicts go in as each shard's file has them (a single run, too, inserts them unit by
+  // unit, unsorted): the tables' primary key orders them and every reader orders by it, so
+  // nothing needs them in memory to sort.
   for (const auto& shard : shards) {
-    conflicts.insert(conflicts.end(), shard->conflicts.begin(), shard->conflicts.end());
+    FH_RETURN_IF_ERROR(shard->ForEachConflict(
+        day, [&writer](const ConflictRow& row) { return writer->AddConflict(row); }));
   }
-  std::sort(conflicts.begin(), conflicts.end(), [](const ConflictRow& a, const ConflictRow& b) {
-    return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
-  });
-  for (const ConflictRow& row : conflicts) FH_RETURN_IF_ERROR(writer->AddConflict(row));
+  // Before anything is published: each rows file is the one its manifest was written with.
+  for (const auto& shard : shards) FH_RETURN_IF_ERROR(shard->Finish());
 
   // The run: the input set and the window are the shards' (equal); the counts of keys their sums.
   RunRecord run = shards[0]->run;
@@ -627,11 +831,11 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
   result.shards = count;
   result.run = std::move(run);
   // Published: the shard files have served (a crash before this only leaves them for a
-  // harmless re-commit of the same day).
+  // harmless re-commit of the same day). The manifest first: a rows file alone is no shard.
   for (int i = 0; i < count; ++i) {
     std::error_code error;
-    fs::remove(dir / (BaseName({i, count}) + ".json"), error);
-    fs::remove(dir / (BaseName({i, count}) + ".rows"), error);
+    fs::remove(dir / ManifestName({i, count}), error);
+    fs::remove(dir / RowsName({i, count}), error);
   }
   return result;
 }

@@ -1,8 +1,14 @@
-// `--shard i/N` parsing; the sharded run itself is tested end to end through the binary
-// (tests/integration/ledger_cli_test.cc: 4 shards == a single run, on SQLite and PostgreSQL).
+// `--shard i/N` parsing and the shard files' writer; the sharded run itself is tested end to end
+// through the binary (tests/integration/ledger_cli_test.cc: 4 shards == a single run, a shard
+// killed mid-commit, a rows file that is not its manifest's, a commit's memory; on SQLite and
+// PostgreSQL).
 #include "ledger/shards.h"
 
 #include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "lake/lake_test_util.h"
 
 namespace firehose::ledger {
 namespace {
@@ -24,6 +30,39 @@ TEST(ParseShard, RefusesEverythingElseAsUsage) {
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+const BusinessDate kDay = BusinessDate::FromCivil(2025, 11, 27);
+
+// A shard whose run starts writing is absent until its run finishes: its previous manifest goes
+// first, so nothing can pair it with the new rows.
+TEST(ShardOutput, BeginningADayRemovesTheShardsPreviousManifest) {
+  lake::testing::TempDir dir;
+  const std::filesystem::path manifest = dir.path() / "shard-1-of-2.json";
+  std::ofstream(manifest) << "{}\n";
+  const std::unique_ptr<warehouse::Warehouse> output = ShardOutput(nullptr, dir.path(), {1, 2});
+  Result<std::unique_ptr<warehouse::DayWriter>> writer = output->BeginDay(kDay);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(manifest));
+}
+
+// The commit reads a rows file in one pass: transactions, totals, conflicts.
+TEST(ShardOutput, RefusesRowsOutOfTheOrderTheCommitReadsThem) {
+  lake::testing::TempDir dir;
+  const std::unique_ptr<warehouse::Warehouse> output = ShardOutput(nullptr, dir.path(), {0, 1});
+  Result<std::unique_ptr<warehouse::DayWriter>> writer = output->BeginDay(kDay);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  warehouse::TotalRow total;
+  total.business_date = kDay;
+  total.partner_id = "acme";
+  total.currency = "USD";
+  ASSERT_TRUE((*writer)->AddTotal(total).ok());
+  warehouse::TransactionRow late;
+  late.business_date = kDay;
+  late.partner_id = "acme";
+  late.txn_id = "t1";
+  late.currency = "USD";
+  EXPECT_EQ((*writer)->AddTransaction(late).code(), StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
