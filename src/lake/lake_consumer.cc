@@ -117,6 +117,7 @@ class LakeConsumerLoop {
   Status Resync(LakeWriter& writer) {
     const QueueOffset next = std::max(consumer_.committed_next(), writer.next_offset());
     FH_RETURN_IF_ERROR(consumer_.Seek(next));
+    writer.ResumeAt(next);
     committed_ = writer.published_through();
     return Status::Ok();
   }
@@ -161,6 +162,7 @@ Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std:
   }
   LakeWriterOptions writer_options = LakeWriterOptions::FromConfig(config);
   writer_options.fence = options.fence;
+  writer_options.contiguous_offsets = consumer.contiguous_offsets();
   FH_ASSIGN_OR_RETURN(std::unique_ptr<LakeWriter> writer,
                       LakeWriter::Open(config, std::move(writer_options)));
   spdlog::info("lake: writer {} starts at queue offset {}", config.lake.writer_id,
