@@ -29,20 +29,17 @@ class LakeConsumerLoop {
         backoff_ = options_.retry_backoff_initial;
         continue;
       }
-      Metrics()
-          .CounterFor("firehose_errors_total", {{"stage", "lake"}, {"kind", "consumer"}})
-          .Add();
+      CountError("consumer");
       spdlog::error("lake: {}; recovering and retrying in {} ms", status.ToString(),
                     backoff_.count());
-      Sleep(backoff_);
-      backoff_ = std::min(backoff_ * 2, options_.retry_backoff_max);
-      const Status recovered = writer.Recover();
-      if (!recovered.ok()) {
-        spdlog::error("lake: recovery failed: {}", recovered.ToString());
-        continue;
+      if (!RecoverAndResync(writer)) {
+        // Landing anything (even the drain) from the stale position would skip records; what
+        // the writer dropped is still in the queue and lands at the next start.
+        spdlog::warn(
+            "lake: stopped before the writer and the queue agreed again; the queue's "
+            "unlanded records land at the next start");
+        return Status::Ok();
       }
-      const Status resynced = Resync(writer);
-      if (!resynced.ok()) spdlog::error("lake: seeking the queue failed: {}", resynced.ToString());
     }
     Drain(writer);
     FH_RETURN_IF_ERROR(writer.Flush());
@@ -90,12 +87,43 @@ class LakeConsumerLoop {
     return Status::Ok();
   }
 
+  // After an error the writer has dropped its unpublished range, but the queue is positioned
+  // after the last batch fetched: records in between are in no published range. Nothing may be
+  // written until Recover and the Seek back to the writer's next offset have both succeeded;
+  // a record written from the stale position would open a range after that hole, its Commit
+  // would move the cursor past it, and no restart would read it again. Retries both with capped
+  // exponential backoff (one more attempt once `stop` is seen, so that a stop can still drain);
+  // false if stopping before they succeeded.
+  bool RecoverAndResync(LakeWriter& writer) {
+    while (true) {
+      Sleep(backoff_);
+      backoff_ = std::min(backoff_ * 2, options_.retry_backoff_max);
+      if (const Status recovered = writer.Recover(); !recovered.ok()) {
+        CountError("recover");
+        spdlog::error("lake: recovery failed: {}; retrying in {} ms", recovered.ToString(),
+                      backoff_.count());
+      } else if (const Status resynced = Resync(writer); !resynced.ok()) {
+        CountError("seek");
+        spdlog::error("lake: seeking the queue failed: {}; retrying in {} ms", resynced.ToString(),
+                      backoff_.count());
+      } else {
+        return true;
+      }
+      if (stop_.load(std::memory_order_relaxed)) return false;
+    }
+  }
+
   // Delivery resumes after everything the writer's manifests prove published.
   Status Resync(LakeWriter& writer) {
     const QueueOffset next = std::max(consumer_.committed_next(), writer.next_offset());
     FH_RETURN_IF_ERROR(consumer_.Seek(next));
+    writer.ResumeAt(next);
     committed_ = writer.published_through();
     return Status::Ok();
+  }
+
+  static void CountError(const std::string& kind) {
+    Metrics().CounterFor("firehose_errors_total", {{"stage", "lake"}, {"kind", kind}}).Add();
   }
 
   // The cursor saves re-reading after a restart; a failed commit costs only that.
@@ -134,6 +162,7 @@ Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std:
   }
   LakeWriterOptions writer_options = LakeWriterOptions::FromConfig(config);
   writer_options.fence = options.fence;
+  writer_options.contiguous_offsets = consumer.contiguous_offsets();
   FH_ASSIGN_OR_RETURN(std::unique_ptr<LakeWriter> writer,
                       LakeWriter::Open(config, std::move(writer_options)));
   spdlog::info("lake: writer {} starts at queue offset {}", config.lake.writer_id,

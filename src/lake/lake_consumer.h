@@ -36,8 +36,11 @@ struct LakeConsumerOptions {
 // stop_drain_max; the caller stops the producers first), publishes the open range, commits and
 // returns OK. Operating errors (a full disk, an I/O error, a queue hiccup) are logged, counted and
 // retried with capped exponential backoff: the writer recovers and the queue redelivers from
-// the writer's next offset, so nothing is lost or landed twice. Returns an error only if the
-// lake cannot be opened at all, or the final publication fails.
+// the writer's next offset, so nothing is lost or landed twice. Nothing is written after an
+// error until both the recovery and that Seek have succeeded (each failure is counted as
+// firehose_errors_total{stage="lake",kind="recover"|"seek"} and retried); a stop that comes
+// first returns OK without draining. Returns an error only if the lake cannot be opened at all
+// (or the queue not positioned at start), or the final publication fails.
 Status RunLakeConsumer(const Config& config, QueueConsumer& consumer, const std::atomic<bool>& stop,
                        LakeConsumerOptions options = {});
 

@@ -228,19 +228,43 @@ Counter& LakeWriter::ReceivedCounter(std::string_view partner) {
   return counter;
 }
 
+void LakeWriter::ResumeAt(QueueOffset next) {
+  FH_CHECK(!range_.open, "lake writer repositioned with a range open");
+  FH_CHECK(next >= next_offset_, "lake writer repositioned at " + std::to_string(next.value()) +
+                                     ", below its next offset " +
+                                     std::to_string(next_offset_.value()) +
+                                     ": those records may already be published");
+  next_offset_ = next;
+}
+
 Status LakeWriter::Write(std::span<const Delivery> deliveries) {
   if (broken_) return FailedPrecondition("lake writer: an earlier error needs Recover() first");
   for (const Delivery& delivery : deliveries) {
-    const Status status = WriteRecord(delivery);
+    std::string_view error_kind = "offset_gap";
+    Status status = CheckContiguous(delivery);
+    if (status.ok()) {
+      error_kind = "write";
+      status = WriteRecord(delivery);
+    }
     if (!status.ok()) {
       broken_ = true;
       Metrics()
-          .CounterFor("firehose_errors_total", {{"stage", std::string(kStage)}, {"kind", "write"}})
+          .CounterFor("firehose_errors_total",
+                      {{"stage", std::string(kStage)}, {"kind", std::string(error_kind)}})
           .Add();
       return status;
     }
   }
   return RollIfDue();
+}
+
+Status LakeWriter::CheckContiguous(const Delivery& delivery) const {
+  if (!options_.contiguous_offsets || delivery.offset == next_offset_) return Status::Ok();
+  return FailedPrecondition(
+      "lake writer " + options_.writer_id + " expected queue offset " +
+      std::to_string(next_offset_.value()) + " but was given " +
+      std::to_string(delivery.offset.value()) +
+      " on a queue without gaps: refused, landing it would skip the records in between");
 }
 
 Result<LakeWriter::PartitionFile*> LakeWriter::FileFor(FileKey key) {
@@ -484,7 +508,8 @@ Status Unlink(const fs::path& path) {
 Status LakeWriter::Recover() {
   files_.clear();  // closes the temp files; the sweep below deletes them
   range_ = Range{};
-  broken_ = false;
+  // Until the sweep below succeeds next_offset_ is not known: nothing may be written.
+  broken_ = true;
   FH_RETURN_IF_ERROR(EnsureDirectory(manifest_dir_));
   FH_RETURN_IF_ERROR(EnsureDirectory(temp_dir_));
 
@@ -556,6 +581,7 @@ Status LakeWriter::Recover() {
 
   published_through_ = last_published;
   next_offset_ = last_published ? QueueOffset(last_published->value() + 1) : QueueOffset(0);
+  broken_ = false;
   return Status::Ok();
 }
 

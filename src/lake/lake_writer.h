@@ -54,6 +54,12 @@ struct LakeWriterOptions {
   // publication as any error does. Scale-out lake writers pass their lease check here, so that
   // a writer that lost its lease never publishes (queue/jetstream_lease.h).
   std::function<Status()> fence;
+  // The queue delivers every offset, in order, from where it was positioned (the embedded log;
+  // not JetStream, whose sequence skips messages that are not records). The writer then refuses
+  // (FailedPrecondition, counted as errors{kind="offset_gap"}) a record that is not exactly at
+  // next_offset(): a gap means the queue is read from the wrong place, and landing the record
+  // would open a range past records that no range holds, for good.
+  bool contiguous_offsets = false;
 
   // <data_dir>/lake, lake.writer_id and the lake_* limits.
   static LakeWriterOptions FromConfig(const Config& config);
@@ -72,16 +78,21 @@ class LakeWriter {
   LakeWriter(const LakeWriter&) = delete;
   LakeWriter& operator=(const LakeWriter&) = delete;
 
-  // The first offset this writer has not taken: after Open or Recover, the queue must deliver
-  // from here (the consumer Seeks to it when its cursor is behind).
+  // The first offset this writer may take: after Open or Recover, the queue must deliver from
+  // here (the consumer Seeks to it when its cursor is behind, then calls ResumeAt).
   QueueOffset next_offset() const { return next_offset_; }
+  // The queue was positioned at `next` (>= next_offset(), with no range open: after Open or
+  // Recover): the records below it are not this writer's to land (its cursor is past them), and
+  // with contiguous_offsets the next record must be exactly `next`.
+  void ResumeAt(QueueOffset next);
   // The last offset of the last range published (durably, by its manifest); nullopt before the
   // first. The consumer may Commit it.
   std::optional<QueueOffset> published_through() const { return published_through_; }
 
-  // Takes records in increasing offset order (gaps allowed: a shared JetStream consumer
-  // delivers a subset), publishing ranges as the roll rules say. On an error the records not
-  // yet published are lost from memory: call Recover() and redeliver from next_offset().
+  // Takes records in increasing offset order (gaps allowed unless contiguous_offsets: a shared
+  // JetStream consumer delivers a subset), publishing ranges as the roll rules say. On an error
+  // the records not yet published are lost from memory: call Recover() and redeliver from
+  // next_offset().
   Status Write(std::span<const Delivery> deliveries);
   // Publishes the open range if it has been open for roll_age_ms.
   Status RollIfDue();
@@ -90,6 +101,7 @@ class LakeWriter {
   // Drops the unpublished range, then brings the disk to a clean state: leftover manifest
   // temps are deleted, temp files listed by a manifest are renamed into place (roll forward),
   // other temp files are deleted; next_offset() becomes one past the last manifest's range.
+  // Until a Recover succeeds, Write, RollIfDue and Flush refuse (FailedPrecondition).
   Status Recover();
 
   bool has_open_range() const { return range_.open; }
@@ -135,6 +147,7 @@ class LakeWriter {
   };
 
   LakeWriter(const Config& config, LakeWriterOptions options);
+  Status CheckContiguous(const Delivery& delivery) const;
   Status WriteRecord(const Delivery& delivery);
   Status Publish(RollCause cause);
   Status PublishFiles(std::vector<ManifestFile>* files);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/fault.h"
+#include "core/metrics.h"
 #include "core/time.h"
 #include "lake/lake_reader.h"
 #include "lake/lake_test_util.h"
@@ -263,6 +264,96 @@ TEST_F(LakeWriterTest, RefusesToTakeAnOffsetTwice) {
       "acme", AcmeBody("r", "1.00", "2026-11-27T10:00:00Z"), At("2026-11-27T10:00:00Z"))};
   ASSERT_TRUE(writer->Write(Deliveries(records, 5)).ok());
   EXPECT_DEATH((void)writer->Write(Deliveries(records, 5)), "may already be published");
+}
+
+// On a queue without gaps (the embedded log), a record past the expected offset means the queue
+// is read from the wrong place: landing it would skip the records in between for good.
+TEST_F(LakeWriterTest, RefusesAGapOnAQueueWithoutGaps) {
+  const Config config = TestConfig(dir_.path());
+  auto writer =
+      OpenWriter(config, [](LakeWriterOptions& options) { options.contiguous_offsets = true; });
+  std::vector<QueueRecord> records;
+  for (int i = 0; i < 6; ++i) {
+    records.push_back(MakeRecord("acme",
+                                 AcmeBody("g" + std::to_string(i), "1.00", "2026-11-27T10:00:00Z"),
+                                 At("2026-11-27T10:00:00Z")));
+  }
+  const std::vector<Delivery> deliveries = Deliveries(records);
+  ASSERT_TRUE(writer->Write(std::span(deliveries).subspan(0, 2)).ok());
+  const std::uint64_t gaps_before =
+      Metrics()
+          .CounterFor("firehose_errors_total", {{"stage", "lake"}, {"kind", "offset_gap"}})
+          .value();
+  const Status gap = writer->Write(std::span(deliveries).subspan(4));  // 2 and 3 skipped
+  EXPECT_EQ(gap.code(), StatusCode::kFailedPrecondition) << gap.ToString();
+  EXPECT_EQ(Metrics()
+                .CounterFor("firehose_errors_total", {{"stage", "lake"}, {"kind", "offset_gap"}})
+                .value(),
+            gaps_before + 1);
+  EXPECT_FALSE(writer->Flush().ok()) << "refused like any error: Recover() first";
+  EXPECT_TRUE(Manifests(lake_root()).empty());
+
+  ASSERT_TRUE(writer->Recover().ok());
+  ASSERT_EQ(writer->next_offset(), QueueOffset(0));
+  writer->ResumeAt(QueueOffset(0));
+  ASSERT_TRUE(writer->Write(deliveries).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  EXPECT_EQ(ReadWholeLake(lake_root()).size(), records.size());
+  ExpectVerifies(lake_root());
+}
+
+// A queue positioned past the writer's next offset (its cursor is ahead of the manifests) is
+// told to the writer, which then expects exactly that offset.
+TEST_F(LakeWriterTest, ResumesWhereTheQueueWasPositioned) {
+  const Config config = TestConfig(dir_.path());
+  auto writer =
+      OpenWriter(config, [](LakeWriterOptions& options) { options.contiguous_offsets = true; });
+  const std::vector<QueueRecord> records = {MakeRecord(
+      "acme", AcmeBody("p", "1.00", "2026-11-27T10:00:00Z"), At("2026-11-27T10:00:00Z"))};
+  writer->ResumeAt(QueueOffset(7));
+  EXPECT_FALSE(writer->Write(Deliveries(records, 8)).ok());
+  ASSERT_TRUE(writer->Recover().ok());
+  writer->ResumeAt(QueueOffset(7));
+  ASSERT_TRUE(writer->Write(Deliveries(records, 7)).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  EXPECT_EQ(writer->published_through(), QueueOffset(7));
+  EXPECT_DEATH(writer->ResumeAt(QueueOffset(5)), "may already be published");
+}
+
+// Without contiguous_offsets (JetStream: non-record messages are skipped) gaps are records the
+// queue never delivers, and are allowed.
+TEST_F(LakeWriterTest, AllowsGapsOnAQueueWithGaps) {
+  const Config config = TestConfig(dir_.path());
+  auto writer = OpenWriter(config);
+  const std::vector<QueueRecord> records = {
+      MakeRecord("acme", AcmeBody("j1", "1.00", "2026-11-27T10:00:00Z"),
+                 At("2026-11-27T10:00:00Z")),
+      MakeRecord("acme", AcmeBody("j2", "1.00", "2026-11-27T10:00:00Z"),
+                 At("2026-11-27T10:00:00Z"))};
+  ASSERT_TRUE(writer->Write(Deliveries({records[0]}, 3)).ok());
+  ASSERT_TRUE(writer->Write(Deliveries({records[1]}, 9)).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  EXPECT_EQ(ReadWholeLake(lake_root()).size(), 2u);
+  ExpectVerifies(lake_root());
+}
+
+// A Recover that fails leaves the writer refusing to write: its next offset is not known.
+TEST_F(LakeWriterTest, AFailedRecoverLeavesTheWriterRefusing) {
+  const Config config = TestConfig(dir_.path());
+  auto writer = OpenWriter(config);
+  const std::vector<QueueRecord> records = {MakeRecord(
+      "acme", AcmeBody("f", "1.00", "2026-11-27T10:00:00Z"), At("2026-11-27T10:00:00Z"))};
+  const fs::path temp_dir = lake_root() / TempDirPath("w0");
+  fs::remove_all(temp_dir);
+  { std::ofstream(temp_dir) << "not a directory"; }
+  ASSERT_FALSE(writer->Recover().ok());
+  EXPECT_EQ(writer->Write(Deliveries(records)).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(writer->Flush().code(), StatusCode::kFailedPrecondition);
+  fs::remove(temp_dir);
+  ASSERT_TRUE(writer->Recover().ok());
+  ASSERT_TRUE(writer->Write(Deliveries(records)).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  ExpectVerifies(lake_root());
 }
 
 // --- Crashes and errors -------------------------------------------------------------------

@@ -2109,6 +2109,10 @@ class EmbeddedConsumer final : public QueueConsumer {
 
   QueueOffset committed_next() const override { return committed_next_; }
 
+  // Every offset below the durable end holds a record, and Fetch returns them in order from
+  // next_ (a frame that does not decode is an error, never skipped).
+  bool contiguous_offsets() const override { return true; }
+
   Status Seek(QueueOffset next) override {
     FH_RETURN_IF_ERROR(core_->PrepareSeek(name_, next));
     FH_RETURN_IF_ERROR(WriteCursor(next));

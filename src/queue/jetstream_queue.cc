@@ -657,6 +657,10 @@ class JetStreamConsumer final : public QueueConsumer {
 
   QueueOffset committed_next() const override { return QueueOffset(committed_next_); }
 
+  // Offsets are stream sequences, and a message on firehose.raw.* that is not a record is
+  // skipped (Take): a delivery can follow the last one by more than one.
+  bool contiguous_offsets() const override { return false; }
+
   Status Seek(QueueOffset next) override {
     if (next.value() == committed_next_ && expect_ == committed_next_ && replies_.empty()) {
       return Status::Ok();

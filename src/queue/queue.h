@@ -57,6 +57,11 @@ class QueueConsumer {
   // Moves the read position (and the durable cursor) to `next`. The lake uses it when its own
   // manifests prove that records up to next-1 are already published.
   virtual Status Seek(QueueOffset next) = 0;
+
+  // True if delivery never skips an offset: each Fetch continues at one past the last record
+  // delivered (or at the Open / Seek position). The lake writer then refuses a record that does
+  // not, as the sign of a read position gone wrong (lake/lake_writer.h).
+  virtual bool contiguous_offsets() const = 0;
 };
 
 struct ConsumerStats {
