@@ -219,11 +219,13 @@ TimestampUs ModificationTime(const struct stat& info) {
 }
 
 // Reads frames in sequence from one segment file through a buffer, never past `end` (the
-// segment's durable size for consumers, its file size for recovery). Not thread-safe.
+// segment's durable size for consumers, its file size for recovery). A frame's length is bounded
+// by the format's maximum, not by record_bytes_max: a frame written under a higher limit is
+// read like any other. Not thread-safe.
 class FrameReader {
  public:
-  FrameReader(int fd, std::uint64_t position, std::uint64_t end, std::uint64_t record_bytes_max)
-      : fd_(fd), position_(position), end_(end), record_bytes_max_(record_bytes_max) {}
+  FrameReader(int fd, std::uint64_t position, std::uint64_t end)
+      : fd_(fd), position_(position), end_(end) {}
 
   std::uint64_t position() const { return position_; }
   bool AtEnd() const { return position_ >= end_; }
@@ -237,8 +239,7 @@ class FrameReader {
       FH_RETURN_IF_ERROR(Fill(needed));
       const std::string_view available = Available();
       std::uint64_t frame_bytes = 0;
-      const FrameCheck check =
-          log_format::ParseFrame(available, record_bytes_max_, frame, &frame_bytes);
+      const FrameCheck check = log_format::ParseFrame(available, frame, &frame_bytes);
       if (check != FrameCheck::kTruncated) return check;
       if (BufferEnd() >= end_ || frame_bytes <= available.size()) return check;
       needed = frame_bytes;
@@ -283,7 +284,6 @@ class FrameReader {
   int fd_;
   std::uint64_t position_;
   std::uint64_t end_;
-  std::uint64_t record_bytes_max_;
   std::string buffer_;  // the file's bytes [buffer_start_, buffer_start_ + buffer_.size())
   std::uint64_t buffer_start_ = 0;
 };
@@ -824,8 +824,7 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
   }
 
   Segment segment{base, path, kSegmentHeaderBytes, ModificationTime(info), {}};
-  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes,
-                     static_cast<std::uint64_t>(limits_.record_bytes_max));
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes);
   QueueOffset next = base;
   std::uint64_t last_indexed = kSegmentHeaderBytes;
   while (!reader.AtEnd()) {
@@ -895,7 +894,6 @@ Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& p
   char magic_bytes[kFrameHeaderBytes];
   log_format::EncodeFrameHeader(0, QueueOffset(0), 0, 0, magic_bytes);
   const std::string_view magic(magic_bytes, 4);
-  const auto record_bytes_max = static_cast<std::uint64_t>(limits_.record_bytes_max);
   std::string chunk;
   std::string candidate;
   std::uint64_t chunk_start = bad_position + 1;
@@ -907,23 +905,21 @@ Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& p
     for (std::size_t found = chunk.find(magic); found != std::string::npos;
          found = chunk.find(magic, found + 1)) {
       const std::uint64_t position = chunk_start + found;
-      candidate.resize(std::min(file_bytes - position, kFrameHeaderBytes + record_bytes_max));
+      candidate.resize(kFrameHeaderBytes);
       FH_ASSIGN_OR_RETURN(const std::size_t header_got,
                           PreadFull(fd, candidate.data(), kFrameHeaderBytes, position));
       if (header_got < kFrameHeaderBytes) continue;
       Frame frame;
       std::uint64_t frame_bytes = 0;
-      if (log_format::ParseFrame(std::string_view(candidate.data(), kFrameHeaderBytes),
-                                 record_bytes_max, &frame,
-                                 &frame_bytes) != FrameCheck::kTruncated ||
-          frame_bytes > candidate.size()) {
+      // The header's length is within the format's maximum, and the frame within the file.
+      if (log_format::ParseFrame(candidate, &frame, &frame_bytes) != FrameCheck::kTruncated ||
+          frame_bytes > file_bytes - position) {
         continue;
       }
+      candidate.resize(frame_bytes);
       FH_ASSIGN_OR_RETURN(const std::size_t frame_got,
                           PreadFull(fd, candidate.data(), frame_bytes, position));
-      if (frame_got < frame_bytes ||
-          log_format::ParseFrame(std::string_view(candidate.data(), frame_bytes), record_bytes_max,
-                                 &frame) != FrameCheck::kOk) {
+      if (frame_got < frame_bytes || log_format::ParseFrame(candidate, &frame) != FrameCheck::kOk) {
         continue;
       }
       if (frame.group_first_offset() > expected.value()) {
@@ -2150,8 +2146,7 @@ class EmbeddedConsumer final : public QueueConsumer {
     const int raw_fd = fd.get();
     segment_ = std::make_unique<OpenSegment>(
         OpenSegment{location.base, location.path, std::move(fd),
-                    FrameReader(raw_fd, location.hint_position, location.durable_bytes,
-                                static_cast<std::uint64_t>(core_->limits().record_bytes_max))});
+                    FrameReader(raw_fd, location.hint_position, location.durable_bytes)});
     while (true) {
       Frame frame;
       FH_RETURN_IF_ERROR(ReadFrame(&frame, /*any_offset=*/true));

@@ -160,7 +160,7 @@ std::vector<std::uint64_t> FrameEnds(const std::string& segment) {
   std::vector<std::uint64_t> ends;
   std::uint64_t position = log_format::kSegmentHeaderBytes;
   log_format::Frame frame;
-  while (log_format::ParseFrame(std::string_view(segment).substr(position), 1 << 30, &frame) ==
+  while (log_format::ParseFrame(std::string_view(segment).substr(position), &frame) ==
          log_format::FrameCheck::kOk) {
     position += frame.bytes;
     ends.push_back(position);
@@ -1644,6 +1644,72 @@ TEST_F(EmbeddedLogTest, DamageInsideTheLastGroupIsATornWriteButNotBeforeIt) {
   auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
   ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(log.status().message(), HasSubstr("later group commit"));
+}
+
+// A copy of a live log's directory: what a crash (kill -9) leaves of it, since every
+// acknowledged record is durable and nothing else is written behind the writer's back.
+void CopyLiveLog(const fs::path& from, const fs::path& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+  fs::remove(to / "LOCK");
+}
+
+// record_bytes_max bounds appends only: after it is lowered, records stored under the old limit
+// are read like any other. Before, recovery took a frame longer than the new limit for damage:
+// as the last frame it was cut as a torn tail (an acknowledged record lost, its offset given
+// again), before later frames the log refused to open. Both layouts are checked: one segment
+// holding all four records (a large record before others, and one last), and small segments
+// (a large record ending a sealed segment, and one alone in the last).
+TEST_F(EmbeddedLogTest, LoweringRecordBytesMaxKeepsTheLargerRecordsStoredUnderTheOldLimit) {
+  const std::vector<std::string> bodies = {"small a", Body("large 1", 600'000), "small b",
+                                           Body("large 2", 900'000)};
+  for (const std::int64_t segment_bytes_max : {std::int64_t{64} << 10, std::int64_t{16} << 20}) {
+    SCOPED_TRACE("segment_bytes_max " + std::to_string(segment_bytes_max));
+    Limits before = NoPrefillLimits();
+    before.segment_bytes_max = segment_bytes_max;
+    before.record_bytes_max = 1 << 20;
+    Limits after = before;
+    after.record_bytes_max = 16 << 10;  // under both large records
+    const TempDir live;
+    const TempDir crashed;
+    auto writing = OpenOrDie(live.path(), before);
+    for (const std::string& body : bodies) ASSERT_TRUE(AppendSync(*writing, MakeRecord(body)).ok());
+    const std::vector<QueueOffset> bases = writing->SegmentBaseOffsets();
+    ASSERT_EQ(bases.size(), segment_bytes_max == (64 << 10) ? 4u : 1u);  // small: one each
+    CopyLiveLog(live.path(), crashed.path());
+    writing.reset();
+    std::map<std::uint64_t, std::uintmax_t> sizes;
+    for (const QueueOffset base : bases)
+      sizes[base.value()] = fs::file_size(SegmentPath(crashed.path(), base.value()));
+
+    for (const fs::path& dir : {crashed.path(), live.path()}) {
+      const std::uint64_t torn_before =
+          CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+      EXPECT_EQ(ReadAllBodies(dir, after), bodies) << dir;
+      EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
+      for (const auto& [base, size] : sizes)
+        EXPECT_EQ(fs::file_size(SegmentPath(dir, base)), size) << "segment " << base;
+    }
+    // The new limit holds for appends, and offsets go on after the large records.
+    auto reopened = OpenOrDie(crashed.path(), after);
+    EXPECT_EQ(AppendSync(*reopened, MakeRecord(Body("large 3", 20'000))).status().code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(*AppendSync(*reopened, MakeRecord("small c")), QueueOffset(4));
+    reopened.reset();
+
+    // A large record torn by the crash is still a torn tail: cut, and counted.
+    const fs::path last = SegmentPath(live.path(), bases.back().value());
+    const std::string segment = ReadBytes(last);
+    const std::vector<std::uint64_t> ends = FrameEnds(segment);
+    const std::uint64_t large_2_start =
+        ends.size() >= 2 ? ends[ends.size() - 2] : log_format::kSegmentHeaderBytes;
+    WriteBytes(last, std::string_view(segment).substr(0, segment.size() - 1000));
+    const std::uint64_t torn_before =
+        CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+    EXPECT_EQ(ReadAllBodies(live.path(), after),
+              std::vector<std::string>(bodies.begin(), bodies.end() - 1));
+    EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before + 1);
+    EXPECT_EQ(fs::file_size(last), large_2_start);
+  }
 }
 
 TEST_F(EmbeddedLogTest, UnreadableCursorBlocksOnlyItsConsumer) {
