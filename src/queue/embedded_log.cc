@@ -662,6 +662,9 @@ class EmbeddedLog::Core {
   QueueOffset next_offset_;         // equals durable_next_ between batches
   std::uint64_t last_index_position_ = 0;
   bool needs_repair_ = false;              // a failed batch may have left bytes past active_bytes_
+  // A roll failed (Roll): the next segment's file may exist, named for next_offset_, so nothing
+  // more may be written to the active segment; the next group rolls first.
+  bool roll_pending_ = false;
   std::uint64_t cache_dropped_until_ = 0;  // bytes of the active segment dropped from the cache
   // The last group's size and fsync time: the writer waits briefly for a group to refill (see
   // WriterLoop).
@@ -1355,6 +1358,7 @@ void EmbeddedLog::Core::WaitForGroupLocked(std::unique_lock<std::mutex>& lock) {
 
 Status EmbeddedLog::Core::PrepareActiveSegment(std::uint64_t first_frame_bytes) {
   if (needs_repair_) FH_RETURN_IF_ERROR(RepairActiveSegment());
+  if (roll_pending_) return Roll();  // even for a group that would fit: see Roll
   const bool has_frames = active_bytes_ > kSegmentHeaderBytes;
   if (has_frames &&
       active_bytes_ + first_frame_bytes > static_cast<std::uint64_t>(limits_.segment_bytes_max)) {
@@ -1633,7 +1637,14 @@ Status EmbeddedLog::Core::RepairActiveSegment() {
   return Status::Ok();
 }
 
+// A roll that fails may leave the new segment's file behind, named for next_offset_ (the
+// directory fsync after its rename failed, or opening it did). Writing on into the active
+// segment would then take the offsets past that file's base, and the next open would find the
+// log not contiguous. So until a roll succeeds every group rolls first (roll_pending_), and
+// fails while it cannot: the retry, at the same base, replaces the file. A file left by a crash
+// before the retry is the log's last segment, empty, starting where the one before it ends.
 Status EmbeddedLog::Core::Roll() {
+  roll_pending_ = true;
   if (const int injected = fault::Check("log.roll")) {
     ErrorCounter("roll").Add();
     return ErrnoStatus("creating a segment (injected)", injected);
@@ -1651,13 +1662,14 @@ Status EmbeddedLog::Core::Roll() {
   auto opened = OpenFile(created->path, O_WRONLY);
   if (!opened.ok()) {
     ErrorCounter("roll").Add();
-    // The new file stays: it is empty and the next roll (same base) replaces it.
+    // The new file stays: it is empty, and the retry (same base) replaces it.
     return opened.status();
   }
   active_fd_ = std::move(opened).value();
   active_path_ = created->path;
   active_bytes_ = kSegmentHeaderBytes;
   active_recycled_ = recycled;
+  roll_pending_ = false;
   cache_dropped_until_ = 0;
   AttachPrefill(active_path_, active_bytes_, active_bytes_);
   last_index_position_ = kSegmentHeaderBytes;

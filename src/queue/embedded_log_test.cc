@@ -151,6 +151,13 @@ void WriteBytes(const fs::path& path, std::string_view bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+// A copy of a live log's directory: what a crash (kill -9) leaves of it, since every
+// acknowledged record is durable and nothing else is written behind the writer's back.
+void CopyLiveLog(const fs::path& from, const fs::path& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+  fs::remove(to / "LOCK");
+}
+
 fs::path SegmentPath(const fs::path& dir, std::uint64_t base) {
   return dir / log_format::SegmentFileName(QueueOffset(base));
 }
@@ -1080,6 +1087,54 @@ TEST_F(EmbeddedLogTest, SlowFsyncIsCountedAndItsAppendStillSucceeds) {
   EXPECT_LE(slow, waited_long);
 }
 
+// A roll whose directory fsync fails leaves the new segment's file in place. Small records
+// that would still fit in the old segment must not go there (their offsets would pass the new
+// file's base, and the next open would find the log not contiguous): the roll is retried first,
+// at the same base, and replaces the file.
+TEST_F(EmbeddedLogTest, AFailedRollIsRetriedBeforeAnythingMoreIsWritten) {
+  const Limits limits = NoPrefillLimits();  // 64 KiB segments: ten 6 KB records fill one
+  std::vector<std::string> acknowledged;
+  auto log = OpenOrDie(dir_.path(), limits);
+  for (int i = 0; i < 10; ++i) {
+    acknowledged.push_back(Body("r" + std::to_string(i), 6000));
+    ASSERT_TRUE(AppendSync(*log, MakeRecord(acknowledged.back())).ok());
+  }
+  ASSERT_THAT(log->SegmentBaseOffsets(), ::testing::ElementsAre(QueueOffset(0)));
+  const std::uintmax_t sealed_bytes = fs::file_size(SegmentPath(dir_.path(), 0));
+  const std::uint64_t roll_errors_before =
+      CounterValue("firehose_errors_total", {{"kind", "roll"}});
+  fault::SetForTest("file.fsync_dir=eio@1");  // the rename's directory fsync, in the roll
+  const Result<QueueOffset> failed = AppendSync(*log, MakeRecord(Body("r10", 6000)));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("fsync dir"));
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "roll"}}), roll_errors_before + 1);
+  ASSERT_TRUE(fs::exists(SegmentPath(dir_.path(), 10)));  // left by the failed roll
+  // A crash now: the file is the log's last segment, empty, where the one before it ends.
+  {
+    const TempDir crashed;
+    CopyLiveLog(dir_.path(), crashed.path());
+    EXPECT_EQ(ReadAllBodies(crashed.path(), limits), acknowledged);
+    EXPECT_EQ(OpenOrDie(crashed.path(), limits)->SegmentBaseOffsets(),
+              (std::vector<QueueOffset>{QueueOffset(0), QueueOffset(10)}));
+  }
+
+  for (const std::string body : {"small 1", "small 2"}) {
+    const Result<QueueOffset> appended = AppendSync(*log, MakeRecord(body));
+    ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+    EXPECT_EQ(*appended, QueueOffset(acknowledged.size()));
+    acknowledged.push_back(body);
+  }
+  EXPECT_EQ(log->SegmentBaseOffsets(), (std::vector<QueueOffset>{QueueOffset(0), QueueOffset(10)}));
+  EXPECT_EQ(fs::file_size(SegmentPath(dir_.path(), 0)), sealed_bytes);  // nothing more went there
+  const TempDir crashed;
+  CopyLiveLog(dir_.path(), crashed.path());
+  log.reset();
+  for (const fs::path& dir : {crashed.path(), dir_.path()}) {
+    EXPECT_EQ(ReadAllBodies(dir, limits), acknowledged) << dir;
+    EXPECT_EQ(OpenOrDie(dir, limits)->Stats().next_offset, QueueOffset(12)) << dir;
+  }
+}
+
 TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelivered) {
   Limits limits = TestLimits();
   auto log = OpenOrDie(dir_.path(), limits);
@@ -1644,13 +1699,6 @@ TEST_F(EmbeddedLogTest, DamageInsideTheLastGroupIsATornWriteButNotBeforeIt) {
   auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
   ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(log.status().message(), HasSubstr("later group commit"));
-}
-
-// A copy of a live log's directory: what a crash (kill -9) leaves of it, since every
-// acknowledged record is durable and nothing else is written behind the writer's back.
-void CopyLiveLog(const fs::path& from, const fs::path& to) {
-  fs::copy(from, to, fs::copy_options::recursive);
-  fs::remove(to / "LOCK");
 }
 
 // record_bytes_max bounds appends only: after it is lowered, records stored under the old limit
