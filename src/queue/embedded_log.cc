@@ -538,6 +538,12 @@ class EmbeddedLog::Core {
     std::vector<std::filesystem::path> recycled;  // *.log.free files
   };
   Result<Listing> ListSegments();
+  // Leftovers of failed rolls (see RemoveTrailingLeftovers): segment files with no frame of
+  // their own, named for an offset the segment before them holds.
+  Status RemoveTrailingLeftovers(std::vector<QueueOffset>* bases);
+  Result<bool> HoldsNoFrames(QueueOffset base);
+  Result<QueueOffset> ValidFramesEnd(QueueOffset base);
+  Status RemoveLeftoverSegment(QueueOffset base, QueueOffset previous_end);
   Status RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base, bool check_base);
   Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
                          std::uint64_t file_bytes, QueueOffset expected, std::string_view what);
@@ -737,12 +743,22 @@ Status EmbeddedLog::Core::Recover() {
   FH_RETURN_IF_ERROR(EnsureDirectory(dir_ / kCursorDirectory));
   FH_RETURN_IF_ERROR(LockDirectory());
   FH_ASSIGN_OR_RETURN(Listing listing, ListSegments());
-  const std::vector<QueueOffset>& bases = listing.bases;
+  std::vector<QueueOffset>& bases = listing.bases;
+  FH_RETURN_IF_ERROR(RemoveTrailingLeftovers(&bases));
   if (bases.empty()) {
     FH_ASSIGN_OR_RETURN(Segment first, CreateSegment(QueueOffset(0)));
     segments_.push_back(std::move(first));
   }
   for (std::size_t i = 0; i < bases.size(); ++i) {
+    if (i > 0 && bases[i] < next_offset_) {
+      // Named for an offset the segment before holds: a leftover if it has no frames (a later
+      // roll succeeded), else the log is not contiguous (RecoverSegment says so).
+      FH_ASSIGN_OR_RETURN(const bool leftover, HoldsNoFrames(bases[i]));
+      if (leftover) {
+        FH_RETURN_IF_ERROR(RemoveLeftoverSegment(bases[i], next_offset_));
+        continue;
+      }
+    }
     FH_RETURN_IF_ERROR(RecoverSegment(bases[i], i + 1 == bases.size(), next_offset_, i > 0));
   }
   const Segment& active = segments_.back();
@@ -798,6 +814,93 @@ Result<EmbeddedLog::Core::Listing> EmbeddedLog::Core::ListSegments() {
   if (error) return Internal("listing " + dir_.string() + ": " + error.message());
   std::sort(listing.bases.begin(), listing.bases.end());
   return listing;
+}
+
+// Before Roll retried a failed roll, the writer went on appending to the old segment after one,
+// when the next group fit there; if the new segment's file had been created (the directory
+// fsync after its rename failed, or opening it did), it stayed, holding no frames, named for an
+// offset that the old segment then went on to hold. Such a file is removed here, before
+// recovery, so that the segment before it is recovered as the last one (whose tail may be
+// torn); one between segments is removed by Recover. It is provably a leftover, and removing it
+// loses nothing: it holds no frame of its own (HoldsNoFrames), and the segment before it holds a
+// valid frame of the offset it is named for, which the writer can only have written after the
+// file was created (a roll seals the old segment at the new one's base first). A legitimate
+// empty last segment (a roll, then a crash or shutdown) starts where the one before it ends, and
+// is kept.
+Status EmbeddedLog::Core::RemoveTrailingLeftovers(std::vector<QueueOffset>* bases) {
+  std::size_t with_frames = bases->size();  // files [with_frames, size) hold no frames
+  while (with_frames > 1) {
+    FH_ASSIGN_OR_RETURN(const bool frameless, HoldsNoFrames((*bases)[with_frames - 1]));
+    if (!frameless) break;
+    --with_frames;
+  }
+  if (with_frames == bases->size()) return Status::Ok();
+  FH_ASSIGN_OR_RETURN(const QueueOffset previous_end, ValidFramesEnd((*bases)[with_frames - 1]));
+  std::vector<QueueOffset> kept(bases->begin(),
+                                bases->begin() + static_cast<std::ptrdiff_t>(with_frames));
+  for (std::size_t i = with_frames; i < bases->size(); ++i) {
+    if ((*bases)[i] < previous_end) {
+      FH_RETURN_IF_ERROR(RemoveLeftoverSegment((*bases)[i], previous_end));
+    } else {
+      kept.push_back((*bases)[i]);
+    }
+  }
+  *bases = std::move(kept);
+  return Status::Ok();
+}
+
+// Whether segment `base` holds no frame of its own: a valid header naming `base`, then nothing,
+// zeros to the end, or a valid frame of an older offset where its first frame belongs (a
+// recycled file's old bytes: the writer's first group never reached the disk, and no later
+// group is written before it is durable).
+Result<bool> EmbeddedLog::Core::HoldsNoFrames(QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, O_RDONLY));
+  FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
+  const auto file_bytes = static_cast<std::uint64_t>(info.st_size);
+  std::string header_bytes(kSegmentHeaderBytes, '\0');
+  FH_ASSIGN_OR_RETURN(const std::size_t header_got,
+                      PreadFull(fd.get(), header_bytes.data(), header_bytes.size(), 0));
+  header_bytes.resize(header_got);
+  const auto header = log_format::DecodeSegmentHeader(header_bytes);
+  if (!header.ok() || header->base_offset != base) return false;
+  if (file_bytes == kSegmentHeaderBytes) return true;
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes);
+  Frame frame;
+  FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
+  if (check == FrameCheck::kOk) return frame.offset < base;
+  if (check == FrameCheck::kBadMagic) {
+    return IsZeroFilled(fd.get(), kSegmentHeaderBytes, file_bytes);
+  }
+  return false;
+}
+
+// One past the last of segment `base`'s frames that are valid and in sequence from its start;
+// reads only.
+Result<QueueOffset> EmbeddedLog::Core::ValidFramesEnd(QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, O_RDONLY));
+  FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, static_cast<std::uint64_t>(info.st_size));
+  QueueOffset next = base;
+  while (!reader.AtEnd()) {
+    Frame frame;
+    FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
+    if (check != FrameCheck::kOk || frame.offset != next) break;
+    reader.Consume(frame);
+    next = QueueOffset(next.value() + 1);
+  }
+  return next;
+}
+
+Status EmbeddedLog::Core::RemoveLeftoverSegment(QueueOffset base, QueueOffset previous_end) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  spdlog::warn(
+      "queue: removing {}: it holds no frames, and the segment before it holds the records "
+      "below offset {}: the leftover of a segment roll that failed",
+      path.string(), previous_end.value());
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink " + path.string(), errno);
+  return SyncDirectory(dir_).WithContext("removing " + path.string());
 }
 
 // Verifies one segment and appends it to segments_. `expected_base` is where the previous

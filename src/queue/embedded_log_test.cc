@@ -1760,6 +1760,98 @@ TEST_F(EmbeddedLogTest, LoweringRecordBytesMaxKeepsTheLargerRecordsStoredUnderTh
   }
 }
 
+// A segment starting at `base` holding `bodies`, one group commit each.
+std::string SegmentHolding(std::uint64_t base, const std::vector<std::string>& bodies) {
+  std::string segment = log_format::EncodeSegmentHeader({QueueOffset(base), TimestampUs(0)});
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    std::string payload;
+    EncodeRecord(MakeRecord(bodies[i]), &payload);
+    std::string frame(log_format::kFrameHeaderBytes, '\0');
+    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(payload.size()), QueueOffset(base + i),
+                                  0, crc32c::Value(payload), frame.data());
+    segment += frame + payload;
+  }
+  return segment;
+}
+
+std::vector<std::string> Tags(int first, int end) {
+  std::vector<std::string> tags;
+  for (int i = first; i < end; ++i) tags.push_back("r" + std::to_string(i));
+  return tags;
+}
+
+// Logs left by a roll that failed before rolls were retried: the new segment's file stayed,
+// holding no frames, and the old segment went on to hold the offset it is named for. Such a
+// file is removed at open, and nothing else: a file with frames of its own, or one that starts
+// where the segment before it ends, or after it, is not a leftover.
+TEST_F(EmbeddedLogTest, LeftoversOfAFailedRollAreRemovedAndNothingElseIs) {
+  const std::string stale_10 = log_format::EncodeSegmentHeader({QueueOffset(10), TimestampUs(0)});
+  const std::string segment_0 = SegmentHolding(0, Tags(0, 12));
+  struct Layout {
+    std::string name;
+    std::map<std::uint64_t, std::string> files;  // base -> bytes
+    std::vector<std::string> bodies;             // what the log holds after the open
+    std::vector<std::uint64_t> bases;            // the segments that remain
+  };
+  const std::vector<Layout> layouts = {
+      // The last file; the segment before it is then the last one, and its torn tail is cut.
+      {"trailing", {{0, segment_0 + "torn"}, {10, stale_10}}, Tags(0, 12), {0}},
+      // Two failed rolls, one over a recycled file (its old frames, of lower offsets, follow the
+      // header), the other over zeros.
+      {"trailing two",
+       {{0, segment_0},
+        {10, stale_10 + segment_0.substr(log_format::kSegmentHeaderBytes)},
+        {11, log_format::EncodeSegmentHeader({QueueOffset(11), TimestampUs(0)}) +
+                 std::string(4096, '\0')}},
+       Tags(0, 12),
+       {0}},
+      // A later roll succeeded.
+      {"between",
+       {{0, segment_0}, {10, stale_10}, {12, SegmentHolding(12, Tags(12, 14))}},
+       Tags(0, 14),
+       {0, 12}},
+      // An empty last segment where the one before ends: a roll, then a crash. Kept.
+      {"empty last",
+       {{0, segment_0}, {12, log_format::EncodeSegmentHeader({QueueOffset(12), TimestampUs(0)})}},
+       Tags(0, 12),
+       {0, 12}},
+  };
+  for (const Layout& layout : layouts) {
+    SCOPED_TRACE(layout.name);
+    const TempDir dir(/*in_memory=*/true);
+    for (const auto& [base, bytes] : layout.files) WriteBytes(SegmentPath(dir.path(), base), bytes);
+    EXPECT_EQ(ReadAllBodies(dir.path(), NoPrefillLimits()), layout.bodies);
+    std::vector<std::uint64_t> bases;
+    for (const auto& [base, bytes] : layout.files) {
+      if (fs::exists(SegmentPath(dir.path(), base))) bases.push_back(base);
+    }
+    EXPECT_EQ(bases, layout.bases);
+    auto log = OpenOrDie(dir.path(), NoPrefillLimits());
+    EXPECT_EQ(*AppendSync(*log, MakeRecord("next")), QueueOffset(layout.bodies.size()));
+  }
+
+  const std::vector<std::pair<std::string, std::map<std::uint64_t, std::string>>> refused = {
+      // Frames of its own, of offsets the segment before holds too.
+      {"overlapping", {{0, segment_0}, {10, SegmentHolding(10, {"x10"})}}},
+      // Starting past the end of the segment before: records are missing.
+      {"gap",
+       {{0, segment_0}, {20, log_format::EncodeSegmentHeader({QueueOffset(20), TimestampUs(0)})}}},
+      // Something other than zeros or frames after its header.
+      {"garbage", {{0, segment_0}, {10, stale_10 + "garbage"}}},
+  };
+  for (const auto& [name, files] : refused) {
+    SCOPED_TRACE(name);
+    const TempDir dir(/*in_memory=*/true);
+    for (const auto& [base, bytes] : files) WriteBytes(SegmentPath(dir.path(), base), bytes);
+    const auto log = EmbeddedLog::Open(dir.path(), NoPrefillLimits());
+    ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(log.status().message(), HasSubstr("not contiguous"));
+    for (const auto& [base, bytes] : files) {
+      EXPECT_EQ(ReadBytes(SegmentPath(dir.path(), base)), bytes);  // nothing removed or cut
+    }
+  }
+}
+
 TEST_F(EmbeddedLogTest, UnreadableCursorBlocksOnlyItsConsumer) {
   WriteRecords(dir_.path(), 3);
   {
