@@ -80,7 +80,8 @@ namespace firehose {
     "frame bytes accepted by Append but not yet durable (writer memory when the disk lags; "       \
     "frames up to 16 KiB share 1 MiB chunks, up to group_commit_bytes_max of them kept for reuse)") \
   X(record_bytes_max, 2 << 20, 4096, 64 << 20, "bytes",                                           \
-    "largest queue record (raw body + envelope); a frame claiming more is corruption")           \
+    "largest queue record (raw body + envelope) an append may store; lowering it leaves the "     \
+    "records already stored readable (the max is the log format's frame limit)")                  \
   X(retention_s, 86400, 0, 365LL * 86400, "seconds",                                              \
     "how long a fully consumed segment is kept for inspection before deletion")                   \
   X(consumer_fetch_bytes_max, 8 << 20, 4096, 1LL << 30, "bytes",                                  \

@@ -219,11 +219,13 @@ TimestampUs ModificationTime(const struct stat& info) {
 }
 
 // Reads frames in sequence from one segment file through a buffer, never past `end` (the
-// segment's durable size for consumers, its file size for recovery). Not thread-safe.
+// segment's durable size for consumers, its file size for recovery). A frame's length is bounded
+// by the format's maximum, not by record_bytes_max: a frame written under a higher limit is
+// read like any other. Not thread-safe.
 class FrameReader {
  public:
-  FrameReader(int fd, std::uint64_t position, std::uint64_t end, std::uint64_t record_bytes_max)
-      : fd_(fd), position_(position), end_(end), record_bytes_max_(record_bytes_max) {}
+  FrameReader(int fd, std::uint64_t position, std::uint64_t end)
+      : fd_(fd), position_(position), end_(end) {}
 
   std::uint64_t position() const { return position_; }
   bool AtEnd() const { return position_ >= end_; }
@@ -237,8 +239,7 @@ class FrameReader {
       FH_RETURN_IF_ERROR(Fill(needed));
       const std::string_view available = Available();
       std::uint64_t frame_bytes = 0;
-      const FrameCheck check =
-          log_format::ParseFrame(available, record_bytes_max_, frame, &frame_bytes);
+      const FrameCheck check = log_format::ParseFrame(available, frame, &frame_bytes);
       if (check != FrameCheck::kTruncated) return check;
       if (BufferEnd() >= end_ || frame_bytes <= available.size()) return check;
       needed = frame_bytes;
@@ -283,7 +284,6 @@ class FrameReader {
   int fd_;
   std::uint64_t position_;
   std::uint64_t end_;
-  std::uint64_t record_bytes_max_;
   std::string buffer_;  // the file's bytes [buffer_start_, buffer_start_ + buffer_.size())
   std::uint64_t buffer_start_ = 0;
 };
@@ -538,6 +538,12 @@ class EmbeddedLog::Core {
     std::vector<std::filesystem::path> recycled;  // *.log.free files
   };
   Result<Listing> ListSegments();
+  // Leftovers of failed rolls (see RemoveTrailingLeftovers): segment files with no frame of
+  // their own, named for an offset the segment before them holds.
+  Status RemoveTrailingLeftovers(std::vector<QueueOffset>* bases);
+  Result<bool> HoldsNoFrames(QueueOffset base);
+  Result<QueueOffset> ValidFramesEnd(QueueOffset base);
+  Status RemoveLeftoverSegment(QueueOffset base, QueueOffset previous_end);
   Status RecoverSegment(QueueOffset base, bool is_last, QueueOffset expected_base, bool check_base);
   Status CheckTailIsTorn(int fd, const std::filesystem::path& path, std::uint64_t bad_position,
                          std::uint64_t file_bytes, QueueOffset expected, std::string_view what);
@@ -662,6 +668,9 @@ class EmbeddedLog::Core {
   QueueOffset next_offset_;         // equals durable_next_ between batches
   std::uint64_t last_index_position_ = 0;
   bool needs_repair_ = false;              // a failed batch may have left bytes past active_bytes_
+  // A roll failed (Roll): the next segment's file may exist, named for next_offset_, so nothing
+  // more may be written to the active segment; the next group rolls first.
+  bool roll_pending_ = false;
   std::uint64_t cache_dropped_until_ = 0;  // bytes of the active segment dropped from the cache
   // The last group's size and fsync time: the writer waits briefly for a group to refill (see
   // WriterLoop).
@@ -734,12 +743,22 @@ Status EmbeddedLog::Core::Recover() {
   FH_RETURN_IF_ERROR(EnsureDirectory(dir_ / kCursorDirectory));
   FH_RETURN_IF_ERROR(LockDirectory());
   FH_ASSIGN_OR_RETURN(Listing listing, ListSegments());
-  const std::vector<QueueOffset>& bases = listing.bases;
+  std::vector<QueueOffset>& bases = listing.bases;
+  FH_RETURN_IF_ERROR(RemoveTrailingLeftovers(&bases));
   if (bases.empty()) {
     FH_ASSIGN_OR_RETURN(Segment first, CreateSegment(QueueOffset(0)));
     segments_.push_back(std::move(first));
   }
   for (std::size_t i = 0; i < bases.size(); ++i) {
+    if (i > 0 && bases[i] < next_offset_) {
+      // Named for an offset the segment before holds: a leftover if it has no frames (a later
+      // roll succeeded), else the log is not contiguous (RecoverSegment says so).
+      FH_ASSIGN_OR_RETURN(const bool leftover, HoldsNoFrames(bases[i]));
+      if (leftover) {
+        FH_RETURN_IF_ERROR(RemoveLeftoverSegment(bases[i], next_offset_));
+        continue;
+      }
+    }
     FH_RETURN_IF_ERROR(RecoverSegment(bases[i], i + 1 == bases.size(), next_offset_, i > 0));
   }
   const Segment& active = segments_.back();
@@ -797,6 +816,93 @@ Result<EmbeddedLog::Core::Listing> EmbeddedLog::Core::ListSegments() {
   return listing;
 }
 
+// Before Roll retried a failed roll, the writer went on appending to the old segment after one,
+// when the next group fit there; if the new segment's file had been created (the directory
+// fsync after its rename failed, or opening it did), it stayed, holding no frames, named for an
+// offset that the old segment then went on to hold. Such a file is removed here, before
+// recovery, so that the segment before it is recovered as the last one (whose tail may be
+// torn); one between segments is removed by Recover. It is provably a leftover, and removing it
+// loses nothing: it holds no frame of its own (HoldsNoFrames), and the segment before it holds a
+// valid frame of the offset it is named for, which the writer can only have written after the
+// file was created (a roll seals the old segment at the new one's base first). A legitimate
+// empty last segment (a roll, then a crash or shutdown) starts where the one before it ends, and
+// is kept.
+Status EmbeddedLog::Core::RemoveTrailingLeftovers(std::vector<QueueOffset>* bases) {
+  std::size_t with_frames = bases->size();  // files [with_frames, size) hold no frames
+  while (with_frames > 1) {
+    FH_ASSIGN_OR_RETURN(const bool frameless, HoldsNoFrames((*bases)[with_frames - 1]));
+    if (!frameless) break;
+    --with_frames;
+  }
+  if (with_frames == bases->size()) return Status::Ok();
+  FH_ASSIGN_OR_RETURN(const QueueOffset previous_end, ValidFramesEnd((*bases)[with_frames - 1]));
+  std::vector<QueueOffset> kept(bases->begin(),
+                                bases->begin() + static_cast<std::ptrdiff_t>(with_frames));
+  for (std::size_t i = with_frames; i < bases->size(); ++i) {
+    if ((*bases)[i] < previous_end) {
+      FH_RETURN_IF_ERROR(RemoveLeftoverSegment((*bases)[i], previous_end));
+    } else {
+      kept.push_back((*bases)[i]);
+    }
+  }
+  *bases = std::move(kept);
+  return Status::Ok();
+}
+
+// Whether segment `base` holds no frame of its own: a valid header naming `base`, then nothing,
+// zeros to the end, or a valid frame of an older offset where its first frame belongs (a
+// recycled file's old bytes: the writer's first group never reached the disk, and no later
+// group is written before it is durable).
+Result<bool> EmbeddedLog::Core::HoldsNoFrames(QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, O_RDONLY));
+  FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
+  const auto file_bytes = static_cast<std::uint64_t>(info.st_size);
+  std::string header_bytes(kSegmentHeaderBytes, '\0');
+  FH_ASSIGN_OR_RETURN(const std::size_t header_got,
+                      PreadFull(fd.get(), header_bytes.data(), header_bytes.size(), 0));
+  header_bytes.resize(header_got);
+  const auto header = log_format::DecodeSegmentHeader(header_bytes);
+  if (!header.ok() || header->base_offset != base) return false;
+  if (file_bytes == kSegmentHeaderBytes) return true;
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes);
+  Frame frame;
+  FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
+  if (check == FrameCheck::kOk) return frame.offset < base;
+  if (check == FrameCheck::kBadMagic) {
+    return IsZeroFilled(fd.get(), kSegmentHeaderBytes, file_bytes);
+  }
+  return false;
+}
+
+// One past the last of segment `base`'s frames that are valid and in sequence from its start;
+// reads only.
+Result<QueueOffset> EmbeddedLog::Core::ValidFramesEnd(QueueOffset base) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, O_RDONLY));
+  FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, static_cast<std::uint64_t>(info.st_size));
+  QueueOffset next = base;
+  while (!reader.AtEnd()) {
+    Frame frame;
+    FH_ASSIGN_OR_RETURN(const FrameCheck check, reader.Peek(&frame));
+    if (check != FrameCheck::kOk || frame.offset != next) break;
+    reader.Consume(frame);
+    next = QueueOffset(next.value() + 1);
+  }
+  return next;
+}
+
+Status EmbeddedLog::Core::RemoveLeftoverSegment(QueueOffset base, QueueOffset previous_end) {
+  const std::filesystem::path path = dir_ / log_format::SegmentFileName(base);
+  spdlog::warn(
+      "queue: removing {}: it holds no frames, and the segment before it holds the records "
+      "below offset {}: the leftover of a segment roll that failed",
+      path.string(), previous_end.value());
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink " + path.string(), errno);
+  return SyncDirectory(dir_).WithContext("removing " + path.string());
+}
+
 // Verifies one segment and appends it to segments_. `expected_base` is where the previous
 // segment ended (checked when `check_base`). In the last segment the first bad frame is a torn
 // tail and is truncated, unless valid frames of a later group commit follow it.
@@ -824,8 +930,7 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
   }
 
   Segment segment{base, path, kSegmentHeaderBytes, ModificationTime(info), {}};
-  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes,
-                     static_cast<std::uint64_t>(limits_.record_bytes_max));
+  FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes);
   QueueOffset next = base;
   std::uint64_t last_indexed = kSegmentHeaderBytes;
   while (!reader.AtEnd()) {
@@ -895,7 +1000,6 @@ Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& p
   char magic_bytes[kFrameHeaderBytes];
   log_format::EncodeFrameHeader(0, QueueOffset(0), 0, 0, magic_bytes);
   const std::string_view magic(magic_bytes, 4);
-  const auto record_bytes_max = static_cast<std::uint64_t>(limits_.record_bytes_max);
   std::string chunk;
   std::string candidate;
   std::uint64_t chunk_start = bad_position + 1;
@@ -907,23 +1011,21 @@ Status EmbeddedLog::Core::CheckTailIsTorn(int fd, const std::filesystem::path& p
     for (std::size_t found = chunk.find(magic); found != std::string::npos;
          found = chunk.find(magic, found + 1)) {
       const std::uint64_t position = chunk_start + found;
-      candidate.resize(std::min(file_bytes - position, kFrameHeaderBytes + record_bytes_max));
+      candidate.resize(kFrameHeaderBytes);
       FH_ASSIGN_OR_RETURN(const std::size_t header_got,
                           PreadFull(fd, candidate.data(), kFrameHeaderBytes, position));
       if (header_got < kFrameHeaderBytes) continue;
       Frame frame;
       std::uint64_t frame_bytes = 0;
-      if (log_format::ParseFrame(std::string_view(candidate.data(), kFrameHeaderBytes),
-                                 record_bytes_max, &frame,
-                                 &frame_bytes) != FrameCheck::kTruncated ||
-          frame_bytes > candidate.size()) {
+      // The header's length is within the format's maximum, and the frame within the file.
+      if (log_format::ParseFrame(candidate, &frame, &frame_bytes) != FrameCheck::kTruncated ||
+          frame_bytes > file_bytes - position) {
         continue;
       }
+      candidate.resize(frame_bytes);
       FH_ASSIGN_OR_RETURN(const std::size_t frame_got,
                           PreadFull(fd, candidate.data(), frame_bytes, position));
-      if (frame_got < frame_bytes ||
-          log_format::ParseFrame(std::string_view(candidate.data(), frame_bytes), record_bytes_max,
-                                 &frame) != FrameCheck::kOk) {
+      if (frame_got < frame_bytes || log_format::ParseFrame(candidate, &frame) != FrameCheck::kOk) {
         continue;
       }
       if (frame.group_first_offset() > expected.value()) {
@@ -1359,6 +1461,7 @@ void EmbeddedLog::Core::WaitForGroupLocked(std::unique_lock<std::mutex>& lock) {
 
 Status EmbeddedLog::Core::PrepareActiveSegment(std::uint64_t first_frame_bytes) {
   if (needs_repair_) FH_RETURN_IF_ERROR(RepairActiveSegment());
+  if (roll_pending_) return Roll();  // even for a group that would fit: see Roll
   const bool has_frames = active_bytes_ > kSegmentHeaderBytes;
   if (has_frames &&
       active_bytes_ + first_frame_bytes > static_cast<std::uint64_t>(limits_.segment_bytes_max)) {
@@ -1637,7 +1740,14 @@ Status EmbeddedLog::Core::RepairActiveSegment() {
   return Status::Ok();
 }
 
+// A roll that fails may leave the new segment's file behind, named for next_offset_ (the
+// directory fsync after its rename failed, or opening it did). Writing on into the active
+// segment would then take the offsets past that file's base, and the next open would find the
+// log not contiguous. So until a roll succeeds every group rolls first (roll_pending_), and
+// fails while it cannot: the retry, at the same base, replaces the file. A file left by a crash
+// before the retry is the log's last segment, empty, starting where the one before it ends.
 Status EmbeddedLog::Core::Roll() {
+  roll_pending_ = true;
   if (const int injected = fault::Check("log.roll")) {
     ErrorCounter("roll").Add();
     return ErrnoStatus("creating a segment (injected)", injected);
@@ -1655,13 +1765,14 @@ Status EmbeddedLog::Core::Roll() {
   auto opened = OpenFile(created->path, O_WRONLY);
   if (!opened.ok()) {
     ErrorCounter("roll").Add();
-    // The new file stays: it is empty and the next roll (same base) replaces it.
+    // The new file stays: it is empty, and the retry (same base) replaces it.
     return opened.status();
   }
   active_fd_ = std::move(opened).value();
   active_path_ = created->path;
   active_bytes_ = kSegmentHeaderBytes;
   active_recycled_ = recycled;
+  roll_pending_ = false;
   cache_dropped_until_ = 0;
   AttachPrefill(active_path_, active_bytes_, active_bytes_);
   last_index_position_ = kSegmentHeaderBytes;
@@ -2154,8 +2265,7 @@ class EmbeddedConsumer final : public QueueConsumer {
     const int raw_fd = fd.get();
     segment_ = std::make_unique<OpenSegment>(
         OpenSegment{location.base, location.path, std::move(fd),
-                    FrameReader(raw_fd, location.hint_position, location.durable_bytes,
-                                static_cast<std::uint64_t>(core_->limits().record_bytes_max))});
+                    FrameReader(raw_fd, location.hint_position, location.durable_bytes)});
     while (true) {
       Frame frame;
       FH_RETURN_IF_ERROR(ReadFrame(&frame, /*any_offset=*/true));

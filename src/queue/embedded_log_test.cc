@@ -151,6 +151,13 @@ void WriteBytes(const fs::path& path, std::string_view bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+// A copy of a live log's directory: what a crash (kill -9) leaves of it, since every
+// acknowledged record is durable and nothing else is written behind the writer's back.
+void CopyLiveLog(const fs::path& from, const fs::path& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+  fs::remove(to / "LOCK");
+}
+
 fs::path SegmentPath(const fs::path& dir, std::uint64_t base) {
   return dir / log_format::SegmentFileName(QueueOffset(base));
 }
@@ -160,7 +167,7 @@ std::vector<std::uint64_t> FrameEnds(const std::string& segment) {
   std::vector<std::uint64_t> ends;
   std::uint64_t position = log_format::kSegmentHeaderBytes;
   log_format::Frame frame;
-  while (log_format::ParseFrame(std::string_view(segment).substr(position), 1 << 30, &frame) ==
+  while (log_format::ParseFrame(std::string_view(segment).substr(position), &frame) ==
          log_format::FrameCheck::kOk) {
     position += frame.bytes;
     ends.push_back(position);
@@ -1080,6 +1087,54 @@ TEST_F(EmbeddedLogTest, SlowFsyncIsCountedAndItsAppendStillSucceeds) {
   EXPECT_LE(slow, waited_long);
 }
 
+// A roll whose directory fsync fails leaves the new segment's file in place. Small records
+// that would still fit in the old segment must not go there (their offsets would pass the new
+// file's base, and the next open would find the log not contiguous): the roll is retried first,
+// at the same base, and replaces the file.
+TEST_F(EmbeddedLogTest, AFailedRollIsRetriedBeforeAnythingMoreIsWritten) {
+  const Limits limits = NoPrefillLimits();  // 64 KiB segments: ten 6 KB records fill one
+  std::vector<std::string> acknowledged;
+  auto log = OpenOrDie(dir_.path(), limits);
+  for (int i = 0; i < 10; ++i) {
+    acknowledged.push_back(Body("r" + std::to_string(i), 6000));
+    ASSERT_TRUE(AppendSync(*log, MakeRecord(acknowledged.back())).ok());
+  }
+  ASSERT_THAT(log->SegmentBaseOffsets(), ::testing::ElementsAre(QueueOffset(0)));
+  const std::uintmax_t sealed_bytes = fs::file_size(SegmentPath(dir_.path(), 0));
+  const std::uint64_t roll_errors_before =
+      CounterValue("firehose_errors_total", {{"kind", "roll"}});
+  fault::SetForTest("file.fsync_dir=eio@1");  // the rename's directory fsync, in the roll
+  const Result<QueueOffset> failed = AppendSync(*log, MakeRecord(Body("r10", 6000)));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("fsync dir"));
+  EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "roll"}}), roll_errors_before + 1);
+  ASSERT_TRUE(fs::exists(SegmentPath(dir_.path(), 10)));  // left by the failed roll
+  // A crash now: the file is the log's last segment, empty, where the one before it ends.
+  {
+    const TempDir crashed;
+    CopyLiveLog(dir_.path(), crashed.path());
+    EXPECT_EQ(ReadAllBodies(crashed.path(), limits), acknowledged);
+    EXPECT_EQ(OpenOrDie(crashed.path(), limits)->SegmentBaseOffsets(),
+              (std::vector<QueueOffset>{QueueOffset(0), QueueOffset(10)}));
+  }
+
+  for (const std::string body : {"small 1", "small 2"}) {
+    const Result<QueueOffset> appended = AppendSync(*log, MakeRecord(body));
+    ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+    EXPECT_EQ(*appended, QueueOffset(acknowledged.size()));
+    acknowledged.push_back(body);
+  }
+  EXPECT_EQ(log->SegmentBaseOffsets(), (std::vector<QueueOffset>{QueueOffset(0), QueueOffset(10)}));
+  EXPECT_EQ(fs::file_size(SegmentPath(dir_.path(), 0)), sealed_bytes);  // nothing more went there
+  const TempDir crashed;
+  CopyLiveLog(dir_.path(), crashed.path());
+  log.reset();
+  for (const fs::path& dir : {crashed.path(), dir_.path()}) {
+    EXPECT_EQ(ReadAllBodies(dir, limits), acknowledged) << dir;
+    EXPECT_EQ(OpenOrDie(dir, limits)->Stats().next_offset, QueueOffset(12)) << dir;
+  }
+}
+
 TEST_F(EmbeddedLogTest, UnderConcurrencyAndFaultsExactlyTheAcknowledgedAreDelivered) {
   Limits limits = TestLimits();
   auto log = OpenOrDie(dir_.path(), limits);
@@ -1644,6 +1699,157 @@ TEST_F(EmbeddedLogTest, DamageInsideTheLastGroupIsATornWriteButNotBeforeIt) {
   auto log = EmbeddedLog::Open(dir_.path(), TestLimits());
   ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(log.status().message(), HasSubstr("later group commit"));
+}
+
+// record_bytes_max bounds appends only: after it is lowered, records stored under the old limit
+// are read like any other. Before, recovery took a frame longer than the new limit for damage:
+// as the last frame it was cut as a torn tail (an acknowledged record lost, its offset given
+// again), before later frames the log refused to open. Both layouts are checked: one segment
+// holding all four records (a large record before others, and one last), and small segments
+// (a large record ending a sealed segment, and one alone in the last).
+TEST_F(EmbeddedLogTest, LoweringRecordBytesMaxKeepsTheLargerRecordsStoredUnderTheOldLimit) {
+  const std::vector<std::string> bodies = {"small a", Body("large 1", 600'000), "small b",
+                                           Body("large 2", 900'000)};
+  for (const std::int64_t segment_bytes_max : {std::int64_t{64} << 10, std::int64_t{16} << 20}) {
+    SCOPED_TRACE("segment_bytes_max " + std::to_string(segment_bytes_max));
+    Limits before = NoPrefillLimits();
+    before.segment_bytes_max = segment_bytes_max;
+    before.record_bytes_max = 1 << 20;
+    Limits after = before;
+    after.record_bytes_max = 16 << 10;  // under both large records
+    const TempDir live;
+    const TempDir crashed;
+    auto writing = OpenOrDie(live.path(), before);
+    for (const std::string& body : bodies) ASSERT_TRUE(AppendSync(*writing, MakeRecord(body)).ok());
+    const std::vector<QueueOffset> bases = writing->SegmentBaseOffsets();
+    ASSERT_EQ(bases.size(), segment_bytes_max == (64 << 10) ? 4u : 1u);  // small: one each
+    CopyLiveLog(live.path(), crashed.path());
+    writing.reset();
+    std::map<std::uint64_t, std::uintmax_t> sizes;
+    for (const QueueOffset base : bases)
+      sizes[base.value()] = fs::file_size(SegmentPath(crashed.path(), base.value()));
+
+    for (const fs::path& dir : {crashed.path(), live.path()}) {
+      const std::uint64_t torn_before =
+          CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+      EXPECT_EQ(ReadAllBodies(dir, after), bodies) << dir;
+      EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before);
+      for (const auto& [base, size] : sizes)
+        EXPECT_EQ(fs::file_size(SegmentPath(dir, base)), size) << "segment " << base;
+    }
+    // The new limit holds for appends, and offsets go on after the large records.
+    auto reopened = OpenOrDie(crashed.path(), after);
+    EXPECT_EQ(AppendSync(*reopened, MakeRecord(Body("large 3", 20'000))).status().code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(*AppendSync(*reopened, MakeRecord("small c")), QueueOffset(4));
+    reopened.reset();
+
+    // A large record torn by the crash is still a torn tail: cut, and counted.
+    const fs::path last = SegmentPath(live.path(), bases.back().value());
+    const std::string segment = ReadBytes(last);
+    const std::vector<std::uint64_t> ends = FrameEnds(segment);
+    const std::uint64_t large_2_start =
+        ends.size() >= 2 ? ends[ends.size() - 2] : log_format::kSegmentHeaderBytes;
+    WriteBytes(last, std::string_view(segment).substr(0, segment.size() - 1000));
+    const std::uint64_t torn_before =
+        CounterValue("firehose_errors_total", {{"kind", "torn_tail"}});
+    EXPECT_EQ(ReadAllBodies(live.path(), after),
+              std::vector<std::string>(bodies.begin(), bodies.end() - 1));
+    EXPECT_EQ(CounterValue("firehose_errors_total", {{"kind", "torn_tail"}}), torn_before + 1);
+    EXPECT_EQ(fs::file_size(last), large_2_start);
+  }
+}
+
+// A segment starting at `base` holding `bodies`, one group commit each.
+std::string SegmentHolding(std::uint64_t base, const std::vector<std::string>& bodies) {
+  std::string segment = log_format::EncodeSegmentHeader({QueueOffset(base), TimestampUs(0)});
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    std::string payload;
+    EncodeRecord(MakeRecord(bodies[i]), &payload);
+    std::string frame(log_format::kFrameHeaderBytes, '\0');
+    log_format::EncodeFrameHeader(static_cast<std::uint32_t>(payload.size()), QueueOffset(base + i),
+                                  0, crc32c::Value(payload), frame.data());
+    segment += frame + payload;
+  }
+  return segment;
+}
+
+std::vector<std::string> Tags(int first, int end) {
+  std::vector<std::string> tags;
+  for (int i = first; i < end; ++i) tags.push_back("r" + std::to_string(i));
+  return tags;
+}
+
+// Logs left by a roll that failed before rolls were retried: the new segment's file stayed,
+// holding no frames, and the old segment went on to hold the offset it is named for. Such a
+// file is removed at open, and nothing else: a file with frames of its own, or one that starts
+// where the segment before it ends, or after it, is not a leftover.
+TEST_F(EmbeddedLogTest, LeftoversOfAFailedRollAreRemovedAndNothingElseIs) {
+  const std::string stale_10 = log_format::EncodeSegmentHeader({QueueOffset(10), TimestampUs(0)});
+  const std::string segment_0 = SegmentHolding(0, Tags(0, 12));
+  struct Layout {
+    std::string name;
+    std::map<std::uint64_t, std::string> files;  // base -> bytes
+    std::vector<std::string> bodies;             // what the log holds after the open
+    std::vector<std::uint64_t> bases;            // the segments that remain
+  };
+  const std::vector<Layout> layouts = {
+      // The last file; the segment before it is then the last one, and its torn tail is cut.
+      {"trailing", {{0, segment_0 + "torn"}, {10, stale_10}}, Tags(0, 12), {0}},
+      // Two failed rolls, one over a recycled file (its old frames, of lower offsets, follow the
+      // header), the other over zeros.
+      {"trailing two",
+       {{0, segment_0},
+        {10, stale_10 + segment_0.substr(log_format::kSegmentHeaderBytes)},
+        {11, log_format::EncodeSegmentHeader({QueueOffset(11), TimestampUs(0)}) +
+                 std::string(4096, '\0')}},
+       Tags(0, 12),
+       {0}},
+      // A later roll succeeded.
+      {"between",
+       {{0, segment_0}, {10, stale_10}, {12, SegmentHolding(12, Tags(12, 14))}},
+       Tags(0, 14),
+       {0, 12}},
+      // An empty last segment where the one before ends: a roll, then a crash. Kept.
+      {"empty last",
+       {{0, segment_0}, {12, log_format::EncodeSegmentHeader({QueueOffset(12), TimestampUs(0)})}},
+       Tags(0, 12),
+       {0, 12}},
+  };
+  for (const Layout& layout : layouts) {
+    SCOPED_TRACE(layout.name);
+    const TempDir dir(/*in_memory=*/true);
+    for (const auto& [base, bytes] : layout.files) WriteBytes(SegmentPath(dir.path(), base), bytes);
+    EXPECT_EQ(ReadAllBodies(dir.path(), NoPrefillLimits()), layout.bodies);
+    std::vector<std::uint64_t> bases;
+    for (const auto& [base, bytes] : layout.files) {
+      if (fs::exists(SegmentPath(dir.path(), base))) bases.push_back(base);
+    }
+    EXPECT_EQ(bases, layout.bases);
+    auto log = OpenOrDie(dir.path(), NoPrefillLimits());
+    EXPECT_EQ(*AppendSync(*log, MakeRecord("next")), QueueOffset(layout.bodies.size()));
+  }
+
+  const std::vector<std::pair<std::string, std::map<std::uint64_t, std::string>>> refused = {
+      // Frames of its own, of offsets the segment before holds too.
+      {"overlapping", {{0, segment_0}, {10, SegmentHolding(10, {"x10"})}}},
+      // Starting past the end of the segment before: records are missing.
+      {"gap",
+       {{0, segment_0}, {20, log_format::EncodeSegmentHeader({QueueOffset(20), TimestampUs(0)})}}},
+      // Something other than zeros or frames after its header.
+      {"garbage", {{0, segment_0}, {10, stale_10 + "garbage"}}},
+  };
+  for (const auto& [name, files] : refused) {
+    SCOPED_TRACE(name);
+    const TempDir dir(/*in_memory=*/true);
+    for (const auto& [base, bytes] : files) WriteBytes(SegmentPath(dir.path(), base), bytes);
+    const auto log = EmbeddedLog::Open(dir.path(), NoPrefillLimits());
+    ASSERT_EQ(log.status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(log.status().message(), HasSubstr("not contiguous"));
+    for (const auto& [base, bytes] : files) {
+      EXPECT_EQ(ReadBytes(SegmentPath(dir.path(), base)), bytes);  // nothing removed or cut
+    }
+  }
 }
 
 TEST_F(EmbeddedLogTest, UnreadableCursorBlocksOnlyItsConsumer) {

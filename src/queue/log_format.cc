@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/crc32c.h"
+#include "core/limits.h"
 #include "core/little_endian.h"
 
 namespace firehose::log_format {
@@ -17,6 +18,18 @@ void SealFixedRecord(char* record) {
   PutLittleEndian<std::uint32_t>(record + kFixedCrcPosition,
                                  crc32c::Value(record, kFixedCrcPosition));
 }
+
+constexpr std::int64_t RecordBytesMaxAccepted() {
+  for (const LimitSpec& spec : kLimitSpecs) {
+    if (spec.name == "record_bytes_max") return spec.max;
+  }
+  return -1;
+}
+// A record the config lets Append store must be readable. Raising the config's bound past the
+// format's maximum is a format change (and the lake's line limit must follow).
+static_assert(RecordBytesMaxAccepted() > 0 &&
+                  RecordBytesMaxAccepted() <= static_cast<std::int64_t>(kFramePayloadBytesMax),
+              "limits.record_bytes_max may exceed log_format::kFramePayloadBytesMax");
 
 bool FixedRecordCrcMatches(const char* record) {
   return GetLittleEndian<std::uint32_t>(record + kFixedCrcPosition) ==
@@ -95,15 +108,14 @@ std::string_view FrameCheckName(FrameCheck check) {
     case FrameCheck::kBadMagic:
       return "bad frame magic";
     case FrameCheck::kTooLarge:
-      return "frame length over record_bytes_max";
+      return "frame length over the format's maximum";
     case FrameCheck::kBadCrc:
       return "frame CRC mismatch";
   }
   return "unknown";
 }
 
-FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Frame* frame,
-                      std::uint64_t* needed_bytes) {
+FrameCheck ParseFrame(std::string_view bytes, Frame* frame, std::uint64_t* needed_bytes) {
   // A short tail is checked for the magic first, so that zeros read as kBadMagic, not as a
   // truncated frame that more bytes could complete.
   if (bytes.empty()) {
@@ -120,7 +132,7 @@ FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Fr
   }
   const char* in = bytes.data();
   const auto payload_bytes = GetLittleEndian<std::uint32_t>(in + 4);
-  if (payload_bytes > record_bytes_max) return FrameCheck::kTooLarge;
+  if (payload_bytes > kFramePayloadBytesMax) return FrameCheck::kTooLarge;
   const std::uint64_t total = FrameBytes(payload_bytes);
   if (bytes.size() < total) {
     if (needed_bytes != nullptr) *needed_bytes = total;

@@ -15,7 +15,7 @@
 //   u32 reserved (0)            u32 CRC32C of bytes [0, 28)
 //
 // Frame, a 24-byte header followed by the payload (an encoded queue record, queue/record.h):
-//   u32 magic (kFrameMagic)     u32 payload bytes
+//   u32 magic (kFrameMagic)     u32 payload bytes (at most kFramePayloadBytesMax)
 //   u64 offset                  u32 group index: the frame's position in its group commit
 //   u32 CRC32C of the payload followed by header bytes [0, 20)
 // The group index lets recovery tell a write torn by a power loss (the frames of the last,
@@ -50,6 +50,13 @@ inline constexpr std::size_t kSegmentNameDigits = 20;
 // and a zero-filled tail never does.
 inline constexpr std::uint32_t kFrameMagic = 0xC0FFEE51;
 inline constexpr std::size_t kFrameHeaderBytes = 24;
+// The largest payload a frame may claim; a longer length field is corruption. A fixed figure of
+// the format, never the configurable record_bytes_max: that limit is enforced by Append only,
+// so a record appended under a higher limit stays readable (and is never cut as a torn tail)
+// after the limit is lowered. It is the largest record_bytes_max the config accepts
+// (core/limits.h; log_format.cc asserts it at compile time), and must never be lowered: logs
+// written under it must stay readable. The lake's longest line (lake/lake_format.h) counts on it.
+inline constexpr std::uint32_t kFramePayloadBytesMax = 64u << 20;
 
 inline constexpr std::uint32_t kCursorMagic = 0x43514846;  // "FHQC"
 inline constexpr std::size_t kCursorSlotBytes = 32;
@@ -87,7 +94,7 @@ enum class FrameCheck {
   kOk,
   kTruncated,  // the bytes end inside the frame's header or payload
   kBadMagic,   // includes a zero-filled tail
-  kTooLarge,   // the length field claims more than record_bytes_max
+  kTooLarge,   // the length field claims more than kFramePayloadBytesMax
   kBadCrc,
 };
 std::string_view FrameCheckName(FrameCheck check);
@@ -103,9 +110,9 @@ struct Frame {
 };
 
 // Parses the frame at the start of `bytes`. On kOk fills `frame`; on kTruncated, `needed_bytes`
-// (if given) receives how many bytes the frame would need when its header is readable.
-FrameCheck ParseFrame(std::string_view bytes, std::uint64_t record_bytes_max, Frame* frame,
-                      std::uint64_t* needed_bytes = nullptr);
+// (if given) receives how many bytes the frame would need when its header is readable (at most
+// FrameBytes(kFramePayloadBytesMax)).
+FrameCheck ParseFrame(std::string_view bytes, Frame* frame, std::uint64_t* needed_bytes = nullptr);
 
 // ---- cursor files ----
 

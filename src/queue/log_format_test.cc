@@ -45,7 +45,7 @@ TEST(LogFormat, SegmentHeaderRoundTripsAndRejectsAnyFlippedBit) {
 TEST(LogFormat, FrameParsesAndEveryPrefixIsTruncated) {
   const std::string frame = MakeFrame("payload bytes", 9, 2);
   Frame parsed;
-  ASSERT_EQ(ParseFrame(frame, 4096, &parsed), FrameCheck::kOk);
+  ASSERT_EQ(ParseFrame(frame, &parsed), FrameCheck::kOk);
   EXPECT_EQ(parsed.offset, QueueOffset(9));
   EXPECT_EQ(parsed.group_index, 2u);
   EXPECT_EQ(parsed.group_first_offset(), 7u);
@@ -53,7 +53,7 @@ TEST(LogFormat, FrameParsesAndEveryPrefixIsTruncated) {
   EXPECT_EQ(parsed.bytes, frame.size());
   for (std::size_t size = 0; size < frame.size(); ++size) {
     std::uint64_t needed = 0;
-    EXPECT_EQ(ParseFrame(std::string_view(frame).substr(0, size), 4096, &parsed, &needed),
+    EXPECT_EQ(ParseFrame(std::string_view(frame).substr(0, size), &parsed, &needed),
               FrameCheck::kTruncated)
         << size;
     EXPECT_GT(needed, size);
@@ -66,13 +66,25 @@ TEST(LogFormat, FrameDamageIsDetected) {
   for (std::size_t bit = 0; bit < frame.size() * 8; ++bit) {
     std::string damaged = frame;
     damaged[bit / 8] = static_cast<char>(damaged[bit / 8] ^ (1 << (bit % 8)));
-    const FrameCheck check = ParseFrame(damaged, 4096, &parsed);
+    const FrameCheck check = ParseFrame(damaged, &parsed);
     // A flipped length bit may also read as a frame longer than the bytes at hand.
     EXPECT_NE(check, FrameCheck::kOk) << "bit " << bit;
   }
-  EXPECT_EQ(ParseFrame(std::string(64, '\0'), 4096, &parsed), FrameCheck::kBadMagic);
-  EXPECT_EQ(ParseFrame(std::string(2, '\0'), 4096, &parsed), FrameCheck::kBadMagic);
-  EXPECT_EQ(ParseFrame(frame, 5, &parsed), FrameCheck::kTooLarge);
+  EXPECT_EQ(ParseFrame(std::string(64, '\0'), &parsed), FrameCheck::kBadMagic);
+  EXPECT_EQ(ParseFrame(std::string(2, '\0'), &parsed), FrameCheck::kBadMagic);
+}
+
+// A frame's length is bounded by the format, not by the configurable record_bytes_max: a
+// header claiming up to kFramePayloadBytesMax asks for its bytes; one claiming more is corrupt.
+TEST(LogFormat, FrameLengthIsBoundedByTheFormatMaximum) {
+  Frame parsed;
+  std::uint64_t needed = 0;
+  std::string header(kFrameHeaderBytes, '\0');
+  EncodeFrameHeader(kFramePayloadBytesMax, QueueOffset(3), 0, 0, header.data());
+  EXPECT_EQ(ParseFrame(header, &parsed, &needed), FrameCheck::kTruncated);
+  EXPECT_EQ(needed, FrameBytes(kFramePayloadBytesMax));
+  EncodeFrameHeader(kFramePayloadBytesMax + 1, QueueOffset(3), 0, 0, header.data());
+  EXPECT_EQ(ParseFrame(header, &parsed, &needed), FrameCheck::kTooLarge);
 }
 
 TEST(LogFormat, CursorFileTakesTheNewestValidSlot) {

@@ -1,9 +1,9 @@
 // Fuzz target: the queue's frame reader and record decoder (queue/log_format.h,
 // queue/record.h) on arbitrary bytes, as recovery and consumers meet them on disk. Properties:
 // no crash; a frame ParseFrame accepts lies inside the bytes, has the length it claims and a
-// payload under record_bytes_max; a record DecodeRecord accepts re-encodes to the same bytes
-// (the encoding is canonical, so a reader and writer cannot disagree about a record); segment
-// headers and cursor files decode or give DataLoss.
+// payload within the format's maximum (kFramePayloadBytesMax); a record DecodeRecord accepts
+// re-encodes to the same bytes (the encoding is canonical, so a reader and writer cannot
+// disagree about a record); segment headers and cursor files decode or give DataLoss.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -15,8 +15,6 @@
 
 namespace firehose {
 namespace {
-
-constexpr std::uint64_t kRecordBytesMax = 1 << 20;
 
 void CheckRecord(std::string_view bytes) {
   Result<QueueRecord> record = DecodeRecord(bytes);
@@ -36,8 +34,7 @@ void WalkFrames(std::string_view bytes) {
   while (!bytes.empty()) {
     log_format::Frame frame;
     std::uint64_t needed = 0;
-    const log_format::FrameCheck check =
-        log_format::ParseFrame(bytes, kRecordBytesMax, &frame, &needed);
+    const log_format::FrameCheck check = log_format::ParseFrame(bytes, &frame, &needed);
     FH_CHECK(!log_format::FrameCheckName(check).empty(), "a frame check without a name");
     if (check != log_format::FrameCheck::kOk) {
       FH_CHECK(check != log_format::FrameCheck::kTruncated || needed == 0 || needed > bytes.size(),
@@ -47,7 +44,8 @@ void WalkFrames(std::string_view bytes) {
     FH_CHECK(
         frame.bytes == log_format::FrameBytes(frame.payload.size()) && frame.bytes <= bytes.size(),
         "a frame longer than its bytes");
-    FH_CHECK(frame.payload.size() <= kRecordBytesMax, "a frame over record_bytes_max");
+    FH_CHECK(frame.payload.size() <= log_format::kFramePayloadBytesMax,
+             "a frame over the format's maximum");
     FH_CHECK(frame.payload.data() >= bytes.data() &&
                  frame.payload.data() + frame.payload.size() <= bytes.data() + bytes.size(),
              "a payload outside the frame");
