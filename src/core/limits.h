@@ -27,11 +27,12 @@ namespace firehose {
   X(connections_per_address_max, 1000, 1, 1000000, "connections",                                 \
     "open connections from one remote address, so one client cannot take every slot")            \
   X(header_timeout_ms, 10000, 100, 600000, "ms",                                                  \
-    "time to receive a request's header section once its first byte arrived (slowloris)")         \
+    "time to receive a request's header section, from accept for a connection's first request "   \
+    "(a client that sends nothing) and from the first byte for later ones (slowloris)")           \
   X(body_timeout_ms, 30000, 100, 600000, "ms",                                                    \
     "time to receive a whole request body once its header section arrived")                      \
   X(idle_timeout_ms, 60000, 100, 3600000, "ms",                                                   \
-    "time a keep-alive connection may sit with no request before it is closed")                   \
+    "time a keep-alive connection may wait for its next request before it is closed")             \
   X(write_timeout_ms, 10000, 100, 600000, "ms",                                                   \
     "time a response may wait on a client that does not read it; then the connection is dropped")  \
   X(in_flight_appends_max, 65536, 16, 10000000, "requests",                                       \

@@ -368,7 +368,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 // its io thread, except through the Post* entry points (any thread).
 
 enum class Phase : std::uint8_t {
-  kIdle,       // waiting for the first byte of a request (keep-alive)
+  kIdle,       // waiting for the first byte of a request (a new connection's, or the next one)
   kHeader,     // reading the header section
   kContinue,   // writing "100 Continue"
   kBody,       // reading the body
@@ -465,6 +465,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool slot_released_ = false;
 
   Phase phase_ = Phase::kIdle;
+  // True until the first request's header section is complete: until then the connection is
+  // timed by header_timeout_ms from accept, not by idle_timeout_ms.
+  bool first_request_ = true;
   Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -562,7 +565,12 @@ Connection::Connection(std::shared_ptr<ServerCore> core, IoThread& io, tcp::sock
       socket_(std::move(socket)),
       address_(std::move(address)),
       buffer_(static_cast<std::size_t>(core_->options.limits.header_bytes_max) +
-              kBufferSlackBytes) {}
+              kBufferSlackBytes) {
+  // From accept, on the acceptor thread (Start is posted after): the first request's bytes must
+  // begin and its header section complete within header_timeout_ms. A client that connects and
+  // stays silent holds its slot no longer than one that trickles a header (slowloris).
+  SetDeadline(limits().header_timeout_ms);
+}
 
 Connection::~Connection() {
   {
@@ -603,7 +611,8 @@ void Connection::OnDeadlineCheck(Clock::time_point now) {
   if (now < deadline_) return;
   switch (phase_) {
     case Phase::kIdle:
-      return Close("idle_timeout");
+      if (!first_request_) return Close("idle_timeout");
+      [[fallthrough]];  // a new connection that has sent nothing: its header section is late
     case Phase::kHeader:
       core_->CountError("header_timeout");
       spdlog::debug("{}: header timeout from {}", core_->options.name, address_);
@@ -664,7 +673,8 @@ void Connection::ReadNextRequest() {
   if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
 
   phase_ = Phase::kIdle;
-  SetDeadline(limits().idle_timeout_ms);
+  // A new connection keeps the header deadline it got at accept; keep-alive waits get their own.
+  if (!first_request_) SetDeadline(limits().idle_timeout_ms);
   read_pending_ = true;
   socket_.async_read_some(buffer_.prepare(ReadRoom()),
                           [self = shared_from_this()](const ErrorCode& error, std::size_t bytes) {
@@ -691,7 +701,8 @@ void Connection::OnFirstBytes(const ErrorCode& error, std::size_t bytes) {
 void Connection::ReadHeader() {
   phase_ = Phase::kHeader;
   request_.started_at = Clock::now();
-  SetDeadline(limits().header_timeout_ms);  // from the first byte: a trickle does not extend it
+  // From the first byte (from accept for the first request): a trickle does not extend it.
+  if (!first_request_) SetDeadline(limits().header_timeout_ms);
   read_pending_ = true;
   http::async_read_header(socket_, buffer_, *parser_,
                           [self = shared_from_this()](const ErrorCode& error, std::size_t) {
@@ -762,6 +773,7 @@ bool Connection::RefuseBadFraming() {
 void Connection::OnHeader(const ErrorCode& error) {
   if (phase_ == Phase::kClosed) return;
   if (error) return OnHeaderError(error);
+  first_request_ = false;
   FillRequestHead();
   if (RefuseBadFraming()) return;
 

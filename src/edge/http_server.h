@@ -11,7 +11,9 @@
 //     (431), body bytes (413, from Content-Length before reading, or as soon as a chunked body
 //     passes it), open connections in total and per remote address (closed at accept), and the
 //     time for each phase of a request: idle keep-alive wait, header section (from its first
-//     byte: slowloris), body, and writing the answer (a client that never reads).
+//     byte: slowloris; from accept for a connection's first request, so that a client that
+//     sends nothing is closed no later), body, and writing the answer (a client that never
+//     reads).
 //   - Request smuggling is refused: Content-Length with Transfer-Encoding, conflicting
 //     Content-Lengths, or any Transfer-Encoding other than exactly "chunked" -> 400 and close.
 //   - Every error answer has the JSON body {"error":"<code>","message":"<human text>"}; the

@@ -475,20 +475,68 @@ TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
   EXPECT_EQ(response->body, "hello");
 }
 
-TEST_F(HttpServerTest, AnIdleConnectionIsClosedByTheIdleTimeoutWhileOthersAreServed) {
-  Start();
+TEST_F(HttpServerTest, AnIdleKeepAliveConnectionOutlivesTheHeaderTimeoutUntilTheIdleTimeout) {
+  HttpServerOptions options = Options();
+  options.limits.header_timeout_ms = 400;
+  options.limits.idle_timeout_ms = 2000;
+  Start(std::move(options));
   RawClient idle(port_);
-  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.Send(BuildRequest("GET", "/hello")));
+  auto first = idle.Read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
   const Clock::time_point start = Clock::now();
   for (int i = 0; i < 3; ++i) {
     auto response = RoundTrip(port_, BuildRequest("GET", "/hello"));
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 200);
   }
-  ASSERT_TRUE(idle.WaitClosed(seconds(3)));
+  // Waiting between requests is the idle phase: the header timeout has long passed here.
+  EXPECT_FALSE(idle.WaitClosed(milliseconds(1200)));
+  ASSERT_TRUE(idle.WaitClosed(seconds(5)));
+  EXPECT_GE(SecondsSince(start), 1.95);
+  EXPECT_LT(SecondsSince(start), 4.0);
+  EXPECT_EQ(Counter("firehose_http_connections_closed_total", {{"reason", "idle_timeout"}}), 1u);
+  EXPECT_EQ(Counter("firehose_http_connections_closed_total", {{"reason", "header_timeout"}}), 0u);
+}
+
+TEST_F(HttpServerTest, ASilentNewConnectionIsClosedByTheHeaderTimeoutNotTheIdleTimeout) {
+  HttpServerOptions options = Options();
+  options.limits.header_timeout_ms = 400;
+  options.limits.idle_timeout_ms = 10000;
+  Start(std::move(options));
+  const Clock::time_point start = Clock::now();
+  RawClient silent(port_);
+  ASSERT_TRUE(silent.connected());
+  // Another client is served meanwhile.
+  auto response = RoundTrip(port_, BuildRequest("GET", "/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  // Closed at about header_timeout_ms; the bound is generous but far below idle_timeout_ms.
+  ASSERT_TRUE(silent.WaitClosed(seconds(5)));
   EXPECT_GE(SecondsSince(start), 0.35);
-  EXPECT_LT(SecondsSince(start), 1.5);
-  EXPECT_GE(Counter("firehose_http_connections_closed_total", {{"reason", "idle_timeout"}}), 1u);
+  EXPECT_LT(SecondsSince(start), 3.0);
+  EXPECT_EQ(Counter("firehose_http_connections_closed_total", {{"reason", "header_timeout"}}), 1u);
+  EXPECT_EQ(Counter("firehose_http_connections_closed_total", {{"reason", "idle_timeout"}}), 0u);
+  EXPECT_EQ(Counter("firehose_errors_total", {{"kind", "header_timeout"}}), 1u);
+  EXPECT_TRUE(WaitFor([&] { return server_->connections_open() == 0; }));
+}
+
+TEST_F(HttpServerTest, AFirstRequestThatStartsLateHasTheHeaderTimeoutFromAccept) {
+  HttpServerOptions options = Options();
+  options.limits.header_timeout_ms = 1000;
+  options.limits.idle_timeout_ms = 10000;
+  Start(std::move(options));
+  const Clock::time_point start = Clock::now();
+  RawClient late(port_);
+  ASSERT_TRUE(late.connected());
+  std::this_thread::sleep_for(milliseconds(800));
+  // Counted from this first byte the header would have until ~1.8 s; from accept, until ~1 s.
+  ASSERT_TRUE(late.Send("GET /hello HTTP/1.1\r\n"));
+  ASSERT_TRUE(late.WaitClosed(seconds(5)));
+  EXPECT_GE(SecondsSince(start), 0.95);
+  EXPECT_LT(SecondsSince(start), 1.6);
+  EXPECT_EQ(Counter("firehose_http_connections_closed_total", {{"reason", "header_timeout"}}), 1u);
 }
 
 TEST_F(HttpServerTest, AHeaderTrickleIsClosedByTheHeaderTimeoutNotExtendedByEachByte) {
