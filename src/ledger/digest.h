@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "core/hex.h"
+#include "warehouse/warehouse.h"
 
 namespace firehose::ledger {
 
@@ -40,6 +41,24 @@ class Digest {
   void EndLine() {
     buffer_.back() = '\n';
     if (buffer_.size() >= kFlushBytes) Flush();
+  }
+  // The two kinds of line, in one place: a sharded day's digest must be the single run's.
+  void Transaction(const warehouse::TransactionRow& row) {
+    Field(row.partner_id);
+    Field(row.txn_id);
+    Field(row.amount.value());
+    Field(row.currency);
+    Field(TxnStatusName(row.status));
+    Field(row.event_time.value());
+    EndLine();
+  }
+  void Total(const warehouse::TotalRow& row) {
+    Field(row.partner_id);
+    Field(row.currency);
+    Field(TxnStatusName(row.status));
+    Field(row.txn_count);
+    Field(row.amount.value());
+    EndLine();
   }
   std::string Finish() {
     Flush();

@@ -1195,13 +1195,7 @@ Status Job::MergeBooked(RowPipe* pipe, Digest* digest) {
     row.conflict = (booked.flags & kConflictBit) != 0;
     row.source_file = booked.file;
     row.source_line = booked.line;
-    digest->Field(row.partner_id);
-    digest->Field(row.txn_id);
-    digest->Field(row.amount.value());
-    digest->Field(row.currency);
-    digest->Field(TxnStatusName(row.status));
-    digest->Field(row.event_time.value());
-    digest->EndLine();
+    digest->Transaction(row);
     if (++rows == kPipeRows) {
       pipe->PushFull(batch, rows);
       batch = nullptr;
@@ -1357,12 +1351,7 @@ Result<JobResult> Job::Run() {
   Digest digest;
   FH_RETURN_IF_ERROR(WriteTransactions(writer.get(), &digest));
   for (const TotalRow& total : totals) {
-    digest.Field(total.partner_id);
-    digest.Field(total.currency);
-    digest.Field(TxnStatusName(total.status));
-    digest.Field(total.txn_count);
-    digest.Field(total.amount.value());
-    digest.EndLine();
+    digest.Total(total);
     FH_RETURN_IF_ERROR(writer->AddTotal(total));
   }
   FH_RETURN_IF_ERROR(WriteConflicts(writer.get()));

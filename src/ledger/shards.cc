@@ -658,13 +658,7 @@ Status MergeTransactions(const std::vector<std::unique_ptr<ShardInput>>& shards,
       return DataLoss("shards: key " + row.partner_id + "/" + row.txn_id +
                       " is in two shards or out of order");
     }
-    digest->Field(row.partner_id);
-    digest->Field(row.txn_id);
-    digest->Field(row.amount.value());
-    digest->Field(row.currency);
-    digest->Field(TxnStatusName(row.status));
-    digest->Field(row.event_time.value());
-    digest->EndLine();
+    digest->Transaction(row);
     FH_RETURN_IF_ERROR(writer->AddTransaction(row));
     last = row;
     previous = &last;
@@ -749,12 +743,7 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
   CommitResult result;
   FH_ASSIGN_OR_RETURN(result.totals, SumTotals(shards, day));
   for (const TotalRow& row : result.totals) {
-    digest.Field(row.partner_id);
-    digest.Field(row.currency);
-    digest.Field(TxnStatusName(row.status));
-    digest.Field(row.txn_count);
-    digest.Field(row.amount.value());
-    digest.EndLine();
+    digest.Total(row);
     FH_RETURN_IF_ERROR(writer->AddTotal(row));
   }
   // Conflicts go in as each shard's file has them (a single run, too, inserts them unit by

@@ -184,6 +184,15 @@ Status TruncateDurably(int fd, std::uint64_t size) {
   return SyncData(fd, "log.truncate_fsync");
 }
 
+// A segment file's header: the outer Result fails when the file cannot be read, the inner one
+// when the bytes are not a segment header.
+Result<Result<log_format::SegmentHeader>> ReadSegmentHeader(int fd) {
+  std::string bytes(kSegmentHeaderBytes, '\0');
+  FH_ASSIGN_OR_RETURN(const std::size_t got, PreadFull(fd, bytes.data(), bytes.size(), 0));
+  bytes.resize(got);
+  return log_format::DecodeSegmentHeader(bytes);
+}
+
 // True when the file's bytes [from, end) are all zero.
 Result<bool> IsZeroFilled(int fd, std::uint64_t from, std::uint64_t end) {
   std::string chunk;
@@ -858,11 +867,7 @@ Result<bool> EmbeddedLog::Core::HoldsNoFrames(QueueOffset base) {
   FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, O_RDONLY));
   FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
   const auto file_bytes = static_cast<std::uint64_t>(info.st_size);
-  std::string header_bytes(kSegmentHeaderBytes, '\0');
-  FH_ASSIGN_OR_RETURN(const std::size_t header_got,
-                      PreadFull(fd.get(), header_bytes.data(), header_bytes.size(), 0));
-  header_bytes.resize(header_got);
-  const auto header = log_format::DecodeSegmentHeader(header_bytes);
+  FH_ASSIGN_OR_RETURN(const Result<log_format::SegmentHeader> header, ReadSegmentHeader(fd.get()));
   if (!header.ok() || header->base_offset != base) return false;
   if (file_bytes == kSegmentHeaderBytes) return true;
   FrameReader reader(fd.get(), kSegmentHeaderBytes, file_bytes);
@@ -918,11 +923,7 @@ Status EmbeddedLog::Core::RecoverSegment(QueueOffset base, bool is_last, QueueOf
   FH_ASSIGN_OR_RETURN(FileDescriptor fd, OpenFile(path, is_last ? O_RDWR : O_RDONLY));
   FH_ASSIGN_OR_RETURN(const struct stat info, StatFd(fd.get(), path));
   const auto file_bytes = static_cast<std::uint64_t>(info.st_size);
-  std::string header_bytes(kSegmentHeaderBytes, '\0');
-  FH_ASSIGN_OR_RETURN(const std::size_t header_got,
-                      PreadFull(fd.get(), header_bytes.data(), header_bytes.size(), 0));
-  header_bytes.resize(header_got);
-  auto header = log_format::DecodeSegmentHeader(header_bytes);
+  FH_ASSIGN_OR_RETURN(const Result<log_format::SegmentHeader> header, ReadSegmentHeader(fd.get()));
   if (!header.ok()) return DataLoss(where + ": " + header.status().message() + " at byte 0");
   if (header->base_offset != base) {
     return DataLoss(where + ": header says base offset " +
