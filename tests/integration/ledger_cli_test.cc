@@ -127,6 +127,40 @@ class LedgerCliTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE((*writer)->Flush().ok());
   }
 
+  // Runs `firehose ledger <subcommand> --json --day kDay --memory-max <bound>` as a child and
+  // returns its JSON answer and its peak RSS (the child's ru_maxrss, which starts at this
+  // process's size when forked: fork before reading much back).
+  struct MeasuredRun {
+    json answer;
+    std::int64_t peak_bytes = 0;
+  };
+  void RunMeasured(const char* subcommand, std::int64_t bound, MeasuredRun* run) {
+    const std::string out = (dir_.path() / (std::string(subcommand) + ".json")).string();
+    const std::string binary = std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose";
+    const std::string config = (dir_.path() / "firehose.toml").string();
+    const std::string bound_text = std::to_string(bound);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(file, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      ::execl(binary.c_str(), binary.c_str(), "ledger", subcommand, "--json", "--day",
+              kDay.data(), "--memory-max", bound_text.c_str(), "--config", config.c_str(),
+              nullptr);
+      ::_exit(127);
+    }
+    int status = 0;
+    struct rusage usage {};
+    ASSERT_EQ(::wait4(pid, &status, 0, &usage), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    std::ifstream in(out);
+    run->answer = json::parse(in, nullptr, false);
+    ASSERT_FALSE(run->answer.is_discarded());
+    run->peak_bytes = static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
+  }
+
   // The day's rows as the warehouse returns them (in its primary keys' order), every field of
   // its transactions, totals and conflicts: their counts and a SHA-256, so that two ledgers
   // compare without holding both (`ledger show` prints every conflict). The memory it took is
@@ -629,33 +663,14 @@ TEST_P(LedgerCliTest, PeakMemoryStaysUnderTheBoundWhileSpilling) {
   const json expected = Json(unbounded);
 
   constexpr std::int64_t kBound = 48 << 20;
-  const std::string out = (dir_.path() / "bounded.json").string();
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(file, STDOUT_FILENO);
-    ::dup2(null, STDERR_FILENO);
-    const std::string binary = std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose";
-    const std::string config = (dir_.path() / "firehose.toml").string();
-    const std::string bound = std::to_string(kBound);
-    ::execl(binary.c_str(), binary.c_str(), "ledger", "run", "--json", "--day", kDay.data(),
-            "--memory-max", bound.c_str(), "--config", config.c_str(), nullptr);
-    ::_exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  ASSERT_EQ(::wait4(pid, &status, 0, &usage), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  std::ifstream in(out);
-  const json bounded = json::parse(in, nullptr, false);
-  ASSERT_FALSE(bounded.is_discarded());
+  MeasuredRun run;
+  ASSERT_NO_FATAL_FAILURE(RunMeasured("run", kBound, &run));
+  const json& bounded = run.answer;
 
   EXPECT_GT(bounded["run"]["spilled_bytes"].get<std::int64_t>(), kBound)
       << "the day should be larger than the bound";
-  const std::int64_t peak_bytes = static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
-  EXPECT_LT(peak_bytes, kBound) << "peak RSS " << (peak_bytes >> 10) << " KiB over the bound";
+  EXPECT_LT(run.peak_bytes, kBound)
+      << "peak RSS " << (run.peak_bytes >> 10) << " KiB over the bound";
   EXPECT_EQ(bounded["run"]["digest"], expected["run"]["digest"]);
   EXPECT_EQ(bounded["totals"], expected["totals"]);
 }
@@ -771,30 +786,12 @@ TEST_P(LedgerCliTest, ACommitOfManyConflictsStaysUnderTheMemoryBound) {
         << shard;
   }
 
-  const std::string out = (dir_.path() / "commit.json").string();
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(file, STDOUT_FILENO);
-    ::dup2(null, STDERR_FILENO);
-    const std::string binary = std::string(FIREHOSE_TEST_BIN_DIR) + "/firehose";
-    const std::string config = (dir_.path() / "firehose.toml").string();
-    ::execl(binary.c_str(), binary.c_str(), "ledger", "commit", "--json", "--day", kDay.data(),
-            "--memory-max", bound.c_str(), "--config", config.c_str(), nullptr);
-    ::_exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  ASSERT_EQ(::wait4(pid, &status, 0, &usage), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  std::ifstream in(out);
-  const json committed = json::parse(in, nullptr, false);
-  ASSERT_FALSE(committed.is_discarded());
+  MeasuredRun run;
+  ASSERT_NO_FATAL_FAILURE(RunMeasured("commit", kBound, &run));
+  const json& committed = run.answer;
 
-  const std::int64_t peak_bytes = static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
-  EXPECT_LT(peak_bytes, kBound) << "peak RSS " << (peak_bytes >> 10) << " KiB over the bound";
+  EXPECT_LT(run.peak_bytes, kBound)
+      << "peak RSS " << (run.peak_bytes >> 10) << " KiB over the bound";
   const Fingerprint sharded = DayFingerprint();
 
   const CommandRun single = Firehose(
