@@ -515,11 +515,7 @@ Status Job::ListInputs() {
 // lookups and the merge's read blocks are added to the budget while they exist.
 Status Job::ReserveMemory() {
   const std::int64_t bound = options_.memory_bytes_max;
-  FH_RETURN_IF_ERROR(warehouse_->SetCacheBytes(
-      {.writer = std::clamp<std::int64_t>(bound / kWriterCacheDivisor, kWriterCacheBytesMin,
-                                          kWriterCacheBytesMax),
-       .lookup = std::clamp<std::int64_t>(bound / kLookupCacheDivisor, kLookupCacheBytesMin,
-                                          kLookupCacheBytesMax)}));
+  FH_RETURN_IF_ERROR(warehouse_->SetCacheBytes(WarehouseCacheBytes(bound, /*looks_up=*/true)));
   const warehouse::Warehouse::CacheBytes warehouse = warehouse_->ResidentBytesMax();
   lookup_resident_bytes_ = warehouse.lookup;
   const std::int64_t process = ResidentBytesNow();
@@ -1416,6 +1412,15 @@ JobOptions JobOptions::FromConfig(const Config& config, BusinessDate day) {
   options.spill_dir = config.data_dir / "ledger" / "spill";
   options.timezone = config.lake.calendar.zone_name();
   return options;
+}
+
+warehouse::Warehouse::CacheBytes WarehouseCacheBytes(std::int64_t memory_bytes_max,
+                                                     bool looks_up) {
+  return {.writer = std::clamp<std::int64_t>(memory_bytes_max / kWriterCacheDivisor,
+                                             kWriterCacheBytesMin, kWriterCacheBytesMax),
+          .lookup = looks_up ? std::clamp<std::int64_t>(memory_bytes_max / kLookupCacheDivisor,
+                                                        kLookupCacheBytesMin, kLookupCacheBytesMax)
+                             : kLookupCacheBytesMin};
 }
 
 Result<JobResult> RunLedgerDay(const JobOptions& options, warehouse::Warehouse* warehouse) {

@@ -88,6 +88,11 @@ struct JobResult {
 // the window has problems (missing files, a publication in progress).
 Result<JobResult> RunLedgerDay(const JobOptions& options, warehouse::Warehouse* warehouse);
 
+// The warehouse caches a ledger process sizes from its memory bound: shares of the bound within
+// limits. `looks_up`: whether it reads neighbour days' bookings (a run does; `ledger commit`
+// does not, and takes the least lookup cache).
+warehouse::Warehouse::CacheBytes WarehouseCacheBytes(std::int64_t memory_bytes_max, bool looks_up);
+
 // The hash partition of a key: XXH3_64(partner_id 0x00 txn_id) mod partitions.
 std::uint64_t KeyHash(std::string_view partner_id, std::string_view txn_id);
 

@@ -20,6 +20,7 @@
 #include "core/hex.h"
 #include "core/json_integer.h"
 #include "ledger/digest.h"
+#include "ledger/ledger_job.h"
 
 namespace firehose::ledger {
 
@@ -37,12 +38,6 @@ using warehouse::TransactionRow;
 constexpr int kShardsMax = 4096;
 constexpr std::size_t kFindingExamples = 10;  // as the job keeps
 constexpr std::size_t kWriteChunkBytes = 1 << 20;
-// The commit's warehouse cache: the share of the memory bound a run gives its writer, within
-// the same limits (ledger_job.cc, ReserveMemory). It opens no lookups: theirs is the least.
-constexpr std::int64_t kWriterCacheBytesMax = 64 << 20;
-constexpr std::int64_t kWriterCacheBytesMin = 1 << 20;
-constexpr int kWriterCacheDivisor = 32;
-constexpr std::int64_t kLookupCacheBytes = 256 << 10;
 
 std::string BaseName(ShardSpec shard) {
   return "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
@@ -733,10 +728,9 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
     shards.push_back(std::move(shard));
   }
 
-  FH_RETURN_IF_ERROR(warehouse->SetCacheBytes(
-      {.writer = std::clamp<std::int64_t>(memory_bytes_max / kWriterCacheDivisor,
-                                          kWriterCacheBytesMin, kWriterCacheBytesMax),
-       .lookup = kLookupCacheBytes}));
+  // The writer's cache a run of the same bound takes; no lookups.
+  FH_RETURN_IF_ERROR(
+      warehouse->SetCacheBytes(WarehouseCacheBytes(memory_bytes_max, /*looks_up=*/false)));
   FH_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::DayWriter> writer, warehouse->BeginDay(day));
   Digest digest;
   FH_RETURN_IF_ERROR(MergeTransactions(shards, day, writer.get(), &digest));
