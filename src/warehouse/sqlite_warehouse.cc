@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "core/fault.h"
 #include "core/json_integer.h"
@@ -314,7 +316,7 @@ Status SetCacheSize(sqlite3* db, std::int64_t bytes) {
 // Readers keep reading while a day is written only in WAL mode (docs/formats/warehouse.md).
 // journal_mode answers with the mode in effect, which stays the old one where SQLite cannot
 // switch (no shared memory for the WAL index, say): refused rather than left to block readers.
-Status EnableWal(sqlite3* db) {
+Status TryEnableWal(sqlite3* db) {
   Statement pragma;
   FH_RETURN_IF_ERROR(pragma.Prepare(db, "PRAGMA journal_mode=WAL"));
   FH_ASSIGN_OR_RETURN(const bool answered, pragma.Next("setting the WAL journal mode"));
@@ -325,6 +327,20 @@ Status EnableWal(sqlite3* db) {
                               "', not wal: readers would wait for the writer");
   }
   return Status::Ok();
+}
+
+// Switching a new file to WAL needs its exclusive lock, and SQLite answers SQLITE_BUSY at once,
+// without its busy handler, when another connection takes it meanwhile (processes opening a new
+// data directory together): retried until busy_timeout_ms, as the busy handler would.
+Status EnableWal(sqlite3* db, std::int64_t busy_timeout_ms) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  while (true) {
+    Status status = TryEnableWal(db);
+    if (status.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() >= deadline)
+      return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteOptions& options,
@@ -350,7 +366,7 @@ Result<sqlite3*> OpenConnection(const std::filesystem::path& path, const SqliteO
   // writes it); larger pages make the ordered bulk inserts of a day cheaper (fewer page splits
   // and B-tree levels).
   Status status = Exec(db, "PRAGMA page_size=16384");
-  if (status.ok()) status = EnableWal(db);
+  if (status.ok()) status = EnableWal(db, options.busy_timeout_ms);
   for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF"}) {
     if (status.ok()) status = Exec(db, pragma);
   }
