@@ -444,9 +444,14 @@ void Poller::Shared::OnPage(PartnerRun& run, long /*http_status*/) {
   }
   for (const QueueRecord& record : records) {
     if (EncodedRecordSize(record) > static_cast<std::size_t>(config.limits.record_bytes_max)) {
+      // Nothing of the page is appended and the cursor stays: the item is not lost, and the
+      // partner's polling stops at it (failures counted, alerts fire) until the limit fits it.
       OnFailure(run, "too_large",
                 "a record of " + std::to_string(record.body.size()) +
-                    " bytes is over record_bytes_max (lower page_size)");
+                    " bytes is over record_bytes_max (" +
+                    (run.split_items ? "one item is that large: raise record_bytes_max"
+                                     : "the whole page is one record: lower page_size") +
+                    ")");
       return;
     }
   }

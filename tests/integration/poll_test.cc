@@ -3,6 +3,7 @@
 // obeyed, and a dead or hanging partner does not hold up another.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -27,10 +28,13 @@ using Clock = std::chrono::steady_clock;
 class PollTest : public ::testing::Test {
  protected:
   // Starts the poll server for `specs`, then a queue and a poller over a config polling it.
-  void Start(std::vector<PollPartnerSpec> specs, const std::string& limits = "") {
+  // `edit_feeds` may change what the server serves (items beyond MakeItems').
+  void Start(std::vector<PollPartnerSpec> specs, const std::string& limits = "",
+             const std::function<void(std::vector<sim::PollFeed>&)>& edit_feeds = nullptr) {
     specs_ = std::move(specs);
-    server_ =
-        std::make_unique<sim::PollServer>(testing::MakeFeeds(specs_), sim::PollServerOptions{});
+    std::vector<sim::PollFeed> feeds = testing::MakeFeeds(specs_);
+    if (edit_feeds) edit_feeds(feeds);
+    server_ = std::make_unique<sim::PollServer>(std::move(feeds), sim::PollServerOptions{});
     ASSERT_TRUE(server_->Start().ok());
     auto load =
         ParseConfig(testing::PollConfigText(specs_, server_->port(), dir_.path() / "data", limits),
@@ -142,6 +146,55 @@ TEST_F(PollTest, WrongCredentialsAreCountedAndNothingIsAppended) {
   poller_->Stop();
   EXPECT_GT(Rejected("delta", "http_4xx"), 0U);
   EXPECT_GT(server_->Stats(*PartnerId::Parse("delta")).answers["401"], 0);
+}
+
+// One item larger than a queue record may be: the poller appends nothing of its page and keeps
+// the cursor before it (the page is retried, counted as too_large), so nothing after it is skipped;
+// once the limit fits it, every item is appended exactly once.
+TEST_F(PollTest, AnItemOverRecordBytesMaxHoldsItsPartnerAtItAndLosesNothing) {
+  constexpr std::size_t kLarge = 30;
+  Start({{.id = "eps", .items = 60, .page_size = 20}},
+        "body_bytes_max = 1024\nrecord_bytes_max = 8192\n",
+        [](std::vector<sim::PollFeed>& feeds) {
+          std::string& item = feeds[0].items[kLarge];
+          item.insert(item.size() - 1, R"(,"memo":")" + std::string(10'000, 'm') + "\"");
+        });
+  const auto deadline = Clock::now() + milliseconds(10000);
+  while (Rejected("eps", "too_large") < 2 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  poller_->Stop();
+  EXPECT_GE(Rejected("eps", "too_large"), 2U) << "the page is retried, and refused again";
+  {
+    std::lock_guard lock(failures_mutex_);
+    EXPECT_GE(failures_seen_["eps"], 2U);
+  }
+  const poll::PartnerPollState state = poller_->States().front();
+  EXPECT_EQ(state.last_failure_reason, "too_large");
+  EXPECT_FALSE(state.caught_up);
+  // The first page (items 0..19) is in; nothing of the page holding the large item is.
+  auto ids = testing::ReadPolledTxnIds(*queue_, config_);
+  std::set<std::string> first_page;
+  for (std::size_t i = 0; i < 20; ++i) first_page.insert("eps-" + std::to_string(i));
+  EXPECT_EQ(std::set<std::string>(ids["eps"].begin(), ids["eps"].end()), first_page);
+  EXPECT_EQ(ids["eps"].size(), 20U);
+
+  // The operator raises the limit and restarts (the log takes its record limit when it opens):
+  // the poller resumes at the held page and takes the rest once.
+  poller_.reset();
+  queue_.reset();
+  config_.limits.record_bytes_max = 64 << 10;
+  auto queue = OpenQueue(config_);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  queue_ = std::move(*queue);
+  StartPoller();
+  ASSERT_TRUE(WaitCaughtUp({"eps"}, milliseconds(10000)));
+  poller_->Stop();
+  ids = testing::ReadPolledTxnIds(*queue_, config_);
+  std::set<std::string> rest;
+  for (std::size_t i = 20; i < 60; ++i) rest.insert("eps-" + std::to_string(i));
+  EXPECT_EQ(std::set<std::string>(ids["eps"].begin(), ids["eps"].end()), rest);
+  EXPECT_EQ(ids["eps"].size(), 40U);
 }
 
 TEST_F(PollTest, ThrottlingOutageAndMalformedPagesLoseNothingAndRetryAfterIsObeyed) {
