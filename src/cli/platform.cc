@@ -10,6 +10,7 @@
 #include "edge/http_server.h"
 #include "lake/lake_consumer.h"
 #include "ledger/scheduler.h"
+#include "ops/error_relay.h"
 #include "ops/ops_service.h"
 #include "poll/poller.h"
 #include "queue/jetstream_lease.h"
@@ -35,6 +36,7 @@ Result<std::unique_ptr<Platform>> Platform::Start(const Config& config, Roles ro
   // that has been acknowledging webhooks.
   Status started = Status::Ok();
   if (roles.ledger) started = platform->StartLedger();
+  if (started.ok()) started = platform->StartErrorRelay();
   if (started.ok()) {
     if (roles.edge) {
       started = platform->StartEdge();
@@ -121,10 +123,24 @@ void Platform::RunLeasedLake() {
   lake_lease_->Release();
 }
 
+// See the header: the relay's sending side, for a process whose edge or poller has no ops
+// beside it. (The receiving side starts with the ops role, in StartOpsAlone.)
+Status Platform::StartErrorRelay() {
+  if (config_.queue.backend != QueueBackend::kJetStream || roles_.ops) return Status::Ok();
+  if (!roles_.edge && !roles_.poll) return Status::Ok();
+  FH_ASSIGN_OR_RETURN(relay_publisher_, ops::ErrorRelayPublisher::Start(config_));
+  return Status::Ok();
+}
+
 Status Platform::StartEdge() {
   if (roles_.ops) ops_ = std::make_unique<ops::OpsService>(config_, *queue_);
-  edge_ = std::make_unique<edge::EdgeServer>(config_, *queue_,
-                                             ops_ ? ops_->webhook_observer() : nullptr);
+  edge::WebhookObserver* observer = nullptr;
+  if (ops_) {
+    observer = ops_->webhook_observer();
+  } else if (relay_publisher_) {
+    observer = relay_publisher_.get();
+  }
+  edge_ = std::make_unique<edge::EdgeServer>(config_, *queue_, observer);
   if (ops_) ops_->AddRoutes(edge_->http());
   FH_RETURN_IF_ERROR(edge_->Start());
   spdlog::info("edge listening on http://{}:{} ({} partners)", config_.server.listen_host,
@@ -147,6 +163,10 @@ Status Platform::StartOpsAlone() {
   ops_->AddRoutes(*ops_server_);
   FH_RETURN_IF_ERROR(ops_server_->Start());
   FH_RETURN_IF_ERROR(ops_->Start());
+  if (config_.queue.backend == QueueBackend::kJetStream) {
+    FH_ASSIGN_OR_RETURN(relay_subscriber_,
+                        ops::ErrorRelaySubscriber::Start(config_, ops_->state()));
+  }
   spdlog::info("ops dashboard on http://{}:{}/ (no webhook edge in this process)",
                config_.server.listen_host, ops_server_->port());
   return Status::Ok();
@@ -157,6 +177,11 @@ Status Platform::StartPoller() {
   if (ops_) {
     on_failure = [ops = ops_.get()](std::string_view partner, std::string_view /*reason*/) {
       ops->state().RecordPollFailure(partner);
+    };
+  } else if (relay_publisher_) {
+    on_failure = [relay = relay_publisher_.get()](std::string_view partner,
+                                                  std::string_view reason) {
+      relay->OnPollFailure(partner, reason);
     };
   }
   poller_ = std::make_unique<poll::Poller>(config_, *queue_, std::move(on_failure));
@@ -189,7 +214,9 @@ void Platform::Stop() {
   if (ledger_) ledger_->Stop();
   if (edge_) edge_->Stop(kEdgeDrain);
   if (poller_) poller_->Stop();
+  if (relay_publisher_) relay_publisher_->Stop();
   if (ops_server_) ops_server_->Stop(std::chrono::milliseconds(0));
+  if (relay_subscriber_) relay_subscriber_->Stop();
   if (ops_) ops_->Stop();
   // Nothing appends any more: the lake lands what the queue holds, then the queue closes.
   lake_stop_ = true;
@@ -197,7 +224,9 @@ void Platform::Stop() {
   if (queue_) queue_->Shutdown();
   edge_.reset();
   poller_.reset();
+  relay_publisher_.reset();
   ops_server_.reset();
+  relay_subscriber_.reset();
   ops_.reset();
   lake_consumer_.reset();
   ledger_.reset();

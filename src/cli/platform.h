@@ -13,6 +13,12 @@
 // not host ops drops the "ops" cursor at start: with the embedded log one process owns the
 // queue, so no ops runs elsewhere. Hosting ops again recreates it at the oldest stored record.
 //
+// Ingest errors on JetStream: the ops view counts webhook refusals and poll failures, which only
+// the process hosting the edge or the poller sees. A process that hosts them together with ops
+// records them directly; a process that hosts them without ops (`firehose ingest`) sends its
+// counts over the ops error relay (ops/error_relay.h), and a process that hosts ops without the
+// edge (`firehose ops`) receives them. A process never both records directly and relays.
+//
 // On JetStream, several `firehose land` processes may run for one lake writer id: each takes the
 // writer's lease (queue/jetstream_lease.h) before it reads the `lake` consumer or touches the
 // writer's part of the lake, the others stand by, and a writer that loses its lease stops
@@ -23,6 +29,7 @@
 //   1. the edge stops accepting (503 shutting_down), drains requests in flight; the poller stops
 //      (transfers in flight are abandoned: their pages were neither appended nor their cursors
 //      saved) and waits for its appends in flight;
+//   1a. the ops error relay sends the edge's and the poller's last error counts;
 //   1b. ops stops (ends its streams, commits its consumer's cursor);
 //   2. the lake writer lands what the queue holds (bounded by LakeConsumerOptions::
 //      stop_drain_max), publishes its open range and commits;
@@ -47,8 +54,10 @@ namespace firehose::ledger {
 class LedgerScheduler;
 }
 namespace firehose::ops {
+class ErrorRelayPublisher;
+class ErrorRelaySubscriber;
 class OpsService;
-}
+}  // namespace firehose::ops
 namespace firehose::poll {
 class Poller;
 }
@@ -97,6 +106,7 @@ class Platform {
   Status StartLake();
   Status StartLeasedLake();
   void RunLeasedLake();
+  Status StartErrorRelay();
   Status StartEdge();
   Status StartOpsAlone();
   Status StartLedger();
@@ -107,8 +117,12 @@ class Platform {
   Roles roles_;
   std::unique_ptr<Queue> queue_;
   std::unique_ptr<ops::OpsService> ops_;  // before edge_: the edge's routes call into it
+  // The edge or the poller without ops, on JetStream; before edge_: the edge calls into it.
+  std::unique_ptr<ops::ErrorRelayPublisher> relay_publisher_;
   std::unique_ptr<edge::EdgeServer> edge_;
   std::unique_ptr<edge::HttpServer> ops_server_;  // the ops role without the edge
+  // The ops role without the edge, on JetStream; after ops_: it writes into ops' state.
+  std::unique_ptr<ops::ErrorRelaySubscriber> relay_subscriber_;
   std::unique_ptr<poll::Poller> poller_;
   std::unique_ptr<QueueConsumer> lake_consumer_;
   std::unique_ptr<ledger::LedgerScheduler> ledger_;

@@ -553,6 +553,13 @@ void ParseLimits(const toml::table* table, Config* config, Problems* problems) {
                          "must be 0 (off) or at least " + std::to_string(kWritebackBytesMin) +
                              " bytes: each piece costs a pwritev and a sync_file_range"});
   }
+  // A buffer smaller than one message would drop every largest message the senders may send.
+  if (limits.ops_relay_pending_bytes_max < limits.ops_relay_message_bytes_max) {
+    problems->push_back({"limits.ops_relay_pending_bytes_max",
+                         "must be at least ops_relay_message_bytes_max (" +
+                             std::to_string(limits.ops_relay_message_bytes_max) +
+                             "): it holds whole relay messages"});
+  }
 }
 
 bool IsValidRuleName(std::string_view name) {

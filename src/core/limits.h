@@ -125,6 +125,18 @@ namespace firehose {
   X(ops_dedup_filter_bytes, 16 << 20, 64 << 10, 4LL << 30, "bytes",                               \
     "size of each of the two Bloom filters that estimate duplicates; sets how many recent "       \
     "txn ids the estimate remembers (filter bits / 16) at a false-positive rate under 1%")     \
+  X(ops_relay_entries_max, 65536, 16, 10000000, "entries",                                        \
+    "(partner, reason) error counts an ingest process accumulates for ops between two relay "     \
+    "messages (about 200 bytes each); a new pair beyond it is dropped and counted")              \
+  X(ops_relay_message_bytes_max, 65536, 1024, 1 << 20, "bytes",                                   \
+    "largest ops error relay message: the sender splits its counts to fit, ops refuses a larger " \
+    "one (at most the NATS servers' max_payload)")                                                \
+  X(ops_relay_hold_s, 60, 1, 3600, "seconds",                                                     \
+    "how long an ingest process keeps error counts it cannot send while NATS is unreachable; "    \
+    "then they are dropped (counted), so a reconnect does not replay an old burst as a new one")  \
+  X(ops_relay_pending_bytes_max, 8 << 20, 64 << 10, 1 << 30, "bytes",                             \
+    "relay messages received by ops and not applied yet (the NATS client's buffer); beyond it "   \
+    "NATS drops messages (counted as slow_consumer)")                                             \
   /* --- polling --- */                                                                           \
   X(poll_concurrency_max, 32, 1, 10000, "requests", "poll requests in flight at once")            \
   X(poll_response_bytes_max, 16 << 20, 1024, 1LL << 30, "bytes",                                  \

@@ -51,19 +51,29 @@ PartnerSeries* OpsState::FindOrAdd(std::string_view partner_id) {
   return added;
 }
 
-void OpsState::RecordPollFailure(std::string_view partner_id) {
-  const auto found = configured_.find(partner_id);
-  if (found == configured_.end()) return;
-  found->second->RecordError(Now(), IngestError::kPollFailure);
+bool OpsState::RecordRejections(TimestampUs at, std::string_view partner, std::string_view reason,
+                                std::uint32_t count) {
+  const auto found = configured_.find(partner);
+  if (found == configured_.end()) {
+    unknown_.fetch_add(count, std::memory_order_relaxed);
+    return false;
+  }
+  found->second->RecordError(at, IngestErrorForReason(reason), count);
+  return true;
+}
+
+bool OpsState::RecordPollFailures(TimestampUs at, std::string_view partner, std::uint32_t count) {
+  const auto found = configured_.find(partner);
+  if (found == configured_.end()) {
+    unknown_.fetch_add(count, std::memory_order_relaxed);
+    return false;
+  }
+  found->second->RecordError(at, IngestError::kPollFailure, count);
+  return true;
 }
 
 void OpsState::Observer::OnRejected(std::string_view partner, std::string_view reason) {
-  const auto found = state_->configured_.find(partner);
-  if (found == state_->configured_.end()) {
-    state_->unknown_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  found->second->RecordError(state_->Now(), IngestErrorForReason(reason));
+  state_->RecordRejections(state_->Now(), partner, reason, 1);
 }
 
 }  // namespace firehose::ops

@@ -52,11 +52,21 @@ class OpsState {
   // immutable map, a few relaxed atomics) and lock-free except once per second per partner.
   edge::WebhookObserver* webhook_observer() { return &observer_; }
   // For the poller: one failed poll request.
-  void RecordPollFailure(std::string_view partner_id);
+  void RecordPollFailure(std::string_view partner_id) { RecordPollFailures(Now(), partner_id, 1); }
+
+  // What the webhook observer and the poller record, for any count at any time: the ops error
+  // relay (ops/error_relay.h) books what an edge in another process counted through these, so
+  // that both paths map alike. `partner` is a configured partner id; any other (the edge's
+  // "_unknown", an id this process's config lacks) is counted in unknown_rejections() and false
+  // is returned. Any thread.
+  bool RecordRejections(TimestampUs at, std::string_view partner, std::string_view reason,
+                        std::uint32_t count);
+  bool RecordPollFailures(TimestampUs at, std::string_view partner, std::uint32_t count);
 
   std::uint64_t overflow_records() const { return overflow_.load(std::memory_order_relaxed); }
   void CountOverflow() { overflow_.fetch_add(1, std::memory_order_relaxed); }
-  // Rejections for "_unknown" partners (404 unknown_partner): not a partner's series.
+  // Ingest errors of partners the config does not name (the edge's "_unknown": 404
+  // unknown_partner; relayed errors of an id this config lacks): not a partner's series.
   std::uint64_t unknown_rejections() const { return unknown_.load(std::memory_order_relaxed); }
 
   // The series' fixed memory: partner_count() x PartnerSeries::kSeriesBytes.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "queue/jetstream_queue.h"
+#include "queue/nats_connection.h"
 
 namespace firehose {
 
@@ -16,12 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::string_view kReleased = "released";
-
-std::string Text(natsStatus status) {
-  const char* last = nats_GetLastError(nullptr);
-  return std::string(natsStatus_GetText(status)) +
-         (last != nullptr && *last ? std::string(" (") + last + ")" : "");
-}
 
 bool Transient(natsStatus status) {
   return status == NATS_TIMEOUT || status == NATS_NO_RESPONDERS ||
@@ -48,24 +43,14 @@ class JetStreamLease::Impl {
   }
 
   Status Connect() {
-    natsOptions* options = nullptr;
-    natsStatus status = natsOptions_Create(&options);
-    std::vector<const char*> urls;
-    for (const std::string& url : config_.nats_urls) urls.push_back(url.c_str());
-    if (status == NATS_OK)
-      status = natsOptions_SetServers(options, urls.data(), static_cast<int>(urls.size()));
-    if (status == NATS_OK) status = natsOptions_SetName(options, "firehose-lease");
-    if (status == NATS_OK) status = natsOptions_SetMaxReconnect(options, -1);
-    if (status == NATS_OK) status = natsOptions_SetReconnectWait(options, 100);
-    if (status == NATS_OK) status = natsOptions_SetTimeout(options, 2000);
-    if (status == NATS_OK) status = natsConnection_Connect(&connection_, options);
-    natsOptions_Destroy(options);
-    if (status != NATS_OK) return Unavailable("lease: connecting to nats: " + Text(status));
+    FH_RETURN_IF_ERROR(
+        ConnectNats(config_.nats_urls, "firehose-lease", &connection_).WithContext("lease"));
     jsOptions js_options;
     jsOptions_Init(&js_options);
     js_options.Wait = 3000;
-    status = natsConnection_JetStream(&js_, connection_, &js_options);
-    if (status != NATS_OK) return Unavailable("lease: jetstream context: " + Text(status));
+    const natsStatus status = natsConnection_JetStream(&js_, connection_, &js_options);
+    if (status != NATS_OK)
+      return Unavailable("lease: jetstream context: " + NatsStatusText(status));
     // As the queue's Open waits for its stream: a writer restarted into a cluster still electing
     // its meta leader exited here with "creating bucket: Timeout" once its queue had waited.
     return RetryWhileJetStreamSettles([this] { return OpenBucket(); });
@@ -87,7 +72,7 @@ class JetStreamLease::Impl {
     if (status != NATS_OK) {
       // Another process may have created it meanwhile.
       if (js_KeyValue(&kv_, js_, bucket.c_str()) == NATS_OK) return Status::Ok();
-      return Unavailable("lease: creating bucket " + bucket + ": " + Text(status));
+      return Unavailable("lease: creating bucket " + bucket + ": " + NatsStatusText(status));
     }
     return Status::Ok();
   }
@@ -134,7 +119,7 @@ class JetStreamLease::Impl {
     std::uint64_t unused = 0;
     const natsStatus status = kvStore_Update(&unused, kv_, key_.c_str(), kReleased.data(),
                                              static_cast<int>(kReleased.size()), revision);
-    if (status != NATS_OK) spdlog::warn("lease {}: release: {}", key_, Text(status));
+    if (status != NATS_OK) spdlog::warn("lease {}: release: {}", key_, NatsStatusText(status));
   }
 
   const std::string& key() const { return key_; }
@@ -151,7 +136,7 @@ class JetStreamLease::Impl {
       return status == NATS_OK;
     }
     if (status != NATS_OK) {
-      spdlog::warn("lease {}: reading: {}", key_, Text(status));
+      spdlog::warn("lease {}: reading: {}", key_, NatsStatusText(status));
       return false;
     }
     const std::uint64_t current = kvEntry_Revision(entry);
@@ -200,11 +185,11 @@ class JetStreamLease::Impl {
         valid_until_ = sent + lease_ * 3 / 4;
       } else if (Transient(status)) {
         spdlog::warn(
-            "lease {}: renewal failed ({}); valid for {} ms more", key_, Text(status),
+            "lease {}: renewal failed ({}); valid for {} ms more", key_, NatsStatusText(status),
             std::chrono::duration_cast<std::chrono::milliseconds>(valid_until_ - Clock::now())
                 .count());
       } else {
-        spdlog::error("lease {}: lost ({})", key_, Text(status));
+        spdlog::error("lease {}: lost ({})", key_, NatsStatusText(status));
         revision_ = 0;
         return;
       }

@@ -15,6 +15,7 @@
 
 #include "core/check.h"
 #include "core/metrics.h"
+#include "queue/nats_connection.h"
 
 namespace firehose {
 
@@ -31,24 +32,6 @@ constexpr std::int64_t kApiWaitMs = 5000;
 constexpr std::chrono::seconds kSettleRetryFor{15};
 // How long past a pull's own wait its answer may take to arrive (a loaded server, a slow link).
 constexpr std::chrono::milliseconds kPullAnswerGrace{2000};
-
-std::string NatsText(natsStatus status) {
-  const char* last = nats_GetLastError(nullptr);
-  std::string text = natsStatus_GetText(status);
-  if (last != nullptr && *last != '\0' && text != last) text += std::string(" (") + last + ")";
-  return text;
-}
-
-// A failed client call as a Status: what was being done and what NATS said.
-Status NatsFailure(natsStatus status, int error_code, std::string_view what) {
-  std::string message = std::string(what) + ": " + NatsText(status);
-  if (error_code != 0) message += " [jetstream error " + std::to_string(error_code) + "]";
-  if (status == NATS_NO_RESPONDERS || status == NATS_TIMEOUT || status == NATS_CONNECTION_CLOSED ||
-      status == NATS_NO_SERVER || status == NATS_CONNECTION_DISCONNECTED) {
-    return Unavailable(message);
-  }
-  return Internal(message);
-}
 
 std::string PartnerLabel(const PartnerId& partner) {
   return partner.empty() ? std::string("_unknown") : partner.str();
@@ -188,26 +171,9 @@ JetStreamQueue::Core::~Core() {
 }
 
 Status JetStreamQueue::Core::Connect() {
-  natsOptions* options = nullptr;
-  natsStatus status = natsOptions_Create(&options);
-  if (status != NATS_OK) return NatsFailure(status, 0, "nats options");
-  std::vector<const char*> urls;
-  for (const std::string& url : config_.nats_urls) urls.push_back(url.c_str());
-  status = natsOptions_SetServers(options, urls.data(), static_cast<int>(urls.size()));
-  if (status == NATS_OK) status = natsOptions_SetName(options, "firehose");
-  // Reconnect forever, quickly: a lost server is normal in a cluster, and appends fail fast
-  // (Unavailable) while disconnected instead of piling up in a reconnect buffer.
-  if (status == NATS_OK) status = natsOptions_SetMaxReconnect(options, -1);
-  if (status == NATS_OK) status = natsOptions_SetReconnectWait(options, 100);
-  if (status == NATS_OK) status = natsOptions_SetTimeout(options, 2000);
-  if (status == NATS_OK) status = natsOptions_SetPingInterval(options, 2000);
-  if (status == NATS_OK) status = natsOptions_SetMaxPingsOut(options, 2);
-  if (status == NATS_OK) status = natsConnection_Connect(&connection_, options);
-  natsOptions_Destroy(options);
-  if (status != NATS_OK) {
-    return NatsFailure(status == NATS_NO_SERVER ? NATS_NO_SERVER : status, 0,
-                       "connecting to nats (" + std::to_string(urls.size()) + " urls)");
-  }
+  // Appends fail fast (Unavailable) while disconnected (Append checks the status) instead of
+  // piling up in the client's reconnect buffer.
+  FH_RETURN_IF_ERROR(ConnectNats(config_.nats_urls, "firehose", &connection_));
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = kApiWaitMs;
@@ -217,7 +183,7 @@ Status JetStreamQueue::Core::Connect() {
     static_cast<Core*>(closure)->OnPubAck(msg, ack, error);
   };
   js_options.PublishAsync.AckHandlerClosure = this;
-  status = natsConnection_JetStream(&js_, connection_, &js_options);
+  const natsStatus status = natsConnection_JetStream(&js_, connection_, &js_options);
   if (status != NATS_OK) return NatsFailure(status, 0, "jetstream context");
   return Status::Ok();
 }
