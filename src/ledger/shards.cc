@@ -315,6 +315,12 @@ class ShardWarehouse : public warehouse::Warehouse {
   Result<std::unique_ptr<warehouse::BookingLookup>> OpenLookup(BusinessDate day) override {
     return base_->OpenLookup(day);
   }
+  Result<std::unique_ptr<warehouse::KeyCursor>> OpenKeyCursor(BusinessDate day) override {
+    return base_->OpenKeyCursor(day);
+  }
+  Result<std::vector<warehouse::DoubleBooking>> DoubleBookings() override {
+    return base_->DoubleBookings();
+  }
   // Days go to shard files (a 1 MiB write buffer); lookups to the base warehouse.
   Status SetCacheBytes(CacheBytes bytes) override {
     return base_->SetCacheBytes({.writer = 0, .lookup = bytes.lookup});
