@@ -1048,10 +1048,13 @@ Status Job::ProcessUnit(std::size_t unit, WorkerTally* tally) {
 // run's findings are checked against, and the days whose window overlaps this one's without
 // containing this day (D±(w+1)..D±2w), whose bookings this run's own are compared with: a key
 // booked there and here is booked twice, and no run sees both bookings' versions (docs/ledger.md,
-// "Keys booked on two days"). Farther days share no lake partition with this day's window.
+// "Keys booked on two days"). Farther days share no lake partition with this day's window. With
+// a window of 0 no two windows overlap: the next days, D±1, are compared (a resend across
+// midnight, the commonest drift).
 Status Job::FindLedgersAround() {
   const int window = options_.dedup_window_days;
-  for (int offset = -2 * window; offset <= 2 * window; ++offset) {
+  const int reach = std::max(2 * window, window + 1);
+  for (int offset = -reach; offset <= reach; ++offset) {
     if (offset == 0) continue;
     FH_ASSIGN_OR_RETURN(std::optional<RunRecord> run,
                         warehouse_->LatestRun(options_.day.AddDays(offset)));

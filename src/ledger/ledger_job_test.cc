@@ -488,6 +488,31 @@ TEST_P(LedgerJobTest, AResendTwoDaysAwayIsADoubleBooking) {
   EXPECT_TRUE(OpenDoubleBookingsOf(warehouse_.get()).empty());
 }
 
+// Without a window (0 days) every day books its own versions: a resend across midnight is
+// booked on both days, and the later run says so.
+TEST_P(LedgerJobTest, WithoutAWindowAResendAcrossMidnightIsADoubleBooking) {
+  const BusinessDate next = kDay.AddDays(1);
+  lake_.Land({MakeRecord("acme", AcmeBody("x1", "2.00", "2025-11-27T23:59:59Z", "ok", "USD", 1),
+                         At("2025-11-28T00:00:01Z")),
+              MakeRecord("acme", AcmeBody("x1", "2.00", "2025-11-28T00:00:01Z", "ok", "USD", 2),
+                         At("2025-11-28T00:00:02Z"))});
+  JobOptions day = Options(kDay);
+  day.dedup_window_days = 0;
+  JobOptions next_day = Options(next);
+  next_day.dedup_window_days = 0;
+  ASSERT_TRUE(Run(day).ok());
+  Result<JobResult> later = Run(next_day);
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  ASSERT_EQ(later->findings.size(), 1u);
+  EXPECT_EQ(later->findings[0].kind, warehouse::FindingKind::kDoubleBooked);
+  EXPECT_EQ(later->findings[0].business_date, kDay);
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "x1"), 2);
+  ASSERT_EQ(OpenDoubleBookingsOf(warehouse_.get()).size(), 1u);
+  EXPECT_NE(DoubleBookingAdvice(OpenDoubleBookingsOf(warehouse_.get()))
+                .find("ledger_dedup_window_days to at least 1"),
+            std::string::npos);
+}
+
 TEST_P(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {
   std::vector<QueueRecord> records;
   for (int i = 0; i < 4000; ++i) {
