@@ -2,17 +2,19 @@
 // (docs/ledger.md). Wiring only: the job, the day states and reconciliation live in src/ledger/,
 // the tables in src/warehouse/.
 //
-// Exit codes: 0 ok; 1 the command found a problem (a stale day for `status`, or one left after
-// `reprocess --stale`'s last round; a mismatch for `reconcile`; bad data in the lake or a total
-// that overflows for `run`); 2 usage; 3 could not run (config, warehouse, I/O, a lake
-// publication in progress).
+// Exit codes: 0 ok; 1 the command found a problem (a stale or double-booked day for `status`, or
+// one left after `reprocess`; a mismatch for `reconcile`; bad data in the lake or a total that
+// overflows for `run`); 2 usage; 3 could not run (config, warehouse, I/O, a lake publication in
+// progress).
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <spdlog/spdlog.h>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "core/allocator.h"
@@ -214,6 +216,37 @@ Result<ledger::DayRun> RunOne(const Opened& opened, BusinessDate day, const Ledg
   return run;
 }
 
+nlohmann::json FindingJson(const warehouse::Finding& finding) {
+  nlohmann::json out = {{"kind", warehouse::FindingKindName(finding.kind)},
+                        {"business_date", finding.business_date.ToString()},
+                        {"keys", finding.keys},
+                        {"examples", nlohmann::json::parse(finding.examples, nullptr, false)}};
+  if (finding.kind != warehouse::FindingKind::kStale) {
+    out["other_date"] = finding.other_date.ToString();
+  }
+  return out;
+}
+
+nlohmann::json DoubleBookingJson(const warehouse::DoubleBooking& booking) {
+  const warehouse::Finding& finding = booking.finding;
+  nlohmann::json examples = nlohmann::json::array();
+  for (const warehouse::Key& key : booking.still_booked_examples) {
+    examples.push_back({key.first, key.second});
+  }
+  const auto [first, last] = ledger::DaysOf(booking);
+  return {{"kind", warehouse::FindingKindName(finding.kind)},
+          {"business_date", finding.business_date.ToString()},
+          {"other_date", finding.other_date.ToString()},
+          {"found_by_date", finding.found_by_date.ToString()},
+          {"found_by_run", finding.found_by_run},
+          {"keys_found", finding.keys},
+          {"keys_listed", booking.keys_listed},
+          {"keys_still_booked", booking.keys_still_booked},
+          {"examples", std::move(examples)},
+          {"window_days_needed", last.days_since_epoch() - first.days_since_epoch()},
+          {"description", ledger::DescribeDoubleBooking(booking)}};
+}
+
 nlohmann::json DayRunJson(const ledger::DayRun& run) {
   nlohmann::json out = {
       {"run", RunJson(run.result.run)},      {"had_ledger", run.had_ledger},
@@ -221,22 +254,37 @@ nlohmann::json DayRunJson(const ledger::DayRun& run) {
       {"findings", nlohmann::json::array()}, {"peak_memory_bytes", run.result.peak_memory_bytes}};
   for (const TotalRow& row : run.result.totals) out["totals"].push_back(TotalJson(row));
   for (const TotalChange& change : run.changes) out["changes"].push_back(ChangeJson(change));
-  for (const warehouse::Finding& finding : run.result.findings) {
-    out["findings"].push_back(
-        {{"business_date", finding.business_date.ToString()},
-         {"keys", finding.keys},
-         {"examples", nlohmann::json::parse(finding.examples, nullptr, false)}});
-  }
+  for (const warehouse::Finding& finding : run.result.findings)
+    out["findings"].push_back(FindingJson(finding));
   return out;
 }
 
 void PrintFindings(const ledger::DayRun& run) {
   for (const warehouse::Finding& finding : run.result.findings) {
-    std::printf(
-        "  found %lld key(s) whose booking on %s no longer matches the lake: %s is stale "
-        "(e.g. %s)\n",
-        static_cast<long long>(finding.keys), finding.business_date.ToString().c_str(),
-        finding.business_date.ToString().c_str(), finding.examples.c_str());
+    const std::string day = finding.business_date.ToString();
+    const std::string other = finding.other_date.ToString();
+    const auto keys = static_cast<long long>(finding.keys);
+    switch (finding.kind) {
+      case warehouse::FindingKind::kStale:
+        std::printf(
+            "  found %lld key(s) whose booking on %s no longer matches the lake: %s is stale "
+            "(e.g. %s)\n",
+            keys, day.c_str(), day.c_str(), finding.examples.c_str());
+        break;
+      case warehouse::FindingKind::kDoubleBooked:
+        std::printf(
+            "  double booked across days: versions span more than the dedup window: %lld key(s) "
+            "booked here are booked on %s too (e.g. %s); see `firehose ledger status`\n",
+            keys, day.c_str(), finding.examples.c_str());
+        break;
+      case warehouse::FindingKind::kBeyondWindow:
+        std::printf(
+            "  double booked across days: versions span more than the dedup window: %s books "
+            "%lld key(s) whose canonical version lies on %s, beyond its window (e.g. %s); see "
+            "`firehose ledger status`\n",
+            day.c_str(), keys, other.c_str(), finding.examples.c_str());
+        break;
+    }
   }
 }
 
@@ -370,7 +418,12 @@ nlohmann::json StateJson(const DayState& state) {
                         {"new_files", state.new_files},
                         {"new_events", state.new_events},
                         {"new_bytes", state.new_bytes},
-                        {"findings", nlohmann::json::array()}};
+                        {"findings", nlohmann::json::array()},
+                        {"double_booked", state.double_booked()},
+                        {"double_bookings", nlohmann::json::array()}};
+  for (const warehouse::DoubleBooking& booking : state.double_bookings) {
+    out["double_bookings"].push_back(DoubleBookingJson(booking));
+  }
   if (state.latest_run) {
     out["run_id"] = state.latest_run->run_id;
     out["finished_at"] = FormatRfc3339Micros(state.latest_run->finished_at);
@@ -387,6 +440,32 @@ nlohmann::json StateJson(const DayState& state) {
   return out;
 }
 
+// Each open double booking once, however many of the days' states list it.
+std::vector<warehouse::DoubleBooking> DistinctDoubleBookings(const std::vector<DayState>& states) {
+  std::vector<warehouse::DoubleBooking> out;
+  std::set<std::tuple<std::int64_t, BusinessDate, BusinessDate>> seen;
+  for (const DayState& state : states) {
+    for (const warehouse::DoubleBooking& booking : state.double_bookings) {
+      const warehouse::Finding& finding = booking.finding;
+      if (seen.emplace(finding.found_by_run, finding.business_date, finding.other_date).second) {
+        out.push_back(booking);
+      }
+    }
+  }
+  return out;
+}
+
+// The double bookings and what settles them: a re-run alone does not (docs/ledger.md, "Keys
+// booked on two days").
+void PrintDoubleBookings(const std::vector<warehouse::DoubleBooking>& bookings, std::FILE* out) {
+  if (bookings.empty()) return;
+  std::fprintf(out, "%zu double booking(s) across days:\n", bookings.size());
+  for (const warehouse::DoubleBooking& booking : bookings) {
+    std::fprintf(out, "  %s\n", ledger::DescribeDoubleBooking(booking).c_str());
+  }
+  std::fprintf(out, "  %s\n", ledger::DoubleBookingAdvice(bookings).c_str());
+}
+
 int LedgerStatus(const Context& context, const LedgerArgs& args) {
   std::optional<BusinessDate> only;
   if (!args.day.empty()) {
@@ -400,14 +479,16 @@ int LedgerStatus(const Context& context, const LedgerArgs& args) {
       lake::LakeRoot(opened->config.data_dir), opened->warehouse.get(), only);
   if (!states.ok()) return ExitFor(states.status());
   bool any_stale = false;
+  const std::vector<warehouse::DoubleBooking> double_bookings = DistinctDoubleBookings(*states);
   for (const DayState& state : *states) any_stale |= state.stale();
+  const bool problem = any_stale || !double_bookings.empty();
   if (context.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const DayState& state : *states) out.push_back(StateJson(state));
     std::printf("%s\n", out.dump(2).c_str());
-    return any_stale ? kExitCheckFailed : kExitOk;
+    return problem ? kExitCheckFailed : kExitOk;
   }
-  std::printf("%-10s  %-10s  %6s %10s  %-20s  %s\n", "day", "state", "run", "keys", "booked at",
+  std::printf("%-10s  %-13s  %6s %10s  %-20s  %s\n", "day", "state", "run", "keys", "booked at",
               "why");
   for (const DayState& state : *states) {
     std::string why;
@@ -420,6 +501,22 @@ int LedgerStatus(const Context& context, const LedgerArgs& args) {
       why += "the run of " + finding.found_by_date.ToString() + " found " +
              std::to_string(finding.keys) + " key(s) booked differently";
     }
+    // Per other day, the most keys any finding still sees booked twice (findings by several
+    // runs overlap); "+" when a finding found more than it lists.
+    std::map<BusinessDate, std::pair<std::int64_t, bool>> double_booked_with;
+    for (const warehouse::DoubleBooking& booking : state.double_bookings) {
+      const BusinessDate other = booking.finding.business_date == state.day
+                                     ? booking.finding.other_date
+                                     : booking.finding.business_date;
+      auto& [keys, more] = double_booked_with[other];
+      keys = std::max(keys, booking.keys_still_booked);
+      more = more || booking.finding.keys > booking.keys_listed;
+    }
+    for (const auto& [other, keys] : double_booked_with) {
+      if (!why.empty()) why += "; ";
+      why += std::to_string(keys.first) + (keys.second ? "+" : "") + " key(s) double booked with " +
+             other.ToString();
+    }
     if (!state.booked()) {
       why = std::to_string(state.lake_events) + " event(s) in " + std::to_string(state.lake_files) +
             " file(s), no ledger yet";
@@ -428,12 +525,13 @@ int LedgerStatus(const Context& context, const LedgerArgs& args) {
     const std::string keys = state.latest_run ? std::to_string(state.latest_run->keys_booked) : "-";
     const std::string at =
         state.latest_run ? FormatRfc3339Micros(state.latest_run->finished_at).substr(0, 19) : "-";
-    std::printf("%-10s  %-10.*s  %6s %10s  %-20s  %s\n", state.day.ToString().c_str(),
+    std::printf("%-10s  %-13.*s  %6s %10s  %-20s  %s\n", state.day.ToString().c_str(),
                 static_cast<int>(state.state_name().size()), state.state_name().data(),
                 run_id.c_str(), keys.c_str(), at.c_str(), why.c_str());
   }
   if (any_stale) std::printf("stale days: run `firehose ledger reprocess --stale`\n");
-  return any_stale ? kExitCheckFailed : kExitOk;
+  PrintDoubleBookings(double_bookings, stdout);
+  return problem ? kExitCheckFailed : kExitOk;
 }
 
 // --- ledger reprocess ---------------------------------------------------------------------
@@ -497,6 +595,14 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
   } else if (done.empty()) {
     std::printf("no stale day\n");
   }
+  // Re-running settles no double booking: say so, and fail, rather than loop on them.
+  Result<std::vector<warehouse::DoubleBooking>> double_bookings =
+      ledger::OpenDoubleBookings(opened->warehouse.get());
+  if (!double_bookings.ok()) return ExitFor(double_bookings.status());
+  if (!double_bookings->empty()) {
+    std::fputs("firehose: ", stderr);
+    PrintDoubleBookings(*double_bookings, stderr);
+  }
   if (!still_stale.empty()) {
     std::string listed;
     for (const BusinessDate day : still_stale)
@@ -508,7 +614,7 @@ int LedgerReprocess(const Context& context, const LedgerArgs& args) {
                  still_stale.size(), args.rounds, listed.c_str());
     return kExitCheckFailed;
   }
-  return kExitOk;
+  return double_bookings->empty() ? kExitOk : kExitCheckFailed;
 }
 
 // --- ledger show --------------------------------------------------------------------------
@@ -742,13 +848,16 @@ void AddLedgerCommands(CLI::App& app, Context& context) {
   CLI::App* status = ledger_command->add_subcommand(
       "status",
       "Days with a ledger or lake data: ok, stale (new files in its partition, or a neighbour's "
-      "finding) or not booked; exit 1 when a day is stale");
+      "finding), double_booked (a key booked on two days further apart than the dedup window) "
+      "or not booked; exit 1 when a day is stale or double booked");
   status->add_option("--day", args->day, "Only this day");
   AddCommon(status, context);
   OnRun(status, context, args, LedgerStatus);
 
   CLI::App* reprocess = ledger_command->add_subcommand(
-      "reprocess", "Re-run every stale day (--stale) or one day (--day D); prints what changed");
+      "reprocess",
+      "Re-run every stale day (--stale) or one day (--day D); prints what changed; exit 1 when a "
+      "day is still stale or double booked (which a re-run alone cannot fix)");
   reprocess->add_flag("--stale", args->stale, "Every stale day, until none is");
   reprocess->add_option("--rounds", args->rounds,
                         "With --stale: re-run the stale days at most this many times (a re-run "

@@ -1,5 +1,6 @@
 #include "ledger/ledger_days.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -22,7 +23,81 @@ std::string Signed(Int128 value, std::string_view currency) {
 
 std::string_view DayState::state_name() const {
   if (!booked()) return "not_booked";
-  return stale() ? "stale" : "ok";
+  if (stale()) return "stale";
+  return double_booked() ? "double_booked" : "ok";
+}
+
+Result<std::vector<warehouse::DoubleBooking>> OpenDoubleBookings(warehouse::Warehouse* warehouse) {
+  FH_ASSIGN_OR_RETURN(std::vector<warehouse::DoubleBooking> bookings, warehouse->DoubleBookings());
+  std::erase_if(bookings, [](const warehouse::DoubleBooking& booking) { return !booking.open(); });
+  return bookings;
+}
+
+std::pair<BusinessDate, BusinessDate> DaysOf(const warehouse::DoubleBooking& booking) {
+  const BusinessDate day = booking.finding.business_date;
+  const BusinessDate other = booking.finding.other_date;
+  return day < other ? std::make_pair(day, other) : std::make_pair(other, day);
+}
+
+namespace {
+
+std::int32_t DaysApart(const warehouse::DoubleBooking& booking) {
+  const auto [first, last] = DaysOf(booking);
+  return last.days_since_epoch() - first.days_since_epoch();
+}
+
+std::string KeysText(const warehouse::DoubleBooking& booking) {
+  std::string text = std::to_string(booking.keys_still_booked) + " key(s)";
+  if (booking.finding.keys > booking.keys_listed) {
+    text += " of the " + std::to_string(booking.keys_listed) + " listed (" +
+            std::to_string(booking.finding.keys) + " found)";
+  }
+  return text;
+}
+
+std::string ExamplesText(const warehouse::DoubleBooking& booking) {
+  std::string text;
+  for (const warehouse::Key& key : booking.still_booked_examples) {
+    text += (text.empty() ? "" : ", ") + key.first + "/" + key.second;
+  }
+  if (booking.keys_still_booked > static_cast<std::int64_t>(booking.still_booked_examples.size()))
+    text += ", ...";
+  return text;
+}
+
+}  // namespace
+
+std::string DescribeDoubleBooking(const warehouse::DoubleBooking& booking) {
+  const warehouse::Finding& finding = booking.finding;
+  std::string text = "double booked across days: versions span more than the dedup window: ";
+  if (finding.kind == warehouse::FindingKind::kBeyondWindow) {
+    text += KeysText(booking) + " booked on " + finding.business_date.ToString() +
+            " whose canonical version lies on " + finding.other_date.ToString() + ", " +
+            std::to_string(DaysApart(booking)) + " days away, beyond its window: booked there too";
+  } else {
+    text += KeysText(booking) + " booked on both " + DaysOf(booking).first.ToString() + " and " +
+            DaysOf(booking).second.ToString() + ", " + std::to_string(DaysApart(booking)) +
+            " days apart";
+  }
+  return text + " (" + ExamplesText(booking) + "); found by the run of " +
+         finding.found_by_date.ToString();
+}
+
+std::string DoubleBookingAdvice(const std::vector<warehouse::DoubleBooking>& bookings) {
+  if (bookings.empty()) return "";
+  std::int32_t window = 0;
+  std::set<BusinessDate> days;
+  for (const warehouse::DoubleBooking& booking : bookings) {
+    window = std::max(window, DaysApart(booking));
+    days.insert(DaysOf(booking).first);
+    days.insert(DaysOf(booking).second);
+  }
+  std::string listed;
+  for (const BusinessDate day : days) listed += (listed.empty() ? "" : ", ") + day.ToString();
+  return "re-running cannot fix it: set [limits] ledger_dedup_window_days to at least " +
+         std::to_string(window) + " and re-run " + listed +
+         " (`firehose ledger reprocess --day D` for each, then `firehose ledger reprocess "
+         "--stale`)";
 }
 
 Result<std::vector<DayState>> ComputeDayStates(const std::filesystem::path& lake_root,
@@ -70,6 +145,14 @@ Result<std::vector<DayState>> ComputeDayStates(const std::filesystem::path& lake
       state.new_files.push_back(file.file.path);
       state.new_events += static_cast<std::int64_t>(file.file.lines);
       state.new_bytes += static_cast<std::int64_t>(file.file.bytes);
+    }
+  }
+  FH_ASSIGN_OR_RETURN(const std::vector<warehouse::DoubleBooking> double_bookings,
+                      OpenDoubleBookings(warehouse));
+  for (const warehouse::DoubleBooking& booking : double_bookings) {
+    for (const BusinessDate day : {booking.finding.business_date, booking.finding.other_date}) {
+      const auto state = states.find(day);
+      if (state != states.end()) state->second.double_bookings.push_back(booking);
     }
   }
   std::vector<DayState> out;

@@ -26,12 +26,17 @@ struct DayState {
   std::int64_t new_bytes = 0;
   std::int64_t lake_files = 0;   // files in the day's partition now
   std::int64_t lake_events = 0;  // lines in them
-  // Findings about the day by later runs of its neighbours.
+  // Stale findings about the day by later runs of its neighbours.
   std::vector<warehouse::Finding> findings;
+  // The open double bookings the day takes part in, as the day a finding is about or as its
+  // other day (docs/ledger.md, "Keys booked on two days"). Re-running the day alone does not
+  // settle them: they do not make it stale.
+  std::vector<warehouse::DoubleBooking> double_bookings;
 
   bool booked() const { return latest_run.has_value(); }
   bool stale() const { return booked() && (!new_files.empty() || !findings.empty()); }
-  // "ok", "stale" or "not_booked".
+  bool double_booked() const { return !double_bookings.empty(); }
+  // "ok", "stale", "double_booked" (when not stale) or "not_booked".
   std::string_view state_name() const;
 };
 
@@ -40,6 +45,21 @@ struct DayState {
 Result<std::vector<DayState>> ComputeDayStates(const std::filesystem::path& lake_root,
                                                warehouse::Warehouse* warehouse,
                                                std::optional<BusinessDate> only = std::nullopt);
+
+// The double bookings that are open now (warehouse::DoubleBooking::open).
+Result<std::vector<warehouse::DoubleBooking>> OpenDoubleBookings(warehouse::Warehouse* warehouse);
+
+// The unordered pair of days a double booking involves, earlier first.
+std::pair<BusinessDate, BusinessDate> DaysOf(const warehouse::DoubleBooking& booking);
+
+// One line for an operator: "double booked across days: versions span more than the dedup
+// window: 1 key(s) booked on both 2025-11-27 and 2025-11-29, 2 days apart (acme/m1); found by the
+// run of 2025-11-29".
+std::string DescribeDoubleBooking(const warehouse::DoubleBooking& booking);
+
+// What settles `bookings` (none: empty): the window that lets each pair's runs see both days'
+// versions, and the days to re-run with it.
+std::string DoubleBookingAdvice(const std::vector<warehouse::DoubleBooking>& bookings);
 
 // How one (partner, currency, status) total changed between two ledgers of a day.
 struct TotalChange {

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include <optional>
 #include <queue>
 #include <random>
+#include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/allocator.h"
@@ -42,6 +45,8 @@ using warehouse::BookingLookup;
 using warehouse::ConflictRow;
 using warehouse::DayWriter;
 using warehouse::Finding;
+using warehouse::FindingKind;
+using warehouse::Key;
 using warehouse::RunFile;
 using warehouse::RunRecord;
 using warehouse::TotalRow;
@@ -92,8 +97,6 @@ constexpr int kBloomBudgetDivisor = 8;
 // ... and this many bits per key when it fits; below kBloomBitsMin it is not worth building.
 constexpr std::int64_t kBloomBitsPerKey = 12;
 constexpr std::int64_t kBloomBitsMin = 2;
-// Cross-day findings keep this many example keys per neighbouring day.
-constexpr std::size_t kFindingExamples = 10;
 constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 
 Status LineError(const std::string& path, std::uint64_t line, const Status& status) {
@@ -223,26 +226,78 @@ std::uint64_t TotalKey(std::uint16_t partner_rank, const char* currency, std::ui
   return key | status;
 }
 
-struct NeighbourFinding {
-  std::int64_t keys = 0;
-  std::vector<std::pair<std::string, std::string>> examples;  // the smallest keys, sorted
+// Which finding a key goes to: its kind, the day it is about (an offset from the run's day) and,
+// for a key booked beyond its window, the day of its canonical version.
+struct FindingId {
+  FindingKind kind = FindingKind::kStale;
+  int offset = 0;
+  int other_offset = 0;
 
-  void Add(std::string_view partner, std::string_view txn) {
-    ++keys;
-    std::pair<std::string, std::string> key{std::string(partner), std::string(txn)};
-    const auto at = std::lower_bound(examples.begin(), examples.end(), key);
-    if (at != examples.end() && *at == key) return;
-    if (examples.size() == kFindingExamples && at == examples.end()) return;
-    examples.insert(at, std::move(key));
-    if (examples.size() > kFindingExamples) examples.pop_back();
+  auto operator<=>(const FindingId&) const = default;
+  // A stale finding lists examples for humans; a double booking lists its keys exactly, so that
+  // the warehouse can tell when each is settled.
+  std::size_t listed_max() const {
+    return kind == FindingKind::kStale ? warehouse::kFindingExamples : warehouse::kFindingKeysMax;
   }
-  void Merge(const NeighbourFinding& other) {
-    keys += other.keys;
-    for (const auto& example : other.examples) {
-      const auto at = std::lower_bound(examples.begin(), examples.end(), example);
-      if (at == examples.end() || *at != example) examples.insert(at, example);
+};
+
+// The keys of one finding: how many, and the smallest of them in byte order.
+struct FoundKeys {
+  std::int64_t keys = 0;
+  std::set<Key> smallest;  // at most listed_max
+
+  void Add(std::string_view partner, std::string_view txn, std::size_t listed_max) {
+    ++keys;
+    if (smallest.size() == listed_max) {
+      const Key& largest = *smallest.rbegin();
+      if (std::tuple<std::string_view, std::string_view>(partner, txn) >=
+          std::tuple<std::string_view, std::string_view>(largest.first, largest.second)) {
+        return;
+      }
     }
-    if (examples.size() > kFindingExamples) examples.resize(kFindingExamples);
+    smallest.emplace(partner, txn);
+    if (smallest.size() > listed_max) smallest.erase(std::prev(smallest.end()));
+  }
+  void Merge(const FoundKeys& other, std::size_t listed_max) {
+    keys += other.keys;
+    for (const Key& key : other.smallest) {
+      smallest.insert(key);
+      if (smallest.size() > listed_max) smallest.erase(std::prev(smallest.end()));
+    }
+  }
+};
+
+// A day whose window overlaps the run's without containing the run's day (D±(w+1)..D±2w) and
+// that has a ledger: its booked keys, read in order alongside the run's own while they are merged
+// (docs/ledger.md, "Keys booked on two days").
+struct FarDay {
+  int offset = 0;
+  std::unique_ptr<warehouse::KeyCursor> cursor;
+  Key key;  // the cursor's current key, while `has_key`
+  bool has_key = false;
+  bool ended = false;
+  FoundKeys found;  // the run's keys this day books too
+
+  // Whether the far day books (partner, txn). Keys must be asked in increasing byte order: the
+  // cursor only moves forward, so the whole check reads each day once.
+  Result<bool> Books(std::string_view partner, std::string_view txn) {
+    const std::tuple<std::string_view, std::string_view> wanted(partner, txn);
+    while (!ended) {
+      if (!has_key) {
+        FH_ASSIGN_OR_RETURN(has_key, cursor->Next(&key));
+        if (!has_key) {
+          ended = true;
+          break;
+        }
+      }
+      const std::tuple<std::string_view, std::string_view> at(key.first, key.second);
+      if (at < wanted) {
+        has_key = false;
+        continue;
+      }
+      return at == wanted;
+    }
+    return false;
   }
 };
 
@@ -252,7 +307,7 @@ struct WorkerTally {
   std::int64_t keys_booked = 0;
   std::int64_t versions_booked = 0;
   std::int64_t conflicts = 0;
-  std::map<int, NeighbourFinding> findings;  // by day offset
+  std::map<FindingId, FoundKeys> findings;
   std::map<int, std::unique_ptr<BookingLookup>> lookups;
 };
 
@@ -342,8 +397,10 @@ class Job {
   Status AppendOutput(Bytes* chunk, SpillBuffer* buffer, std::size_t record_bytes);
   Result<std::vector<TotalRow>> SumTotals();
   Result<std::int64_t> Write(const std::vector<TotalRow>& totals, std::string* digest_hex);
-  Status MergeBooked(RowPipe* pipe, Digest* digest);
-  Status WriteTransactions(DayWriter* writer, Digest* digest);
+  Status FindLedgersAround();
+  Result<std::vector<FarDay>> OpenFarDays();
+  Status MergeBooked(RowPipe* pipe, Digest* digest, std::vector<FarDay>* far_days);
+  Status WriteTransactions(DayWriter* writer, Digest* digest, std::vector<FarDay>* far_days);
   Status WriteConflicts(DayWriter* writer);
   std::vector<Finding> Findings() const;
   RunRecord MakeRun(const std::string& digest) const;
@@ -394,6 +451,8 @@ class Job {
   std::int64_t bytes_read_ = 0;
   std::int64_t quarantined_ = 0;
   std::map<int, bool> neighbour_has_ledger_;  // by day offset
+  std::vector<int> far_offsets_;              // days D±(w+1)..D±2w that have a ledger
+  std::map<int, FoundKeys> far_found_;        // by far day offset: keys it books too
 
   PartnerDictionary partners_;
   std::vector<std::uint16_t> partner_rank_;  // by partner id, after the scan
@@ -849,10 +908,21 @@ Status Job::CheckNeighbours(const VersionRecord* const* first, const VersionReco
                 static_cast<std::uint8_t>(booked->status) == (canonical.flags & kStatusMask) &&
                 booked->event_time.value() == canonical.event_time_us &&
                 (booked->conflict || !conflict);
+    } else if (booked.has_value() &&
+               std::abs(offset - canonical.day_offset) > options_.dedup_window_days) {
+      // The neighbour books the key, but its canonical version lies on a day the neighbour's
+      // window does not reach: a re-run of the neighbour cannot see it and books the key again,
+      // and the day that holds it books it too. Not staleness: a double booking.
+      const FindingId id{FindingKind::kBeyondWindow, offset, canonical.day_offset};
+      tally->findings[id].Add(partner, txn, id.listed_max());
+      continue;
     } else {
       matches = !booked.has_value();
     }
-    if (!matches) tally->findings[offset].Add(partner, txn);
+    if (!matches) {
+      const FindingId id{FindingKind::kStale, offset, 0};
+      tally->findings[id].Add(partner, txn, id.listed_max());
+    }
   }
   return Status::Ok();
 }
@@ -974,14 +1044,46 @@ Status Job::ProcessUnit(std::size_t unit, WorkerTally* tally) {
   return Status::Ok();
 }
 
-Status Job::ProcessAll() {
-  // Which neighbouring days have a ledger this run's findings must be checked against.
-  for (int offset = -options_.dedup_window_days; offset <= options_.dedup_window_days; ++offset) {
+// Which days around this one have a ledger: the neighbours in the window, whose bookings this
+// run's findings are checked against, and the days whose window overlaps this one's without
+// containing this day (D±(w+1)..D±2w), whose bookings this run's own are compared with: a key
+// booked there and here is booked twice, and no run sees both bookings' versions (docs/ledger.md,
+// "Keys booked on two days"). Farther days share no lake partition with this day's window. With
+// a window of 0 no two windows overlap: the next days, D±1, are compared (a resend across
+// midnight, the commonest drift).
+Status Job::FindLedgersAround() {
+  const int window = options_.dedup_window_days;
+  const int reach = std::max(2 * window, window + 1);
+  for (int offset = -reach; offset <= reach; ++offset) {
     if (offset == 0) continue;
     FH_ASSIGN_OR_RETURN(std::optional<RunRecord> run,
                         warehouse_->LatestRun(options_.day.AddDays(offset)));
-    if (run) neighbour_has_ledger_[offset] = true;
+    if (!run) continue;
+    if (std::abs(offset) <= window) {
+      neighbour_has_ledger_[offset] = true;
+    } else {
+      far_offsets_.push_back(offset);
+    }
   }
+  return Status::Ok();
+}
+
+// One key cursor per far day, counted in the budget as a lookup is (released after the merge).
+Result<std::vector<FarDay>> Job::OpenFarDays() {
+  FH_RETURN_IF_ERROR(
+      budget_.Add(lookup_resident_bytes_ * static_cast<std::int64_t>(far_offsets_.size())));
+  std::vector<FarDay> far_days;
+  for (const int offset : far_offsets_) {
+    FarDay far;
+    far.offset = offset;
+    FH_ASSIGN_OR_RETURN(far.cursor, warehouse_->OpenKeyCursor(options_.day.AddDays(offset)));
+    far_days.push_back(std::move(far));
+  }
+  return far_days;
+}
+
+Status Job::ProcessAll() {
+  FH_RETURN_IF_ERROR(FindLedgersAround());
   tallies_.resize(static_cast<std::size_t>(threads_));
   const std::int64_t lookup_bytes =
       lookup_resident_bytes_ * threads_ * static_cast<std::int64_t>(neighbour_has_ledger_.size());
@@ -1151,8 +1253,9 @@ class RowPipe {
   Status status_;
 };
 
-// The merge: every unit's booked rows in (partner_id, txn_id) order into the pipe and the digest.
-Status Job::MergeBooked(RowPipe* pipe, Digest* digest) {
+// The merge: every unit's booked rows in (partner_id, txn_id) order into the pipe and the digest,
+// and against the far days' bookings (read in the same order).
+Status Job::MergeBooked(RowPipe* pipe, Digest* digest, std::vector<FarDay>* far_days) {
   std::vector<MergeCursor> cursors(units_);
   const auto greater = [&cursors](std::size_t a, std::size_t b) {
     const BookedRecord* x = cursors[a].row;
@@ -1192,6 +1295,10 @@ Status Job::MergeBooked(RowPipe* pipe, Digest* digest) {
     row.source_file = booked.file;
     row.source_line = booked.line;
     digest->Transaction(row);
+    for (FarDay& far : *far_days) {
+      FH_ASSIGN_OR_RETURN(const bool booked_there, far.Books(row.partner_id, row.txn_id));
+      if (booked_there) far.found.Add(row.partner_id, row.txn_id, warehouse::kFindingKeysMax);
+    }
     if (++rows == kPipeRows) {
       pipe->PushFull(batch, rows);
       batch = nullptr;
@@ -1205,7 +1312,7 @@ Status Job::MergeBooked(RowPipe* pipe, Digest* digest) {
 
 // The merge runs on its own thread; this (the calling) thread inserts into the warehouse, the one
 // step that cannot be split: on two cores the merge and digest cost next to nothing then.
-Status Job::WriteTransactions(DayWriter* writer, Digest* digest) {
+Status Job::WriteTransactions(DayWriter* writer, Digest* digest, std::vector<FarDay>* far_days) {
   keys_to_write_ = 0;
   for (const WorkerTally& tally : tallies_)
     keys_to_write_ += static_cast<std::uint64_t>(tally.keys_booked);
@@ -1213,7 +1320,7 @@ Status Job::WriteTransactions(DayWriter* writer, Digest* digest) {
   const auto merge_bytes = static_cast<std::int64_t>(2 * merge_block_bytes_ * units_);
   FH_RETURN_IF_ERROR(budget_.Add(merge_bytes));
   RowPipe pipe(options_.day);
-  std::thread merge([&] { pipe.Close(MergeBooked(&pipe, digest)); });
+  std::thread merge([&] { pipe.Close(MergeBooked(&pipe, digest, far_days)); });
   Status status;
   std::uint64_t written = 0;
   std::uint64_t reported = 0;
@@ -1271,19 +1378,30 @@ Status Job::WriteConflicts(DayWriter* writer) {
 }
 
 std::vector<Finding> Job::Findings() const {
-  std::map<int, NeighbourFinding> merged;
+  std::map<FindingId, FoundKeys> merged;
   for (const WorkerTally& tally : tallies_) {
-    for (const auto& [offset, finding] : tally.findings) merged[offset].Merge(finding);
+    for (const auto& [id, found] : tally.findings) merged[id].Merge(found, id.listed_max());
+  }
+  for (const auto& [offset, found] : far_found_) {
+    if (found.keys > 0) merged[{FindingKind::kDoubleBooked, offset, 0}] = found;
   }
   std::vector<Finding> findings;
-  for (const auto& [offset, finding] : merged) {
+  for (const auto& [id, found] : merged) {
     Finding out;
+    out.kind = id.kind;
     out.found_by_date = options_.day;
-    out.business_date = options_.day.AddDays(offset);
-    out.keys = finding.keys;
+    out.business_date = options_.day.AddDays(id.offset);
+    if (id.kind != FindingKind::kStale) out.other_date = options_.day.AddDays(id.other_offset);
+    out.keys = found.keys;
     nlohmann::json examples = nlohmann::json::array();
-    for (const auto& [partner, txn] : finding.examples) examples.push_back({partner, txn});
+    for (const Key& key : found.smallest) {
+      if (examples.size() == warehouse::kFindingExamples) break;
+      examples.push_back({key.first, key.second});
+    }
     out.examples = examples.dump();
+    if (id.kind != FindingKind::kStale) {
+      out.listed_keys.assign(found.smallest.begin(), found.smallest.end());
+    }
     findings.push_back(std::move(out));
   }
   return findings;
@@ -1344,8 +1462,15 @@ Result<JobResult> Job::Run() {
   if (CancelRequested()) return Cancelled("ledger run cancelled");
   started = std::chrono::steady_clock::now();
   FH_ASSIGN_OR_RETURN(std::unique_ptr<DayWriter> writer, warehouse_->BeginDay(options_.day));
+  // After the write lock: of two runs of days far apart at once, the second to take it reads
+  // the first's committed bookings.
+  FH_ASSIGN_OR_RETURN(std::vector<FarDay> far_days, OpenFarDays());
   Digest digest;
-  FH_RETURN_IF_ERROR(WriteTransactions(writer.get(), &digest));
+  FH_RETURN_IF_ERROR(WriteTransactions(writer.get(), &digest, &far_days));
+  // The far days' reads end before the commit (an open SQLite read holds the checkpoint back).
+  for (FarDay& far : far_days) far_found_[far.offset] = std::move(far.found);
+  far_days.clear();
+  budget_.Release(lookup_resident_bytes_ * static_cast<std::int64_t>(far_offsets_.size()));
   for (const TotalRow& total : totals) {
     digest.Total(total);
     FH_RETURN_IF_ERROR(writer->AddTotal(total));

@@ -22,6 +22,11 @@
 //    feeds the digest; the calling thread inserts them (batches pass between the two), in the
 //    warehouse's primary-key order; totals are summed in 128 bits and must fit int64 before
 //    anything is written.
+//  - Findings (bookkeeping about other days, never ledger rows): keys whose versions the run sees
+//    on a neighbour day are checked against that day's booking (stale, or booked beyond its
+//    window); the merge also reads, in the same order, the booked keys of each day D±(w+1)..D±2w
+//    that has a ledger, and a key booked there too is a double booking (docs/ledger.md, "Keys
+//    booked on two days"). That read costs a sequential pass over those days' keys.
 //
 // Determinism: the output is a function of the input files only. Records carry (file index in the
 // sorted input set, line number), so the precedence order is total; sums are exact; nothing
@@ -78,7 +83,7 @@ struct JobOptions {
 struct JobResult {
   warehouse::RunRecord run;                  // as committed (run_id set)
   std::vector<warehouse::TotalRow> totals;   // the day's new totals
-  std::vector<warehouse::Finding> findings;  // about neighbouring days
+  std::vector<warehouse::Finding> findings;  // about other days (stale ones, double bookings)
   std::int64_t peak_memory_bytes = 0;        // the budget's peak count
 };
 

@@ -12,6 +12,7 @@
 #include "lake/lake_reader.h"
 #include "lake/lake_test_util.h"
 #include "lake/lake_writer.h"
+#include "ledger/ledger_days.h"
 #include "warehouse/postgres_test_server.h"
 #include "warehouse/postgres_warehouse.h"
 #include "warehouse/sqlite_warehouse.h"
@@ -347,6 +348,169 @@ TEST_P(LedgerJobTest, ALateConflictingResendInTheNextDayFlagsTheBookingDay) {
   Result<JobResult> next_again = Run(Options(next));
   ASSERT_TRUE(next_again.ok());
   EXPECT_TRUE(next_again->findings.empty());
+}
+
+// How many days in kDay-2 .. kDay+4 book acme's `txn`.
+int DaysBooking(warehouse::Warehouse* warehouse, std::string_view txn) {
+  int days = 0;
+  for (int offset = -2; offset <= 4; ++offset) {
+    Result<std::unique_ptr<warehouse::BookingLookup>> lookup =
+        warehouse->OpenLookup(kDay.AddDays(offset));
+    EXPECT_TRUE(lookup.ok());
+    if (lookup.ok() && (*lookup)->Find("acme", txn)->has_value()) ++days;
+  }
+  return days;
+}
+
+std::vector<warehouse::DoubleBooking> OpenDoubleBookingsOf(warehouse::Warehouse* warehouse) {
+  Result<std::vector<warehouse::DoubleBooking>> open = OpenDoubleBookings(warehouse);
+  EXPECT_TRUE(open.ok()) << open.status().ToString();
+  return open.ok() ? *open : std::vector<warehouse::DoubleBooking>{};
+}
+
+const warehouse::Finding* FindingOfKind(const JobResult& result, warehouse::FindingKind kind) {
+  for (const warehouse::Finding& finding : result.findings) {
+    if (finding.kind == kind) return &finding;
+  }
+  return nullptr;
+}
+
+// Versions of m1 on the 27th (5), the 28th (3) and the 29th (7), a one-day window. The run of the
+// 27th sees the 26th..28th and books m1; the 29th's sees the 28th..30th and books it too; the
+// 28th's sees all three. Run in the order that used to hide it (27th, 29th, 28th; then the 27th
+// again, as its staleness made it): each run that can see it says the key is booked twice, the
+// 27th is never stale for it, and only a wider window settles it.
+TEST_P(LedgerJobTest, AChainOfVersionsWiderThanTheWindowIsADoubleBookingNotStaleness) {
+  const BusinessDate next = kDay.AddDays(1);
+  const BusinessDate last = kDay.AddDays(2);
+  lake_.Land({MakeRecord("acme", AcmeBody("m1", "5.00", "2025-11-27T12:00:00Z", "ok", "USD", 5),
+                         At("2025-11-27T12:00:01Z")),
+              MakeRecord("acme", AcmeBody("m1", "3.00", "2025-11-28T12:00:00Z", "ok", "USD", 3),
+                         At("2025-11-28T12:00:01Z")),
+              MakeRecord("acme", AcmeBody("m1", "7.00", "2025-11-29T12:00:00Z", "ok", "USD", 7),
+                         At("2025-11-29T12:00:01Z")),
+              MakeRecord("acme", AcmeBody("stay", "1.00", "2025-11-27T13:00:00Z"),
+                         At("2025-11-27T13:00:01Z"))});
+  ASSERT_TRUE(Run(Options(kDay)).ok());
+  Result<JobResult> last_run = Run(Options(last));
+  ASSERT_TRUE(last_run.ok()) << last_run.status().ToString();
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "m1"), 2) << "the window rules book it on both days";
+  // The 29th's run compares its keys with the 27th's bookings (two days away, beyond its window).
+  const warehouse::Finding* found = FindingOfKind(*last_run, warehouse::FindingKind::kDoubleBooked);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->business_date, kDay);
+  EXPECT_EQ(found->other_date, last);
+  EXPECT_EQ(found->keys, 1);
+  EXPECT_EQ(found->listed_keys, (std::vector<warehouse::Key>{{"acme", "m1"}}));
+
+  // The 28th sees every version: m1's canonical version lies on the 29th, beyond the 27th's
+  // window. Not a stale finding: re-running the 27th could not change its booking.
+  Result<JobResult> middle = Run(Options(next));
+  ASSERT_TRUE(middle.ok()) << middle.status().ToString();
+  ASSERT_EQ(middle->findings.size(), 1u);
+  EXPECT_EQ(middle->findings[0].kind, warehouse::FindingKind::kBeyondWindow);
+  EXPECT_EQ(middle->findings[0].business_date, kDay);
+  EXPECT_EQ(middle->findings[0].other_date, last);
+  EXPECT_EQ(middle->findings[0].examples, R"([["acme","m1"]])");
+  EXPECT_TRUE(Ledger(next).transactions.empty());
+  const auto day_run = *warehouse_->LatestRun(kDay);
+  EXPECT_TRUE(warehouse_->FindingsAbout(kDay, day_run->run_id)->empty()) << "the 27th is not stale";
+  std::vector<warehouse::DoubleBooking> open = OpenDoubleBookingsOf(warehouse_.get());
+  ASSERT_EQ(open.size(), 2u);
+  for (const warehouse::DoubleBooking& booking : open) {
+    EXPECT_EQ(DaysOf(booking), std::make_pair(kDay, last));
+    EXPECT_EQ(booking.keys_still_booked, 1);
+  }
+
+  // A re-run of the 27th books m1 again: the double booking stays open, whatever the run order.
+  Result<JobResult> again = Run(Options(kDay));
+  ASSERT_TRUE(again.ok());
+  ASSERT_NE(FindingOfKind(*again, warehouse::FindingKind::kDoubleBooked), nullptr)
+      << "the 27th's run finds the 29th's booking of m1";
+  EXPECT_EQ(OpenDoubleBookingsOf(warehouse_.get()).size(), 3u);
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "m1"), 2);
+
+  // Two days of window let the 27th's run see the 29th's version: m1 leaves the 27th, booked once.
+  JobOptions wider = Options(kDay);
+  wider.dedup_window_days = 2;
+  Result<JobResult> settled = Run(wider);
+  ASSERT_TRUE(settled.ok()) << settled.status().ToString();
+  EXPECT_TRUE(settled->findings.empty());
+  ASSERT_EQ(Ledger(kDay).transactions.size(), 1u);
+  EXPECT_EQ(Ledger(kDay).transactions[0].txn_id, "stay");
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "m1"), 1);
+  EXPECT_EQ(Ledger(last).transactions[0].amount.value(), 700);
+  EXPECT_TRUE(OpenDoubleBookingsOf(warehouse_.get()).empty());
+}
+
+// Versions of g1 on the 27th and the 29th only: no run of a one-day window sees both (the 28th's
+// run never reads the key, it has no version on the 28th), so each books it. The later of the
+// two runs finds the other's booking.
+TEST_P(LedgerJobTest, AResendTwoDaysAwayIsADoubleBooking) {
+  const BusinessDate last = kDay.AddDays(2);
+  lake_.Land({MakeRecord("acme", AcmeBody("g1", "4.00", "2025-11-27T08:00:00Z", "ok", "USD", 1),
+                         At("2025-11-27T08:00:01Z")),
+              MakeRecord("acme", AcmeBody("g1", "4.50", "2025-11-29T08:00:00Z", "ok", "USD", 2),
+                         At("2025-11-29T08:00:01Z")),
+              MakeRecord("acme", AcmeBody("n1", "1.00", "2025-11-28T08:00:00Z"),
+                         At("2025-11-28T08:00:01Z"))});
+  for (const BusinessDate day : {kDay, kDay.AddDays(1)}) {
+    Result<JobResult> run = Run(Options(day));
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_TRUE(run->findings.empty()) << day.ToString();
+  }
+  Result<JobResult> last_run = Run(Options(last));
+  ASSERT_TRUE(last_run.ok()) << last_run.status().ToString();
+  ASSERT_EQ(last_run->findings.size(), 1u);
+  EXPECT_EQ(last_run->findings[0].kind, warehouse::FindingKind::kDoubleBooked);
+  EXPECT_EQ(last_run->findings[0].business_date, kDay);
+  EXPECT_EQ(last_run->findings[0].other_date, last);
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "g1"), 2);
+  std::vector<warehouse::DoubleBooking> open = OpenDoubleBookingsOf(warehouse_.get());
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].still_booked_examples, (std::vector<warehouse::Key>{{"acme", "g1"}}));
+  const std::string said = DescribeDoubleBooking(open[0]);
+  EXPECT_NE(said.find("double booked across days: versions span more than the dedup window"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("2025-11-27 and 2025-11-29"), std::string::npos) << said;
+  EXPECT_NE(said.find("acme/g1"), std::string::npos) << said;
+  EXPECT_NE(DoubleBookingAdvice(open).find("ledger_dedup_window_days to at least 2"),
+            std::string::npos);
+  EXPECT_TRUE(warehouse_->FindingsAbout(kDay, 0)->empty()) << "no day is stale";
+
+  // The window widened, the 27th's run sees version 2 on the 29th: booked once, there.
+  JobOptions wider = Options(kDay);
+  wider.dedup_window_days = 2;
+  ASSERT_TRUE(Run(wider).ok());
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "g1"), 1);
+  EXPECT_EQ(Ledger(last).transactions.size(), 1u);
+  EXPECT_TRUE(OpenDoubleBookingsOf(warehouse_.get()).empty());
+}
+
+// Without a window (0 days) every day books its own versions: a resend across midnight is
+// booked on both days, and the later run says so.
+TEST_P(LedgerJobTest, WithoutAWindowAResendAcrossMidnightIsADoubleBooking) {
+  const BusinessDate next = kDay.AddDays(1);
+  lake_.Land({MakeRecord("acme", AcmeBody("x1", "2.00", "2025-11-27T23:59:59Z", "ok", "USD", 1),
+                         At("2025-11-28T00:00:01Z")),
+              MakeRecord("acme", AcmeBody("x1", "2.00", "2025-11-28T00:00:01Z", "ok", "USD", 2),
+                         At("2025-11-28T00:00:02Z"))});
+  JobOptions day = Options(kDay);
+  day.dedup_window_days = 0;
+  JobOptions next_day = Options(next);
+  next_day.dedup_window_days = 0;
+  ASSERT_TRUE(Run(day).ok());
+  Result<JobResult> later = Run(next_day);
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  ASSERT_EQ(later->findings.size(), 1u);
+  EXPECT_EQ(later->findings[0].kind, warehouse::FindingKind::kDoubleBooked);
+  EXPECT_EQ(later->findings[0].business_date, kDay);
+  EXPECT_EQ(DaysBooking(warehouse_.get(), "x1"), 2);
+  ASSERT_EQ(OpenDoubleBookingsOf(warehouse_.get()).size(), 1u);
+  EXPECT_NE(DoubleBookingAdvice(OpenDoubleBookingsOf(warehouse_.get()))
+                .find("ledger_dedup_window_days to at least 1"),
+            std::string::npos);
 }
 
 TEST_P(LedgerJobTest, OnePartnerWithMostEventsIsSpreadOverEveryPartition) {

@@ -93,6 +93,8 @@ Status LedgerScheduler::RunAndLog(BusinessDate day, bool rerun) {
     }
   }
   for (const warehouse::Finding& finding : run->result.findings) {
+    // Double bookings are logged once each by ReportDoubleBookings, whichever run finds them.
+    if (finding.kind != warehouse::FindingKind::kStale) continue;
     spdlog::warn("ledger: the run of {} found {} key(s) booked differently on {}: it is stale",
                  day.ToString(), finding.keys, finding.business_date.ToString());
   }
@@ -125,8 +127,43 @@ Result<std::vector<BusinessDate>> LedgerScheduler::RunOnce() {
     }
     if (!any) break;
   }
+  ReportDoubleBookings();
   if (!first_error.ok()) return first_error;
   return ran;
+}
+
+// A double booking does not make a day stale (a re-run of either day books the key again), so no
+// pass re-runs it: it is logged, once per pair of days while it lasts, and once when it is gone.
+void LedgerScheduler::ReportDoubleBookings() {
+  Result<std::vector<warehouse::DoubleBooking>> open = OpenDoubleBookings(warehouse_.get());
+  if (!open.ok()) {
+    spdlog::warn("ledger scheduler: reading double bookings: {}", open.status().ToString());
+    return;
+  }
+  std::map<std::pair<BusinessDate, BusinessDate>, std::vector<warehouse::DoubleBooking>> by_days;
+  for (warehouse::DoubleBooking& booking : *open) {
+    by_days[DaysOf(booking)].push_back(std::move(booking));
+  }
+  for (const auto& [days, bookings] : by_days) {
+    if (!reported_double_bookings_.insert(days).second) continue;
+    Metrics()
+        .CounterFor("firehose_errors_total", {{"stage", "ledger"}, {"kind", "double_booked"}})
+        .Add();
+    for (const warehouse::DoubleBooking& booking : bookings) {
+      spdlog::error("ledger: {}", DescribeDoubleBooking(booking));
+    }
+    spdlog::error("ledger: {} and {}: {}", days.first.ToString(), days.second.ToString(),
+                  DoubleBookingAdvice(bookings));
+  }
+  for (auto it = reported_double_bookings_.begin(); it != reported_double_bookings_.end();) {
+    if (by_days.count(*it) != 0) {
+      ++it;
+      continue;
+    }
+    spdlog::info("ledger: {} and {} no longer book a key twice", it->first.ToString(),
+                 it->second.ToString());
+    it = reported_double_bookings_.erase(it);
+  }
 }
 
 }  // namespace firehose::ledger

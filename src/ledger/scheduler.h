@@ -5,7 +5,10 @@
 //   - books each day that has lake data and no ledger once the day has closed in the configured
 //     zone and `[ledger] close_delay_s` has passed (late arrivals of the last minutes land first);
 //   - re-runs every stale day (new files in its partition, or a neighbour's finding), logging how
-//     its totals changed per (partner, currency, status).
+//     its totals changed per (partner, currency, status);
+//   - logs each pair of days that book a key twice (docs/ledger.md, "Keys booked on two days")
+//     once, with what settles it, and once more when it is settled. It does not re-run them:
+//     re-running cannot fix a double booking, the window must be widened.
 // A day whose run fails is retried at the next tick; its error is logged once per distinct
 // message, and counted.
 //
@@ -20,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +71,7 @@ class LedgerScheduler {
                   std::unique_ptr<warehouse::Warehouse> warehouse);
   void Loop();
   Status RunAndLog(BusinessDate day, bool rerun);
+  void ReportDoubleBookings();
 
   const Config& config_;
   SchedulerOptions options_;
@@ -77,6 +82,8 @@ class LedgerScheduler {
   bool stopping_ = false;
   std::atomic<bool> cancel_{false};
   std::map<BusinessDate, std::string> last_error_;  // logged once per distinct message
+  // Pairs of days logged as booking a key twice, while they do.
+  std::set<std::pair<BusinessDate, BusinessDate>> reported_double_bookings_;
 };
 
 }  // namespace firehose::ledger

@@ -94,6 +94,66 @@ TEST_F(SchedulerTest, BooksADayAfterItClosesAndReRunsItWhenItGoesStale) {
       << log;
 }
 
+std::size_t Occurrences(const std::string& text, std::string_view what) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// A resend two days after the first version, with a one-day window: the 27th and the 29th both
+// book g1. The scheduler does not re-run either day for it (a re-run cannot fix it), says so
+// once however many passes run, and says when a wider window has settled it.
+TEST_F(SchedulerTest, ADoubleBookingIsLoggedOnceAndNotReRun) {
+  Land({MakeRecord("acme", AcmeBody("g1", "4.00", "2025-11-27T15:00:00Z", "ok", "USD", 1),
+                   *ParseRfc3339("2025-11-27T15:00:01Z")),
+        MakeRecord("acme", AcmeBody("g1", "4.50", "2025-11-29T15:00:00Z", "ok", "USD", 2),
+                   *ParseRfc3339("2025-11-29T15:00:01Z"))},
+       "w0");
+  TimestampUs now = *ParseRfc3339("2025-12-05T00:00:00Z");
+  std::vector<BusinessDate> runs;
+  SchedulerOptions options;
+  options.now = [&now] { return now; };
+  options.on_run = [&runs](BusinessDate day, const DayRun&) { runs.push_back(day); };
+  auto created = LedgerScheduler::Create(config_, options);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  LedgerScheduler& scheduler = **created;
+  const BusinessDate last = kDay.AddDays(2);
+  Result<std::vector<BusinessDate>> ran = scheduler.RunOnce();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_EQ(*ran, (std::vector<BusinessDate>{kDay, last}));
+  for (int pass = 0; pass < 3; ++pass) {
+    ran = scheduler.RunOnce();
+    ASSERT_TRUE(ran.ok());
+    EXPECT_TRUE(ran->empty()) << "no day is re-run for a double booking (pass " << pass << ")";
+  }
+  EXPECT_EQ(runs.size(), 2u);
+  std::string log = log_->str();
+  EXPECT_EQ(Occurrences(log, "double booked across days: versions span more than the dedup window"),
+            1u)
+      << log;
+  EXPECT_NE(log.find("booked on both 2025-11-27 and 2025-11-29"), std::string::npos) << log;
+  EXPECT_EQ(Occurrences(log, "ledger_dedup_window_days to at least 2"), 1u) << log;
+
+  // The operator widens the window and re-runs the 27th: it no longer books g1. The scheduler
+  // re-runs the 29th (now stale: its ledger does not list g1's conflict with the 27th's version)
+  // and says the double booking is gone.
+  config_.limits.ledger_dedup_window_days = 2;
+  {
+    auto warehouse = warehouse::OpenWarehouse(config_);
+    ASSERT_TRUE(warehouse.ok());
+    ASSERT_TRUE(RunDay(config_, kDay, warehouse->get()).ok());
+  }
+  ran = scheduler.RunOnce();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_EQ(*ran, std::vector<BusinessDate>{last});
+  EXPECT_TRUE(scheduler.RunOnce()->empty());
+  log = log_->str();
+  EXPECT_EQ(Occurrences(log, "2025-11-27 and 2025-11-29 no longer book a key twice"), 1u) << log;
+  EXPECT_EQ(Occurrences(log, "double booked across days"), 1u) << log;
+}
+
 TEST_F(SchedulerTest, RunsInTheBackgroundUntilStopped) {
   Land({MakeRecord("acme", AcmeBody("a1", "10.00", "2025-11-27T12:00:00Z"),
                    *ParseRfc3339("2025-11-27T12:00:01Z"))},

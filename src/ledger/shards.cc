@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "core/fault.h"
@@ -36,7 +37,6 @@ using warehouse::TotalRow;
 using warehouse::TransactionRow;
 
 constexpr int kShardsMax = 4096;
-constexpr std::size_t kFindingExamples = 10;  // as the job keeps
 constexpr std::size_t kWriteChunkBytes = 1 << 20;
 
 std::string BaseName(ShardSpec shard) {
@@ -129,6 +129,44 @@ Result<RunRecord> RunFromJson(const json& j) {
   run.digest = j.at("digest").get<std::string>();
   run.timings_json = j.at("timings").get<std::string>();
   return run;
+}
+
+// A finding as a shard manifest holds it: a double booking also names its other day and lists
+// its keys.
+json FindingToJson(const Finding& finding) {
+  json j = {{"business_date", finding.business_date.ToString()},
+            {"keys", finding.keys},
+            {"examples", finding.examples},
+            {"kind", warehouse::FindingKindName(finding.kind)}};
+  if (finding.kind != warehouse::FindingKind::kStale) {
+    j["other_date"] = finding.other_date.ToString();
+    json listed = json::array();
+    for (const warehouse::Key& key : finding.listed_keys) listed.push_back({key.first, key.second});
+    j["listed_keys"] = std::move(listed);
+  }
+  return j;
+}
+
+// Throws json::exception on a missing or mistyped field (LoadShard catches it).
+Result<Finding> FindingFromJson(const json& j, BusinessDate day) {
+  Finding finding;
+  FH_ASSIGN_OR_RETURN(finding.business_date,
+                      BusinessDate::Parse(j.at("business_date").get<std::string>()));
+  finding.found_by_date = day;
+  finding.keys = JsonGet<std::int64_t>(j.at("keys"));
+  finding.examples = j.at("examples").get<std::string>();
+  // A manifest without a kind was written before double bookings were found: stale.
+  const std::string kind = j.value("kind", "stale");
+  const std::optional<warehouse::FindingKind> parsed = warehouse::FindingKindFromName(kind);
+  if (!parsed) return DataLoss("shard manifest: unknown finding kind '" + kind + "'");
+  finding.kind = *parsed;
+  if (finding.kind == warehouse::FindingKind::kStale) return finding;
+  FH_ASSIGN_OR_RETURN(finding.other_date,
+                      BusinessDate::Parse(j.at("other_date").get<std::string>()));
+  for (const json& key : j.at("listed_keys")) {
+    finding.listed_keys.emplace_back(key.at(0).get<std::string>(), key.at(1).get<std::string>());
+  }
+  return finding;
 }
 
 // Writes one shard's part of the day to files (see shards.h).
@@ -227,11 +265,7 @@ class ShardFileWriter : public warehouse::DayWriter {
                                    {"sha256", file.sha256},
                                    {"lines", file.lines}});
     }
-    for (const Finding& finding : findings) {
-      manifest["findings"].push_back({{"business_date", finding.business_date.ToString()},
-                                      {"keys", finding.keys},
-                                      {"examples", finding.examples}});
-    }
+    for (const Finding& finding : findings) manifest["findings"].push_back(FindingToJson(finding));
     if (const int injected = fault::Check(warehouse::kProbeBeforeCommit)) {
       return ErrnoStatus(std::string(warehouse::kProbeBeforeCommit) + " (injected)", injected);
     }
@@ -314,6 +348,12 @@ class ShardWarehouse : public warehouse::Warehouse {
   }
   Result<std::unique_ptr<warehouse::BookingLookup>> OpenLookup(BusinessDate day) override {
     return base_->OpenLookup(day);
+  }
+  Result<std::unique_ptr<warehouse::KeyCursor>> OpenKeyCursor(BusinessDate day) override {
+    return base_->OpenKeyCursor(day);
+  }
+  Result<std::vector<warehouse::DoubleBooking>> DoubleBookings() override {
+    return base_->DoubleBookings();
   }
   // Days go to shard files (a 1 MiB write buffer); lookups to the base warehouse.
   Status SetCacheBytes(CacheBytes bytes) override {
@@ -554,12 +594,7 @@ Result<std::unique_ptr<ShardInput>> LoadShard(const fs::path& dir, ShardSpec spe
       shard->files.push_back(std::move(run_file));
     }
     for (const json& item : manifest.at("findings")) {
-      Finding finding;
-      FH_ASSIGN_OR_RETURN(finding.business_date,
-                          BusinessDate::Parse(item.at("business_date").get<std::string>()));
-      finding.found_by_date = day;
-      finding.keys = JsonGet<std::int64_t>(item.at("keys"));
-      finding.examples = item.at("examples").get<std::string>();
+      FH_ASSIGN_OR_RETURN(Finding finding, FindingFromJson(item, day));
       shard->findings.push_back(std::move(finding));
     }
   } catch (const json::exception& error) {
@@ -688,6 +723,49 @@ Result<std::vector<TotalRow>> SumTotals(const std::vector<std::unique_ptr<ShardI
   return sums;
 }
 
+// The shards' findings as one run's: per (kind, day, other day), the keys summed (a key belongs
+// to one shard) and the smallest kept, as examples and, for a double booking, as its listed keys.
+std::vector<Finding> MergeFindings(const std::vector<std::unique_ptr<ShardInput>>& shards,
+                                   BusinessDate day) {
+  using Id = std::tuple<warehouse::FindingKind, BusinessDate, BusinessDate>;
+  std::map<Id, std::pair<std::int64_t, std::set<warehouse::Key>>> merged;
+  for (const auto& shard : shards) {
+    for (const Finding& finding : shard->findings) {
+      auto& [keys, smallest] = merged[Id{finding.kind, finding.business_date, finding.other_date}];
+      keys += finding.keys;
+      const json list = json::parse(finding.examples, nullptr, false);
+      if (list.is_array()) {
+        for (const json& example : list) {
+          if (example.is_array() && example.size() == 2 && example[0].is_string() &&
+              example[1].is_string()) {
+            smallest.emplace(example[0].get<std::string>(), example[1].get<std::string>());
+          }
+        }
+      }
+      smallest.insert(finding.listed_keys.begin(), finding.listed_keys.end());
+    }
+  }
+  std::vector<Finding> findings;
+  for (const auto& [id, found] : merged) {
+    Finding finding;
+    std::tie(finding.kind, finding.business_date, finding.other_date) = id;
+    finding.found_by_date = day;
+    finding.keys = found.first;
+    const bool listed = finding.kind != warehouse::FindingKind::kStale;
+    json examples = json::array();
+    for (const warehouse::Key& key : found.second) {
+      const bool example = examples.size() < warehouse::kFindingExamples;
+      const bool list = listed && finding.listed_keys.size() < warehouse::kFindingKeysMax;
+      if (!example && !list) break;
+      if (example) examples.push_back({key.first, key.second});
+      if (list) finding.listed_keys.push_back(key);
+    }
+    finding.examples = examples.dump();
+    findings.push_back(std::move(finding));
+  }
+  return findings;
+}
+
 }  // namespace
 
 Result<ShardSpec> ParseShard(std::string_view text) {
@@ -779,35 +857,7 @@ Result<CommitResult> CommitShards(const fs::path& dir, BusinessDate day,
       {"shard_timings",
        shard_timings}}.dump();
 
-  // Findings: per neighbour day, the keys summed and the smallest examples kept (as one run).
-  std::map<BusinessDate, std::pair<std::int64_t, std::set<std::pair<std::string, std::string>>>>
-      merged;
-  for (const auto& shard : shards) {
-    for (const Finding& finding : shard->findings) {
-      auto& [keys, examples] = merged[finding.business_date];
-      keys += finding.keys;
-      const json list = json::parse(finding.examples, nullptr, false);
-      if (!list.is_array()) continue;
-      for (const json& example : list) {
-        if (example.is_array() && example.size() == 2) {
-          examples.insert({example[0].get<std::string>(), example[1].get<std::string>()});
-        }
-      }
-    }
-  }
-  for (const auto& [date, found] : merged) {
-    Finding finding;
-    finding.found_by_date = day;
-    finding.business_date = date;
-    finding.keys = found.first;
-    json examples = json::array();
-    for (const auto& [partner, txn] : found.second) {
-      if (examples.size() == kFindingExamples) break;
-      examples.push_back({partner, txn});
-    }
-    finding.examples = examples.dump();
-    result.findings.push_back(std::move(finding));
-  }
+  result.findings = MergeFindings(shards, day);
 
   FH_ASSIGN_OR_RETURN(run.run_id, writer->Commit(run, shards[0]->files, result.findings));
   for (Finding& finding : result.findings) finding.found_by_run = run.run_id;

@@ -57,7 +57,7 @@ struct CommitResult {
   int shards = 0;
   warehouse::RunRecord run;                  // as committed (run_id set)
   std::vector<warehouse::TotalRow> totals;   // the day's new totals
-  std::vector<warehouse::Finding> findings;  // about neighbouring days
+  std::vector<warehouse::Finding> findings;  // about other days (as one run of the day finds them)
 };
 
 // Publishes the shards in `dir` as the ledger of `day` (see above). NotFound when no shard is

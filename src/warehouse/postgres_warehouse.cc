@@ -1,6 +1,7 @@
 #include "warehouse/postgres_warehouse.h"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -103,6 +104,24 @@ CREATE TABLE IF NOT EXISTS ledger_findings (
   examples text NOT NULL,
   PRIMARY KEY (business_date, found_by_run)
 );
+CREATE TABLE IF NOT EXISTS ledger_double_bookings (
+  found_by_run bigint NOT NULL,
+  business_date date NOT NULL,
+  other_date date NOT NULL,
+  found_by_date date NOT NULL,
+  kind text COLLATE "C" NOT NULL,
+  keys bigint NOT NULL,
+  examples text NOT NULL,
+  PRIMARY KEY (found_by_run, business_date, other_date)
+);
+CREATE TABLE IF NOT EXISTS ledger_double_booking_keys (
+  found_by_run bigint NOT NULL,
+  business_date date NOT NULL,
+  other_date date NOT NULL,
+  partner_id text COLLATE "C" NOT NULL,
+  txn_id text COLLATE "C" NOT NULL,
+  PRIMARY KEY (found_by_run, business_date, other_date, partner_id, txn_id)
+);
 )sql";
 
 // Advisory lock keys (any constants unique to Firehose): one for schema creation, one for the
@@ -111,6 +130,9 @@ constexpr std::int64_t kSchemaLockKey = 0x46483031;  // "FH01"
 constexpr std::int64_t kWriterLockKey = 0x46483032;  // "FH02"
 // COPY data is sent in chunks of about this size.
 constexpr std::size_t kCopyChunkBytes = 1 << 20;
+// A key cursor fetches this many keys per round trip (~70 bytes each in libpq's result: within
+// the 256 KiB a lookup is counted for).
+constexpr int kKeyCursorBatchRows = 2048;
 
 struct ConnDeleter {
   void operator()(PGconn* conn) const { PQfinish(conn); }
@@ -340,6 +362,51 @@ class PostgresLookup : public BookingLookup {
 
 // Replaces one day inside one transaction. Rows go in with COPY (one stream per table, switched
 // when the kind of row changes).
+// A server-side cursor in a read-only transaction of its own connection (one snapshot of the
+// day); the server ends both when the connection closes.
+class PostgresKeyCursor : public KeyCursor {
+ public:
+  explicit PostgresKeyCursor(ConnPtr conn) : conn_(std::move(conn)) {}
+
+  Status Open(BusinessDate day) {
+    // The date is a BusinessDate's YYYY-MM-DD: nothing to escape.
+    const std::string sql =
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; DECLARE firehose_keys NO SCROLL CURSOR "
+        "FOR SELECT partner_id, txn_id FROM ledger_transactions WHERE business_date = '" +
+        day.ToString() + "' ORDER BY partner_id, txn_id";
+    return Exec(conn_.get(), sql.c_str(), "opening a key cursor");
+  }
+
+  Result<bool> Next(Key* key) override {
+    if (row_ == rows_) {
+      if (done_) return false;
+      const std::string fetch =
+          "FETCH FORWARD " + std::to_string(kKeyCursorBatchRows) + " FROM firehose_keys";
+      batch_.reset(PQexec(conn_.get(), fetch.c_str()));
+      if (!batch_ || PQresultStatus(batch_.get()) != PGRES_TUPLES_OK) {
+        return PgError(conn_.get(), batch_.get(), "reading a day's keys");
+      }
+      rows_ = PQntuples(batch_.get());
+      row_ = 0;
+      done_ = rows_ < kKeyCursorBatchRows;
+      if (rows_ == 0) return false;
+    }
+    key->first.assign(PQgetvalue(batch_.get(), row_, 0),
+                      static_cast<std::size_t>(PQgetlength(batch_.get(), row_, 0)));
+    key->second.assign(PQgetvalue(batch_.get(), row_, 1),
+                       static_cast<std::size_t>(PQgetlength(batch_.get(), row_, 1)));
+    ++row_;
+    return true;
+  }
+
+ private:
+  ConnPtr conn_;
+  ResultPtr batch_;
+  int rows_ = 0;
+  int row_ = 0;
+  bool done_ = false;
+};
+
 class PostgresDayWriter : public DayWriter {
  public:
   PostgresDayWriter(PGconn* conn, BusinessDate day, PostgresOptions options)
@@ -429,19 +496,7 @@ class PostgresDayWriter : public DayWriter {
     FH_RETURN_IF_ERROR(Switch(Table::kNone));
     FH_ASSIGN_OR_RETURN(const std::int64_t run_id, InsertRun(run));
     FH_RETURN_IF_ERROR(InsertFiles(run_id, files));
-    for (const Finding& finding : findings) {
-      FH_RETURN_IF_ERROR(Query(conn_,
-                               "INSERT INTO ledger_findings (business_date, found_by_run, "
-                               "found_by_date, keys, examples) VALUES ($1, $2, $3, $4, $5)",
-                               Params()
-                                   .Text(finding.business_date.ToString())
-                                   .Int(run_id)
-                                   .Text(day_text_)
-                                   .Int(finding.keys)
-                                   .Text(finding.examples),
-                               "inserting a finding")
-                             .status());
-    }
+    FH_RETURN_IF_ERROR(InsertFindings(run_id, findings));
     if (const int injected = fault::Check(kProbeBeforeCommit)) {
       return ErrnoStatus(std::string(kProbeBeforeCommit) + " (injected)", injected);
     }
@@ -451,7 +506,7 @@ class PostgresDayWriter : public DayWriter {
   }
 
  private:
-  enum class Table { kNone, kTransactions, kTotals, kConflicts, kRunFiles };
+  enum class Table { kNone, kTransactions, kTotals, kConflicts, kRunFiles, kDoubleBookingKeys };
 
   Status CheckDay(BusinessDate date) const {
     if (date != day_) {
@@ -528,6 +583,11 @@ class PostgresDayWriter : public DayWriter {
             "COPY ledger_run_files (run_id, file_index, path, partition_date, bytes, sha256, "
             "lines) FROM STDIN";
         break;
+      case Table::kDoubleBookingKeys:
+        sql =
+            "COPY ledger_double_booking_keys (found_by_run, business_date, other_date, "
+            "partner_id, txn_id) FROM STDIN";
+        break;
     }
     ResultPtr result(PQexec(conn_, sql));
     if (!result || PQresultStatus(result.get()) != PGRES_COPY_IN) {
@@ -568,6 +628,52 @@ class PostgresDayWriter : public DayWriter {
                             "$14, $15, $16, $17, $18, $19, $20, $21) RETURNING run_id";
     FH_ASSIGN_OR_RETURN(ResultPtr result, Query(conn_, sql, params, "inserting the run"));
     return Row(result.get(), 0).IntAt(0);
+  }
+
+  // Stale findings to ledger_findings; double bookings to ledger_double_bookings, their listed
+  // keys (at most kFindingKeysMax each) by COPY.
+  Status InsertFindings(std::int64_t run_id, const std::vector<Finding>& findings) {
+    for (const Finding& finding : findings) {
+      if (finding.kind == FindingKind::kStale) {
+        FH_RETURN_IF_ERROR(Query(conn_,
+                                 "INSERT INTO ledger_findings (business_date, found_by_run, "
+                                 "found_by_date, keys, examples) VALUES ($1, $2, $3, $4, $5)",
+                                 Params()
+                                     .Text(finding.business_date.ToString())
+                                     .Int(run_id)
+                                     .Text(day_text_)
+                                     .Int(finding.keys)
+                                     .Text(finding.examples),
+                                 "inserting a finding")
+                               .status());
+        continue;
+      }
+      FH_RETURN_IF_ERROR(Query(conn_,
+                               "INSERT INTO ledger_double_bookings (found_by_run, business_date, "
+                               "other_date, found_by_date, kind, keys, examples) VALUES ($1, $2, "
+                               "$3, $4, $5, $6, $7)",
+                               Params()
+                                   .Int(run_id)
+                                   .Text(finding.business_date.ToString())
+                                   .Text(finding.other_date.ToString())
+                                   .Text(day_text_)
+                                   .Text(FindingKindName(finding.kind))
+                                   .Int(finding.keys)
+                                   .Text(finding.examples),
+                               "inserting a double booking")
+                             .status());
+      for (const Key& key : finding.listed_keys) {
+        FH_RETURN_IF_ERROR(Switch(Table::kDoubleBookingKeys));
+        AppendInt(run_id);
+        AppendField(finding.business_date.ToString());
+        AppendField(finding.other_date.ToString());
+        AppendField(key.first);
+        AppendField(key.second);
+        FH_RETURN_IF_ERROR(EndRow());
+      }
+      FH_RETURN_IF_ERROR(Switch(Table::kNone));
+    }
+    return Status::Ok();
   }
 
   Status InsertFiles(std::int64_t run_id, const std::vector<RunFile>& files) {
@@ -791,6 +897,24 @@ class PostgresWarehouse : public Warehouse {
     return std::unique_ptr<BookingLookup>(std::move(lookup));
   }
 
+  Result<std::unique_ptr<KeyCursor>> OpenKeyCursor(BusinessDate day) override {
+    FH_ASSIGN_OR_RETURN(ConnPtr conn, Connect(url_));
+    auto cursor = std::make_unique<PostgresKeyCursor>(std::move(conn));
+    FH_RETURN_IF_ERROR(cursor->Open(day));
+    return std::unique_ptr<KeyCursor>(std::move(cursor));
+  }
+
+  // One REPEATABLE READ transaction: the findings and the bookings they are checked against are
+  // one snapshot.
+  Result<std::vector<DoubleBooking>> DoubleBookings() override {
+    FH_RETURN_IF_ERROR(
+        Exec(conn_.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "beginning a read"));
+    Result<std::vector<DoubleBooking>> found = DoubleBookingsInTransaction();
+    const Status ended = Exec(conn_.get(), found.ok() ? "COMMIT" : "ROLLBACK", "ending a read");
+    if (found.ok() && !ended.ok()) return ended;
+    return found;
+  }
+
   // The server holds the data; this process holds libpq's buffers: the COPY chunk being built
   // (and libpq's copy of it) for the writer, one result row for a lookup.
   Status SetCacheBytes(CacheBytes) override { return Status::Ok(); }
@@ -818,6 +942,71 @@ class PostgresWarehouse : public Warehouse {
     return Status::Ok();
   }
 
+  Result<std::vector<DoubleBooking>> DoubleBookingsInTransaction() {
+    FH_ASSIGN_OR_RETURN(
+        ResultPtr result,
+        Query(conn_.get(),
+              "SELECT f.found_by_run, f.business_date, f.other_date, f.found_by_date, f.kind, "
+              "f.keys, f.examples FROM ledger_double_bookings f WHERE f.found_by_run = (SELECT "
+              "max(r.run_id) FROM ledger_runs r WHERE r.business_date = f.found_by_date) "
+              "ORDER BY f.business_date, f.other_date, f.found_by_run",
+              Params(), "reading double bookings"));
+    std::vector<DoubleBooking> out;
+    for (int i = 0; i < PQntuples(result.get()); ++i) {
+      const Row r(result.get(), i);
+      DoubleBooking booking;
+      Finding& finding = booking.finding;
+      FH_ASSIGN_OR_RETURN(finding.found_by_run, r.IntAt(0));
+      FH_ASSIGN_OR_RETURN(finding.business_date, r.DateAt(1));
+      FH_ASSIGN_OR_RETURN(finding.other_date, r.DateAt(2));
+      FH_ASSIGN_OR_RETURN(finding.found_by_date, r.DateAt(3));
+      const std::string kind = r.TextAt(4);
+      const std::optional<FindingKind> parsed = FindingKindFromName(kind);
+      if (!parsed || *parsed == FindingKind::kStale) {
+        return DataLoss("warehouse: unknown double-booking kind '" + kind + "'");
+      }
+      finding.kind = *parsed;
+      FH_ASSIGN_OR_RETURN(finding.keys, r.IntAt(5));
+      finding.examples = r.TextAt(6);
+      FH_RETURN_IF_ERROR(ReadListedKeys(&booking));
+      out.push_back(std::move(booking));
+    }
+    return out;
+  }
+
+  Status ReadListedKeys(DoubleBooking* booking) {
+    Finding& finding = booking->finding;
+    FH_ASSIGN_OR_RETURN(
+        ResultPtr result,
+        Query(conn_.get(),
+              "SELECT k.partner_id, k.txn_id, t.txn_id IS NOT NULL FROM "
+              "ledger_double_booking_keys k LEFT JOIN ledger_transactions t ON t.business_date = "
+              "k.business_date AND t.partner_id = k.partner_id AND t.txn_id = k.txn_id "
+              "WHERE k.found_by_run = $1 AND k.business_date = $2 AND k.other_date = $3 "
+              "ORDER BY k.partner_id, k.txn_id",
+              Params()
+                  .Int(finding.found_by_run)
+                  .Text(finding.business_date.ToString())
+                  .Text(finding.other_date.ToString()),
+              "reading a double booking's keys"));
+    for (int i = 0; i < PQntuples(result.get()); ++i) {
+      const Row r(result.get(), i);
+      Key key{r.TextAt(0), r.TextAt(1)};
+      if (r.TextAt(2) == "t") {
+        ++booking->keys_still_booked;
+        if (booking->still_booked_examples.size() < kFindingExamples) {
+          booking->still_booked_examples.push_back(key);
+        }
+      }
+      finding.listed_keys.push_back(std::move(key));
+    }
+    booking->keys_listed = static_cast<std::int64_t>(finding.listed_keys.size());
+    return Status::Ok();
+  }
+
+  // Inside Init's transaction, after kSchema (CREATE TABLE IF NOT EXISTS) ran: a new database
+  // gets the version; an older version is upgraded (every version so far only added tables,
+  // which kSchema just created), any other is refused.
   Status CheckSchemaVersion() {
     FH_ASSIGN_OR_RETURN(
         ResultPtr read,
@@ -830,11 +1019,22 @@ class PostgresWarehouse : public Warehouse {
           .status();
     }
     const std::string version = Row(read.get(), 0).TextAt(0);
-    if (version != std::to_string(kSchemaVersion)) {
-      return FailedPrecondition("warehouse (postgresql) has schema version " + version +
-                                "; this firehose reads version " + std::to_string(kSchemaVersion));
+    if (version == std::to_string(kSchemaVersion)) return Status::Ok();
+    for (int older = kOldestUpgradableSchemaVersion; older < kSchemaVersion; ++older) {
+      if (version != std::to_string(older)) continue;
+      FH_RETURN_IF_ERROR(Query(conn_.get(),
+                               "UPDATE warehouse_meta SET value = $1 WHERE key = 'schema_version'",
+                               Params().Int(kSchemaVersion), "upgrading the schema version")
+                             .status());
+      spdlog::info("warehouse (postgresql): schema upgraded from version {} to {}", version,
+                   kSchemaVersion);
+      return Status::Ok();
     }
-    return Status::Ok();
+    return FailedPrecondition("warehouse (postgresql) has schema version " + version +
+                              "; this firehose reads version " + std::to_string(kSchemaVersion) +
+                              " and upgrades versions " +
+                              std::to_string(kOldestUpgradableSchemaVersion) + " to " +
+                              std::to_string(kSchemaVersion - 1));
   }
 
   ConnPtr conn_;

@@ -1,9 +1,10 @@
 #include "warehouse/sqlite_warehouse.h"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include <nlohmann/json.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
@@ -102,7 +103,34 @@ CREATE TABLE IF NOT EXISTS ledger_findings (
   examples TEXT NOT NULL,
   PRIMARY KEY (business_date, found_by_run)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_double_bookings (
+  found_by_run INTEGER NOT NULL,
+  business_date TEXT NOT NULL,
+  other_date TEXT NOT NULL,
+  found_by_date TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  keys INTEGER NOT NULL,
+  examples TEXT NOT NULL,
+  PRIMARY KEY (found_by_run, business_date, other_date)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_double_booking_keys (
+  found_by_run INTEGER NOT NULL,
+  business_date TEXT NOT NULL,
+  other_date TEXT NOT NULL,
+  partner_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL,
+  PRIMARY KEY (found_by_run, business_date, other_date, partner_id, txn_id)
+) WITHOUT ROWID;
 )sql";
+
+// A double-booking finding's listed keys, each with whether the day the finding is about still
+// books it (?1 run, ?2 day, ?3 other day).
+constexpr const char* kListedKeysSql =
+    "SELECT k.partner_id, k.txn_id, t.txn_id IS NOT NULL FROM ledger_double_booking_keys k "
+    "LEFT JOIN ledger_transactions t ON t.business_date = k.business_date AND "
+    "t.partner_id = k.partner_id AND t.txn_id = k.txn_id "
+    "WHERE k.found_by_run = ?1 AND k.business_date = ?2 AND k.other_date = ?3 "
+    "ORDER BY k.partner_id, k.txn_id";
 
 Status SqliteError(sqlite3* db, std::string_view what) {
   const int code = sqlite3_errcode(db);
@@ -166,6 +194,12 @@ class Statement {
   std::optional<std::int64_t> ColumnOptionalInt(int column) const {
     if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
     return sqlite3_column_int64(statement_, column);
+  }
+  // Valid until the next Next/Reset.
+  std::string_view ColumnView(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
+    if (text == nullptr) return {};
+    return {text, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column))};
   }
   std::string ColumnText(int column) const {
     const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
@@ -299,6 +333,41 @@ class SqliteLookup : public BookingLookup {
   Statement find_;
 };
 
+class SqliteKeyCursor : public KeyCursor {
+ public:
+  SqliteKeyCursor(sqlite3* db, BusinessDate day)
+      : connection_(db), db_(db), day_text_(day.ToString()) {}
+
+  // The statement's read transaction (one snapshot of the day) lasts until the end or the
+  // cursor's destruction.
+  Status Prepare() {
+    FH_RETURN_IF_ERROR(select_.Prepare(db_,
+                                       "SELECT partner_id, txn_id FROM ledger_transactions "
+                                       "WHERE business_date = ?1 ORDER BY partner_id, txn_id"));
+    select_.Text(1, day_text_);
+    return Status::Ok();
+  }
+
+  Result<bool> Next(Key* key) override {
+    if (done_) return false;
+    FH_ASSIGN_OR_RETURN(const bool more, select_.Next("reading a day's keys"));
+    if (!more) {
+      done_ = true;
+      return false;
+    }
+    key->first.assign(select_.ColumnView(0));
+    key->second.assign(select_.ColumnView(1));
+    return true;
+  }
+
+ private:
+  Connection connection_;  // closed last, after the statement is finalised
+  sqlite3* db_;
+  std::string day_text_;
+  Statement select_;
+  bool done_ = false;
+};
+
 // The page cache a connection gets until SetCacheBytes says otherwise.
 constexpr std::int64_t kDefaultCacheBytes = 64 << 20;
 // What a connection holds besides its page cache content: per-page headers (~2% at 16 KiB pages),
@@ -383,14 +452,16 @@ class SqliteWarehouse : public Warehouse {
   SqliteWarehouse(sqlite3* db, std::filesystem::path path, SqliteOptions options)
       : connection_(db), db_(db), path_(std::move(path)), options_(options) {}
 
-  // A file that has the schema is only read here (a WAL read snapshot, which never waits for a
-  // writer): `ledger status` and `ledger show` must work while a day is being written. The write
-  // lock is taken only to create the schema; two processes creating it at once serialise on that
-  // lock, and the second finds the first's version under it.
+  // A file that has the current schema is only read here (a WAL read snapshot, which never
+  // waits for a writer): `ledger status` and `ledger show` must work while a day is being
+  // written. The write lock is taken only to create the schema or to upgrade an older one (once);
+  // two processes doing it at once serialise on that lock, and the second finds the first's
+  // version under it.
   Status Init() {
     FH_ASSIGN_OR_RETURN(const std::optional<std::string> version, ReadSchemaVersion());
-    if (version) return CheckSchemaVersion(*version);
-    return CreateSchema();
+    if (version && *version == std::to_string(kSchemaVersion)) return Status::Ok();
+    if (version) FH_RETURN_IF_ERROR(CheckUpgradable(*version));
+    return CreateOrUpgradeSchema();
   }
 
   Result<std::unique_ptr<DayWriter>> BeginDay(BusinessDate day) override;
@@ -588,6 +659,23 @@ class SqliteWarehouse : public Warehouse {
     return std::unique_ptr<BookingLookup>(std::move(lookup));
   }
 
+  Result<std::unique_ptr<KeyCursor>> OpenKeyCursor(BusinessDate day) override {
+    FH_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(path_, options_, cache_bytes_.lookup));
+    auto cursor = std::make_unique<SqliteKeyCursor>(db, day);
+    FH_RETURN_IF_ERROR(cursor->Prepare());
+    return std::unique_ptr<KeyCursor>(std::move(cursor));
+  }
+
+  // One read transaction, so that the findings and the bookings they are checked against are
+  // one snapshot.
+  Result<std::vector<DoubleBooking>> DoubleBookings() override {
+    FH_RETURN_IF_ERROR(Exec(db_, "BEGIN DEFERRED"));
+    Result<std::vector<DoubleBooking>> found = DoubleBookingsInTransaction();
+    const Status ended = Exec(db_, found.ok() ? "COMMIT" : "ROLLBACK");
+    if (found.ok() && !ended.ok()) return ended;
+    return found;
+  }
+
   Status SetCacheBytes(CacheBytes bytes) override {
     FH_RETURN_IF_ERROR(SetCacheSize(db_, bytes.writer));
     cache_bytes_ = bytes;
@@ -625,11 +713,11 @@ class SqliteWarehouse : public Warehouse {
     return version;
   }
 
-  // Creates the schema under the write lock (waiting up to busy_timeout_ms for a writer).
-  Status CreateSchema() {
+  // Creates the schema, or upgrades an older version, under the write lock (waiting up to
+  // busy_timeout_ms for a writer), in one transaction: a crash leaves the file as it was.
+  Status CreateOrUpgradeSchema() {
     FH_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-    Status status = Exec(db_, kSchema);
-    if (status.ok()) status = WriteOrCheckSchemaVersion();
+    Status status = CreateOrUpgradeInTransaction();
     if (!status.ok()) {
       (void)Exec(db_, "ROLLBACK");
       return status;
@@ -637,24 +725,104 @@ class SqliteWarehouse : public Warehouse {
     return Exec(db_, "COMMIT");
   }
 
-  // Inside CreateSchema's transaction: another process may have created the schema first.
-  Status WriteOrCheckSchemaVersion() {
+  // Another process may have created or upgraded the schema first: the version is read again
+  // under the lock. Every version so far only added tables, so kSchema (CREATE TABLE IF NOT
+  // EXISTS) brings any older one up to date; then the version is written.
+  Status CreateOrUpgradeInTransaction() {
     FH_ASSIGN_OR_RETURN(const std::optional<std::string> version, ReadSchemaVersionInTransaction());
-    if (version) return CheckSchemaVersion(*version);
+    const std::string ours = std::to_string(kSchemaVersion);
+    if (version && *version == ours) return Status::Ok();
+    if (version) FH_RETURN_IF_ERROR(CheckUpgradable(*version));
+    FH_RETURN_IF_ERROR(Exec(db_, kSchema));
     Statement write;
     FH_RETURN_IF_ERROR(write.Prepare(
-        db_, "INSERT INTO warehouse_meta (key, value) VALUES ('schema_version', ?1)"));
-    const std::string ours = std::to_string(kSchemaVersion);
+        db_, "INSERT OR REPLACE INTO warehouse_meta (key, value) VALUES ('schema_version', ?1)"));
     write.Text(1, ours);
-    return write.Run("writing the schema version");
-  }
-
-  Status CheckSchemaVersion(const std::string& version) const {
-    if (version != std::to_string(kSchemaVersion)) {
-      return FailedPrecondition("warehouse " + path_.string() + " has schema version " + version +
-                                "; this firehose reads version " + std::to_string(kSchemaVersion));
+    FH_RETURN_IF_ERROR(write.Run("writing the schema version"));
+    if (version) {
+      spdlog::info("warehouse {}: schema upgraded from version {} to {}", path_.string(), *version,
+                   ours);
     }
     return Status::Ok();
+  }
+
+  // Versions kOldestUpgradableSchemaVersion.. are upgraded; any other (a newer firehose's file,
+  // or something else) is refused, never guessed at.
+  Result<std::vector<DoubleBooking>> DoubleBookingsInTransaction() {
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(
+        db_,
+        "SELECT f.found_by_run, f.business_date, f.other_date, f.found_by_date, f.kind, f.keys, "
+        "f.examples FROM ledger_double_bookings f WHERE f.found_by_run = (SELECT max(r.run_id) "
+        "FROM ledger_runs r WHERE r.business_date = f.found_by_date) "
+        "ORDER BY f.business_date, f.other_date, f.found_by_run"));
+    std::vector<DoubleBooking> out;
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading double bookings"));
+      if (!more) break;
+      Result<DoubleBooking> booking = ReadDoubleBooking(s);
+      if (!booking.ok()) {
+        s.Reset();
+        return booking.status();
+      }
+      out.push_back(std::move(*booking));
+    }
+    for (DoubleBooking& booking : out) FH_RETURN_IF_ERROR(ReadListedKeys(&booking));
+    return out;
+  }
+
+  static Result<DoubleBooking> ReadDoubleBooking(const Statement& s) {
+    DoubleBooking booking;
+    Finding& finding = booking.finding;
+    finding.found_by_run = s.ColumnInt(0);
+    FH_ASSIGN_OR_RETURN(finding.business_date, DateColumn(s, 1));
+    FH_ASSIGN_OR_RETURN(finding.other_date, DateColumn(s, 2));
+    FH_ASSIGN_OR_RETURN(finding.found_by_date, DateColumn(s, 3));
+    const std::string kind = s.ColumnText(4);
+    const std::optional<FindingKind> parsed = FindingKindFromName(kind);
+    if (!parsed || *parsed == FindingKind::kStale) {
+      return DataLoss("warehouse: unknown double-booking kind '" + kind + "'");
+    }
+    finding.kind = *parsed;
+    finding.keys = s.ColumnInt(5);
+    finding.examples = s.ColumnText(6);
+    return booking;
+  }
+
+  Status ReadListedKeys(DoubleBooking* booking) {
+    Finding& finding = booking->finding;
+    Statement s;
+    FH_RETURN_IF_ERROR(s.Prepare(db_, kListedKeysSql));
+    const std::string day = finding.business_date.ToString();
+    const std::string other = finding.other_date.ToString();
+    s.Int(1, finding.found_by_run);
+    s.Text(2, day);
+    s.Text(3, other);
+    while (true) {
+      FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading a double booking's keys"));
+      if (!more) break;
+      Key key{s.ColumnText(0), s.ColumnText(1)};
+      if (s.ColumnInt(2) != 0) {
+        ++booking->keys_still_booked;
+        if (booking->still_booked_examples.size() < kFindingExamples) {
+          booking->still_booked_examples.push_back(key);
+        }
+      }
+      finding.listed_keys.push_back(std::move(key));
+    }
+    booking->keys_listed = static_cast<std::int64_t>(finding.listed_keys.size());
+    return Status::Ok();
+  }
+
+  Status CheckUpgradable(const std::string& version) const {
+    for (int older = kOldestUpgradableSchemaVersion; older < kSchemaVersion; ++older) {
+      if (version == std::to_string(older)) return Status::Ok();
+    }
+    return FailedPrecondition("warehouse " + path_.string() + " has schema version " + version +
+                              "; this firehose reads version " + std::to_string(kSchemaVersion) +
+                              " and upgrades versions " +
+                              std::to_string(kOldestUpgradableSchemaVersion) + " to " +
+                              std::to_string(kSchemaVersion - 1));
   }
 
   Connection connection_;
@@ -889,19 +1057,49 @@ class SqliteDayWriter : public DayWriter {
   }
 
   Status InsertFindings(std::int64_t run_id, const std::vector<Finding>& findings) {
-    Statement s;
+    Statement stale;
     FH_RETURN_IF_ERROR(
-        s.Prepare(db_,
-                  "INSERT INTO ledger_findings (business_date, found_by_run, found_by_date, keys, "
-                  "examples) VALUES (?1, ?2, ?3, ?4, ?5)"));
+        stale.Prepare(db_,
+                      "INSERT INTO ledger_findings (business_date, found_by_run, found_by_date, "
+                      "keys, examples) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    Statement double_booking;
+    FH_RETURN_IF_ERROR(double_booking.Prepare(
+        db_,
+        "INSERT INTO ledger_double_bookings (found_by_run, business_date, other_date, "
+        "found_by_date, kind, keys, examples) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    Statement key;
+    FH_RETURN_IF_ERROR(
+        key.Prepare(db_,
+                    "INSERT INTO ledger_double_booking_keys (found_by_run, business_date, "
+                    "other_date, partner_id, txn_id) VALUES (?1, ?2, ?3, ?4, ?5)"));
     for (const Finding& finding : findings) {
       const std::string date = finding.business_date.ToString();
-      s.Text(1, date);
-      s.Int(2, run_id);
-      s.Text(3, day_text_);
-      s.Int(4, finding.keys);
-      s.Text(5, finding.examples);
-      FH_RETURN_IF_ERROR(s.Run("inserting a finding"));
+      if (finding.kind == FindingKind::kStale) {
+        stale.Text(1, date);
+        stale.Int(2, run_id);
+        stale.Text(3, day_text_);
+        stale.Int(4, finding.keys);
+        stale.Text(5, finding.examples);
+        FH_RETURN_IF_ERROR(stale.Run("inserting a finding"));
+        continue;
+      }
+      const std::string other = finding.other_date.ToString();
+      double_booking.Int(1, run_id);
+      double_booking.Text(2, date);
+      double_booking.Text(3, other);
+      double_booking.Text(4, day_text_);
+      double_booking.Text(5, FindingKindName(finding.kind));
+      double_booking.Int(6, finding.keys);
+      double_booking.Text(7, finding.examples);
+      FH_RETURN_IF_ERROR(double_booking.Run("inserting a double booking"));
+      for (const Key& listed : finding.listed_keys) {
+        key.Int(1, run_id);
+        key.Text(2, date);
+        key.Text(3, other);
+        key.Text(4, listed.first);
+        key.Text(5, listed.second);
+        FH_RETURN_IF_ERROR(key.Run("inserting a double booking's key"));
+      }
     }
     return Status::Ok();
   }

@@ -15,8 +15,10 @@
 namespace firehose::warehouse {
 
 inline constexpr std::string_view kSqliteFileName = "warehouse.sqlite";
-// The schema version this code writes and reads (warehouse_meta.schema_version).
-inline constexpr int kSchemaVersion = 1;
+// The schema version this code writes and reads (warehouse_meta.schema_version), and the
+// oldest it upgrades on open (docs/formats/warehouse.md, "Schema versions"). Both warehouses.
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kOldestUpgradableSchemaVersion = 1;
 
 struct SqliteOptions {
   // How long a connection waits for another's write lock (a ledger run holds it while it
@@ -24,10 +26,11 @@ struct SqliteOptions {
   int busy_timeout_ms = 60'000;
 };
 
-// Opens (creating if needed) the SQLite warehouse at `path`, creating the schema when missing.
-// Opening a file that has the schema only reads it, so it never waits for a writer; creating the
-// schema takes the write lock (waiting up to `busy_timeout_ms`). FailedPrecondition if the file
-// holds another schema version or SQLite cannot put it in WAL mode.
+// Opens (creating if needed) the SQLite warehouse at `path`, creating the schema when missing and
+// upgrading an older version in place. Opening a file that has the current schema only reads it,
+// so it never waits for a writer; creating or upgrading the schema takes the write lock (waiting
+// up to `busy_timeout_ms`). FailedPrecondition if the file holds a version this code neither
+// reads nor upgrades, or SQLite cannot put it in WAL mode.
 Result<std::unique_ptr<Warehouse>> OpenSqliteWarehouse(const std::filesystem::path& path,
                                                        SqliteOptions options = {});
 

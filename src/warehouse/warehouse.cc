@@ -29,6 +29,26 @@ Result<DayLedger> Warehouse::ReadDay(BusinessDate day) {
   return ledger;
 }
 
+std::string_view FindingKindName(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::kStale:
+      return "stale";
+    case FindingKind::kDoubleBooked:
+      return "double_booked";
+    case FindingKind::kBeyondWindow:
+      return "beyond_window";
+  }
+  return "stale";
+}
+
+std::optional<FindingKind> FindingKindFromName(std::string_view name) {
+  for (const FindingKind kind :
+       {FindingKind::kStale, FindingKind::kDoubleBooked, FindingKind::kBeyondWindow}) {
+    if (FindingKindName(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
 void AppendCopyText(std::string_view text, std::string* out) {
   for (const char c : text) {
     switch (c) {

@@ -4,7 +4,8 @@
 // implementation (warehouse_test.cc is parameterised over them).
 //
 // Tables (docs/formats/warehouse.md): ledger_transactions, ledger_daily_totals,
-// ledger_conflicts, ledger_runs, ledger_run_files, ledger_findings.
+// ledger_conflicts, ledger_runs, ledger_run_files, ledger_findings, ledger_double_bookings,
+// ledger_double_booking_keys.
 //
 // Design constraints:
 //  - A day is replaced as a whole, in one transaction (an idempotent partition overwrite):
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -98,17 +100,63 @@ struct RunFile {
   bool operator==(const RunFile&) const = default;
 };
 
-// What a run found about a neighbouring day's ledger (docs/ledger.md, "Late data"): keys whose
-// booking there no longer matches the lake as this run sees it. The neighbour is stale until it
-// is re-run.
+// What a run found about another day's ledger (docs/ledger.md, "Late data and staleness" and
+// "Keys booked on two days").
+enum class FindingKind {
+  // Keys whose booking on the day no longer matches the lake as the finding run sees it, which a
+  // re-run of the day fixes: the day is stale until it is re-run (table ledger_findings).
+  kStale,
+  // Keys the day books that the finding run's day books too, the two days further apart than the
+  // dedup window: no run sees both bookings' versions, so no re-run fixes it (table
+  // ledger_double_bookings, as every kind below).
+  kDoubleBooked,
+  // Keys the day books although their canonical version, as the finding run sees it, lies on
+  // other_date, beyond the day's window: a re-run of the day cannot see that version and books
+  // them again, and the day that holds the canonical version books them too.
+  kBeyondWindow,
+};
+std::string_view FindingKindName(FindingKind kind);  // "stale", "double_booked", "beyond_window"
+std::optional<FindingKind> FindingKindFromName(std::string_view name);
+
+// A (partner_id, txn_id) key.
+using Key = std::pair<std::string, std::string>;
+
+// The keys a double-booking finding lists exactly, at most (the smallest in byte order; `keys`
+// counts them all): enough to tell when every one is settled, bounded so that a window that is
+// far too narrow for a partner's drift does not make a run hold and write millions of them
+// (at most ~200 bytes each, kept per processing thread while the run lasts).
+inline constexpr std::size_t kFindingKeysMax = 1000;
+// Every finding keeps this many example keys for humans (the smallest in byte order).
+inline constexpr std::size_t kFindingExamples = 10;
+
 struct Finding {
   std::int64_t found_by_run = 0;  // run id (set by Commit)
   BusinessDate found_by_date;     // the day whose run found it
-  BusinessDate business_date;     // the day that is stale
-  std::int64_t keys = 0;          // keys whose booking differs or is missing
-  std::string examples;           // a few of them, for humans (JSON array text)
+  BusinessDate business_date;     // the day whose ledger it is about
+  std::int64_t keys = 0;          // keys found (all of them)
+  std::string examples;           // up to kFindingExamples of them, for humans (JSON array text)
+  FindingKind kind = FindingKind::kStale;
+  // kDoubleBooked: the other day that books the keys (found_by_date). kBeyondWindow: the day the
+  // keys' canonical version lies on. Unset for kStale.
+  BusinessDate other_date;
+  // Double-booking kinds: the keys found, exactly, in byte order, at most kFindingKeysMax.
+  std::vector<Key> listed_keys;
 
   bool operator==(const Finding&) const = default;
+};
+
+// A double-booking finding (kDoubleBooked or kBeyondWindow) made by the latest run of its
+// found_by_date (a newer run of that day judges again, and replaces it), with how much of it
+// still holds in the warehouse now.
+struct DoubleBooking {
+  Finding finding;                         // listed_keys and examples as found
+  std::int64_t keys_listed = 0;            // keys the finding lists exactly
+  std::int64_t keys_still_booked = 0;      // of those, the ones business_date's ledger still books
+  std::vector<Key> still_booked_examples;  // the smallest of those, at most kFindingExamples
+
+  // Open while the day still books a listed key, or while the finding found more keys than it
+  // lists (those cannot be checked: a new run of found_by_date judges them again).
+  bool open() const { return keys_still_booked > 0 || finding.keys > keys_listed; }
 };
 
 // One committed run of a day.
@@ -155,8 +203,10 @@ class DayWriter {
   virtual Status AddTransaction(const TransactionRow& row) = 0;
   virtual Status AddTotal(const TotalRow& row) = 0;
   virtual Status AddConflict(const ConflictRow& row) = 0;
-  // Commits the day with its run record, input files and findings about other days. Returns
-  // the run id. After OK the new ledger is durable (the transaction is synced).
+  // Commits the day with its run record, input files and findings about other days (stale ones
+  // to ledger_findings; double bookings, with their listed keys, to ledger_double_bookings and
+  // ledger_double_booking_keys). Returns the run id. After OK the new ledger is durable (the
+  // transaction is synced).
   virtual Result<std::int64_t> Commit(RunRecord run, const std::vector<RunFile>& files,
                                       const std::vector<Finding>& findings) = 0;
 };
@@ -167,6 +217,17 @@ class BookingLookup {
   virtual ~BookingLookup() = default;
   virtual Result<std::optional<TransactionRow>> Find(std::string_view partner_id,
                                                      std::string_view txn_id) = 0;
+};
+
+// Reads one day's booked keys in (partner_id, txn_id) byte order, the ledger's digest order, a
+// batch at a time (what a run compares its own keys with in one merge: docs/ledger.md, "Keys
+// booked on two days"). It reads one snapshot of the day. One per thread; destroy it before the
+// day the caller writes is committed (an unfinished SQLite read would hold back the checkpoint).
+class KeyCursor {
+ public:
+  virtual ~KeyCursor() = default;
+  // The next key into `key`; false at the end of the day.
+  virtual Result<bool> Next(Key* key) = 0;
 };
 
 // A day with a ledger: its latest run.
@@ -194,10 +255,15 @@ class Warehouse {
   // Every day with a ledger, in date order.
   virtual Result<std::vector<DaySummary>> Days() = 0;
   virtual Result<std::vector<RunFile>> RunFiles(std::int64_t run_id) = 0;
-  // Findings about `day` made by runs committed after run `after_run` (the day's latest run):
-  // the day is stale while there is one.
+  // Stale findings (FindingKind::kStale) about `day` made by runs committed after run
+  // `after_run` (the day's latest run): the day is stale while there is one.
   virtual Result<std::vector<Finding>> FindingsAbout(BusinessDate day, std::int64_t after_run) = 0;
   virtual Result<std::unique_ptr<BookingLookup>> OpenLookup(BusinessDate day) = 0;
+  // Opens a cursor over `day`'s booked keys (its own connection, sized as a lookup's).
+  virtual Result<std::unique_ptr<KeyCursor>> OpenKeyCursor(BusinessDate day) = 0;
+  // The double-booking findings made by the latest run of their found_by_date, with what still
+  // holds of each (DoubleBooking::open), in (business_date, other_date, found_by_run) order.
+  virtual Result<std::vector<DoubleBooking>> DoubleBookings() = 0;
 
   // Bounds the memory this process's side of the warehouse caches: `writer_bytes` for the
   // connection days are written through, `lookup_bytes` for each BookingLookup opened after the

@@ -3,9 +3,11 @@
 #include "warehouse/warehouse.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -275,6 +277,115 @@ TEST_P(WarehouseTest, ADuplicateKeyFailsTheDayAndLeavesTheOldOne) {
   EXPECT_EQ(warehouse->Days()->size(), 1u);
 }
 
+Finding DoubleBookingFinding(FindingKind kind, BusinessDate about, BusinessDate other,
+                             std::int64_t keys, std::vector<Key> listed) {
+  Finding finding;
+  finding.kind = kind;
+  finding.business_date = about;
+  finding.other_date = other;
+  finding.keys = keys;
+  finding.listed_keys = std::move(listed);
+  finding.examples = R"([["acme","a1"]])";
+  return finding;
+}
+
+// A double-booking finding holds while the day it is about still books one of its listed keys,
+// and while it is its finder day's latest run's (a newer run of that day judges again); a
+// stale finding is not one, and a double booking does not make a day stale.
+TEST_P(WarehouseTest, ADoubleBookingIsOpenWhileTheDayStillBooksAListedKey) {
+  auto warehouse = Open();
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), SampleDay(Day(27), 10), SampleRun(3)).ok());
+  Finding stale;
+  stale.business_date = Day(28);
+  stale.keys = 1;
+  stale.examples = "[]";
+  const Finding found = DoubleBookingFinding(FindingKind::kDoubleBooked, Day(27), Day(29), 2,
+                                             {{"acme", "a1"}, {"acme", "zz-not-booked"}});
+  Result<std::int64_t> finder =
+      warehouse->ReplaceDay(Day(29), SampleDay(Day(29), 10), SampleRun(3), {}, {stale, found});
+  ASSERT_TRUE(finder.ok()) << finder.status().ToString();
+
+  Result<std::vector<DoubleBooking>> bookings = warehouse->DoubleBookings();
+  ASSERT_TRUE(bookings.ok()) << bookings.status().ToString();
+  ASSERT_EQ(bookings->size(), 1u) << "the stale finding is not a double booking";
+  const DoubleBooking& booking = (*bookings)[0];
+  Finding expected = found;
+  expected.found_by_run = *finder;
+  expected.found_by_date = Day(29);
+  EXPECT_EQ(booking.finding, expected);
+  EXPECT_EQ(booking.keys_listed, 2);
+  EXPECT_EQ(booking.keys_still_booked, 1);
+  EXPECT_EQ(booking.still_booked_examples, (std::vector<Key>{{"acme", "a1"}}));
+  EXPECT_TRUE(booking.open());
+  EXPECT_TRUE(warehouse->FindingsAbout(Day(27), 0)->empty()) << "not a stale finding";
+  EXPECT_EQ(warehouse->FindingsAbout(Day(28), 0)->size(), 1u);
+
+  // Re-running the day it is about settles nothing while the key is still booked there.
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), SampleDay(Day(27), 10), SampleRun(3)).ok());
+  bookings = warehouse->DoubleBookings();
+  ASSERT_TRUE(bookings.ok());
+  ASSERT_EQ(bookings->size(), 1u);
+  EXPECT_TRUE((*bookings)[0].open());
+
+  // The day stops booking the key: settled.
+  DayLedger without = SampleDay(Day(27), 10);
+  without.transactions.erase(without.transactions.begin());
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), without, SampleRun(2)).ok());
+  bookings = warehouse->DoubleBookings();
+  ASSERT_TRUE(bookings.ok());
+  ASSERT_EQ(bookings->size(), 1u);
+  EXPECT_EQ((*bookings)[0].keys_still_booked, 0);
+  EXPECT_FALSE((*bookings)[0].open());
+
+  // A finding that found more keys than it lists stays open until its finder's day judges
+  // again; a newer run of that day replaces it.
+  ASSERT_TRUE(warehouse
+                  ->ReplaceDay(Day(29), SampleDay(Day(29), 10), SampleRun(3), {},
+                               {DoubleBookingFinding(FindingKind::kBeyondWindow, Day(27), Day(29),
+                                                     5, {{"acme", "a1"}})})
+                  .ok());
+  bookings = warehouse->DoubleBookings();
+  ASSERT_TRUE(bookings.ok());
+  ASSERT_EQ(bookings->size(), 1u) << "only the latest run of the finder's day counts";
+  EXPECT_EQ((*bookings)[0].finding.kind, FindingKind::kBeyondWindow);
+  EXPECT_EQ((*bookings)[0].keys_still_booked, 0);
+  EXPECT_TRUE((*bookings)[0].open()) << "4 keys found that it could not list";
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(29), SampleDay(Day(29), 10), SampleRun(3)).ok());
+  EXPECT_TRUE(warehouse->DoubleBookings()->empty());
+}
+
+TEST_P(WarehouseTest, AKeyCursorReadsADaysKeysInByteOrder) {
+  auto warehouse = Open();
+  DayLedger day;
+  for (const char* txn : {"b", "a\xC3\xA9", "a", "A", "a\t1"}) {
+    day.transactions.push_back(Txn(Day(27), "globex", txn, 1));
+  }
+  day.transactions.push_back(Txn(Day(27), "acme", "z", 1));
+  std::sort(day.transactions.begin(), day.transactions.end(),
+            [](const TransactionRow& a, const TransactionRow& b) {
+              return std::tie(a.partner_id, a.txn_id) < std::tie(b.partner_id, b.txn_id);
+            });
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(27), day, SampleRun(6)).ok());
+  ASSERT_TRUE(warehouse->ReplaceDay(Day(28), SampleDay(Day(28), 1), SampleRun(3)).ok());
+  Result<std::unique_ptr<KeyCursor>> cursor = warehouse->OpenKeyCursor(Day(27));
+  ASSERT_TRUE(cursor.ok()) << cursor.status().ToString();
+  std::vector<Key> keys;
+  Key key;
+  while (true) {
+    Result<bool> more = (*cursor)->Next(&key);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    keys.push_back(key);
+  }
+  const std::vector<Key> expected = {{"acme", "z"},      {"globex", "A"},         {"globex", "a"},
+                                     {"globex", "a\t1"}, {"globex", "a\xC3\xA9"}, {"globex", "b"}};
+  EXPECT_EQ(keys, expected);
+  EXPECT_FALSE(*(*cursor)->Next(&key)) << "still at the end";
+  Result<std::unique_ptr<KeyCursor>> empty = warehouse->OpenKeyCursor(Day(30));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(*(*empty)->Next(&key));
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, WarehouseTest, ::testing::ValuesIn(kImplementations),
                          [](const auto& test_info) { return test_info.param.name; });
 
@@ -426,6 +537,101 @@ TEST(SqliteWarehouse, AnotherSchemaVersionIsRefused) {
   Result<std::unique_ptr<Warehouse>> reopened = OpenSqliteWarehouse(dir.path() / kSqliteFileName);
   ASSERT_FALSE(reopened.ok());
   EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+}
+
+// A file of schema version 1 (before double bookings were recorded) is upgraded in place on
+// open: the new tables appear, the version becomes the current one, the ledger is untouched.
+TEST(SqliteWarehouse, AVersionOneFileIsUpgraded) {
+  TempDir dir;
+  const fs::path path = dir.path() / kSqliteFileName;
+  const DayLedger day = SampleDay(Day(27), 100);
+  {
+    auto warehouse = OpenSqliteWarehouse(path);
+    ASSERT_TRUE(warehouse.ok());
+    ASSERT_TRUE((*warehouse)->ReplaceDay(Day(27), day, SampleRun(3)).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "DROP TABLE ledger_double_bookings; DROP TABLE ledger_double_booking_keys; "
+                   "UPDATE warehouse_meta SET value = '1' WHERE key = 'schema_version'",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  Result<std::unique_ptr<Warehouse>> upgraded = OpenSqliteWarehouse(path);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ((*upgraded)->ReadDay(Day(27))->transactions, day.transactions);
+  Result<std::vector<DoubleBooking>> bookings = (*upgraded)->DoubleBookings();
+  ASSERT_TRUE(bookings.ok()) << bookings.status().ToString();
+  EXPECT_TRUE(bookings->empty());
+  ASSERT_TRUE((*upgraded)
+                  ->ReplaceDay(Day(29), SampleDay(Day(29), 100), SampleRun(3), {},
+                               {DoubleBookingFinding(FindingKind::kDoubleBooked, Day(27), Day(29),
+                                                     1, {{"acme", "a1"}})})
+                  .ok());
+  EXPECT_EQ((*upgraded)->DoubleBookings()->size(), 1u);
+
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'",
+                               -1, &statement, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0))),
+            std::to_string(kSchemaVersion));
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+}
+
+TEST(PostgresWarehouse, AVersionOneDatabaseIsUpgraded) {
+  TempDir dir;
+  Result<std::string> url = PostgresUrlFor(dir.path());
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  const DayLedger day = SampleDay(Day(27), 100);
+  {
+    auto warehouse = OpenPostgresWarehouse(*url);
+    ASSERT_TRUE(warehouse.ok());
+    ASSERT_TRUE((*warehouse)->ReplaceDay(Day(27), day, SampleRun(3)).ok());
+  }
+  const auto exec = [&url](const char* sql) {
+    PGconn* conn = PQconnectdb(url->c_str());
+    PGresult* result = PQexec(conn, sql);
+    const ExecStatusType status = PQresultStatus(result);
+    std::string value = status == PGRES_TUPLES_OK && PQntuples(result) == 1
+                            ? std::string(PQgetvalue(result, 0, 0))
+                            : std::string();
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    EXPECT_TRUE(ok) << PQerrorMessage(conn);
+    PQclear(result);
+    PQfinish(conn);
+    return value;
+  };
+  exec(
+      "DROP TABLE ledger_double_bookings; DROP TABLE ledger_double_booking_keys; "
+      "UPDATE warehouse_meta SET value = '1' WHERE key = 'schema_version'");
+
+  Result<std::unique_ptr<Warehouse>> upgraded = OpenPostgresWarehouse(*url);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ((*upgraded)->ReadDay(Day(27))->transactions, day.transactions);
+  EXPECT_EQ(exec("SELECT value FROM warehouse_meta WHERE key = 'schema_version'"),
+            std::to_string(kSchemaVersion));
+  ASSERT_TRUE((*upgraded)
+                  ->ReplaceDay(Day(29), SampleDay(Day(29), 100), SampleRun(3), {},
+                               {DoubleBookingFinding(FindingKind::kDoubleBooked, Day(27), Day(29),
+                                                     1, {{"acme", "a1"}})})
+                  .ok());
+  Result<std::vector<DoubleBooking>> bookings = (*upgraded)->DoubleBookings();
+  ASSERT_TRUE(bookings.ok()) << bookings.status().ToString();
+  ASSERT_EQ(bookings->size(), 1u);
+  EXPECT_EQ((*bookings)[0].keys_still_booked, 1);
+
+  exec("UPDATE warehouse_meta SET value = '99' WHERE key = 'schema_version'");
+  Result<std::unique_ptr<Warehouse>> future = OpenPostgresWarehouse(*url);
+  ASSERT_FALSE(future.ok());
+  EXPECT_EQ(future.status().code(), StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -539,6 +539,141 @@ TEST_P(LedgerCliTest, ReprocessSaysWhichDaysAreStillStaleAfterItsLastRound) {
   EXPECT_EQ(Firehose(Ledger("status")).exit_code, 0);
 }
 
+// Keys whose versions span more than the one-day window: a chain (versions on the 27th, the
+// 28th and the 29th, the middle one the lowest) and a gap (the 27th and the 29th only). The
+// runs, in the order that used to hide the chain (27th, 29th, then 28th, the 29th as two shards
+// and a commit), book each key on the 27th and on the 29th. `status` names both days and keys
+// and fails; `reprocess --stale` re-runs nothing (re-running cannot fix it) and fails saying so;
+// a two-day window and re-runs of the named days book each key once, and every day is ok.
+TEST_P(LedgerCliTest, KeysBookedOnTwoDaysAreReportedUntilAWiderWindowSettlesThem) {
+  MakeLake(2'000);
+  constexpr std::string_view kNextDay = "2025-11-28";
+  constexpr std::string_view kLastDay = "2025-11-29";
+  Result<firehose::Config> config = LoadConfigOrStatus(dir_.path() / "firehose.toml");
+  ASSERT_TRUE(config.ok());
+  Result<sim::Fleet> fleet = sim::FleetFromConfig(*config);
+  ASSERT_TRUE(fleet.ok());
+  const auto versioned =
+      std::find_if(fleet->partners.begin(), fleet->partners.end(),
+                   [](const sim::SimPartner& p) { return p.shape == sim::Shape::kAdyen; });
+  ASSERT_NE(versioned, fleet->partners.end()) << "the fleet has a partner with versions";
+  const sim::SimPartner& partner = *versioned;
+  const std::string chain = "9900000000000011";
+  const std::string gap = "9900000000000012";
+  std::vector<QueueRecord> records;
+  const auto version = [&](const std::string& txn, std::int64_t number, std::string_view time) {
+    sim::SimEvent event;
+    event.txn_id = txn;
+    event.amount = AmountMinor(1000 + number);
+    event.currency = partner.currencies[0];
+    event.status = TxnStatus::kSucceeded;
+    event.event_time = *ParseRfc3339(time);
+    event.version = number;
+    event.delivery_id = "WH-" + txn + "-" + std::to_string(number);
+    records.push_back(lake::testing::MakeRecord(
+        partner.id.view(), sim::WrapBody(partner.shape, {sim::RenderEvent(partner.shape, event)}),
+        event.event_time));
+  };
+  version(chain, 5, "2025-11-27T12:00:00Z");
+  version(chain, 3, "2025-11-28T12:00:00Z");
+  version(chain, 7, "2025-11-29T12:00:00Z");
+  version(gap, 1, "2025-11-27T13:00:00Z");
+  version(gap, 2, "2025-11-29T13:00:00Z");
+  {
+    lake::LakeWriterOptions options = lake::LakeWriterOptions::FromConfig(*config);
+    options.writer_id = "w7";
+    auto writer = lake::LakeWriter::Open(*config, options);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(lake::testing::Deliveries(records)).ok());
+    ASSERT_TRUE((*writer)->Flush().ok());
+  }
+  ASSERT_EQ(Firehose(Ledger("run --day " + std::string(kDay))).exit_code, 0);
+  for (const char* shard : {"0/2", "1/2"}) {
+    ASSERT_EQ(
+        Firehose(Ledger("run --day " + std::string(kLastDay) + " --shard " + shard)).exit_code, 0);
+  }
+  const CommandRun committed = Firehose(Ledger("commit --json --day " + std::string(kLastDay)));
+  ASSERT_EQ(committed.exit_code, 0) << committed.out;
+  const json commit_answer = Json(committed);
+  ASSERT_EQ(commit_answer["findings"].size(), 1u) << committed.out;
+  for (const json& finding : commit_answer["findings"]) {
+    EXPECT_EQ(finding["kind"], "double_booked") << finding.dump();
+    EXPECT_EQ(finding["business_date"], kDay);
+    EXPECT_EQ(finding["other_date"], kLastDay);
+    EXPECT_EQ(finding["keys"], 2) << "both keys, from whichever shard books each";
+  }
+  const CommandRun middle = Firehose(Ledger("run --json --day " + std::string(kNextDay)));
+  ASSERT_EQ(middle.exit_code, 0) << middle.out;
+  ASSERT_EQ(Json(middle)["findings"].size(), 1u) << middle.out;
+  EXPECT_EQ(Json(middle)["findings"][0]["kind"], "beyond_window");
+
+  const auto booked_on = [&](std::string_view day, const std::string& txn) {
+    const CommandRun shown =
+        Firehose(Ledger("show --json --transactions 100000 --day " + std::string(day)));
+    EXPECT_EQ(shown.exit_code, 0);
+    const json answer = Json(shown);
+    for (const json& row : answer["transactions"]) {
+      if (row["partner_id"] == partner.id.str() && row["txn_id"] == txn) return true;
+    }
+    return false;
+  };
+  for (const std::string& txn : {chain, gap}) {
+    EXPECT_TRUE(booked_on(kDay, txn)) << txn;
+    EXPECT_TRUE(booked_on(kLastDay, txn)) << txn;
+  }
+
+  // Status: exit 1, both days double booked (neither stale), the keys and the fix named.
+  const CommandRun status = Firehose(Ledger("status --json"));
+  EXPECT_EQ(status.exit_code, 1) << status.out;
+  int involved_days = 0;
+  for (const json& day : Json(status)) {
+    const bool involved = day["business_date"] == kDay || day["business_date"] == kLastDay;
+    involved_days += involved ? 1 : 0;
+    EXPECT_EQ(day["state"] == "double_booked", involved) << day.dump();
+    EXPECT_EQ(day["double_booked"].get<bool>(), involved) << day.dump();
+    EXPECT_FALSE(day["stale"].get<bool>()) << day.dump();
+  }
+  EXPECT_EQ(involved_days, 2) << status.out;
+  const CommandRun human = Firehose(Ledger("status"));
+  EXPECT_EQ(human.exit_code, 1);
+  EXPECT_NE(human.out.find("double booked across days: versions span more than the dedup window"),
+            std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("2 key(s) booked on both 2025-11-27 and 2025-11-29"), std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find(partner.id.str() + "/" + chain), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find(partner.id.str() + "/" + gap), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("ledger_dedup_window_days to at least 2"), std::string::npos)
+      << human.out;
+
+  // Nothing to re-run: reprocess runs no day, says why, and fails.
+  const fs::path errors = dir_.path() / "reprocess.err";
+  const CommandRun reprocess = Firehose(Ledger("reprocess --stale --json"), "", errors.string());
+  EXPECT_EQ(reprocess.exit_code, 1) << reprocess.out;
+  EXPECT_TRUE(Json(reprocess).empty()) << reprocess.out;
+  const Result<std::string> said = ReadFile(errors, 1 << 20);
+  ASSERT_TRUE(said.ok());
+  EXPECT_NE(said->find("double booked across days"), std::string::npos) << *said;
+  EXPECT_NE(said->find("re-running cannot fix it"), std::string::npos) << *said;
+
+  // The fix: a two-day window, the named days re-run, then whatever that makes stale.
+  {
+    std::ofstream append(dir_.path() / "firehose.toml", std::ios::app);
+    append << "\n[limits]\nledger_dedup_window_days = 2\n";
+  }
+  for (const std::string_view day : {kDay, kLastDay}) {
+    EXPECT_EQ(Firehose(Ledger("reprocess --day " + std::string(day))).exit_code, 0) << day;
+  }
+  EXPECT_EQ(Firehose(Ledger("reprocess --stale")).exit_code, 0);
+  const CommandRun clean = Firehose(Ledger("status"));
+  EXPECT_EQ(clean.exit_code, 0) << clean.out;
+  for (const std::string& txn : {chain, gap}) {
+    EXPECT_FALSE(booked_on(kDay, txn)) << txn;
+    EXPECT_FALSE(booked_on(kNextDay, txn)) << txn;
+    EXPECT_TRUE(booked_on(kLastDay, txn)) << txn << ": booked once, on its canonical version's day";
+  }
+}
+
 pid_t Spawn(const std::vector<std::string>& args) {
   const pid_t pid = ::fork();
   if (pid == 0) {
