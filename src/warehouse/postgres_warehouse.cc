@@ -991,16 +991,8 @@ class PostgresWarehouse : public Warehouse {
               "reading a double booking's keys"));
     for (int i = 0; i < PQntuples(result.get()); ++i) {
       const Row r(result.get(), i);
-      Key key{r.TextAt(0), r.TextAt(1)};
-      if (r.TextAt(2) == "t") {
-        ++booking->keys_still_booked;
-        if (booking->still_booked_examples.size() < kFindingExamples) {
-          booking->still_booked_examples.push_back(key);
-        }
-      }
-      finding.listed_keys.push_back(std::move(key));
+      booking->AddListedKey(Key{r.TextAt(0), r.TextAt(1)}, r.TextAt(2) == "t");
     }
-    booking->keys_listed = static_cast<std::int64_t>(finding.listed_keys.size());
     return Status::Ok();
   }
 

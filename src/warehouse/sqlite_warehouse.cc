@@ -801,16 +801,8 @@ class SqliteWarehouse : public Warehouse {
     while (true) {
       FH_ASSIGN_OR_RETURN(const bool more, s.Next("reading a double booking's keys"));
       if (!more) break;
-      Key key{s.ColumnText(0), s.ColumnText(1)};
-      if (s.ColumnInt(2) != 0) {
-        ++booking->keys_still_booked;
-        if (booking->still_booked_examples.size() < kFindingExamples) {
-          booking->still_booked_examples.push_back(key);
-        }
-      }
-      finding.listed_keys.push_back(std::move(key));
+      booking->AddListedKey(Key{s.ColumnText(0), s.ColumnText(1)}, s.ColumnInt(2) != 0);
     }
-    booking->keys_listed = static_cast<std::int64_t>(finding.listed_keys.size());
     return Status::Ok();
   }
 

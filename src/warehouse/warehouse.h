@@ -157,6 +157,15 @@ struct DoubleBooking {
   // Open while the day still books a listed key, or while the finding found more keys than it
   // lists (those cannot be checked: a new run of found_by_date judges them again).
   bool open() const { return keys_still_booked > 0 || finding.keys > keys_listed; }
+  // For the backends, reading the listed keys in order: one key, and whether the day still books it.
+  void AddListedKey(Key key, bool still_booked) {
+    if (still_booked) {
+      ++keys_still_booked;
+      if (still_booked_examples.size() < kFindingExamples) still_booked_examples.push_back(key);
+    }
+    finding.listed_keys.push_back(std::move(key));
+    keys_listed = static_cast<std::int64_t>(finding.listed_keys.size());
+  }
 };
 
 // One committed run of a day.
