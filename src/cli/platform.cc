@@ -141,7 +141,11 @@ Status Platform::StartEdge() {
     observer = relay_publisher_.get();
   }
   edge_ = std::make_unique<edge::EdgeServer>(config_, *queue_, observer);
-  if (ops_) ops_->AddRoutes(edge_->http());
+  if (ops_) {
+    ops_->AddRoutes(edge_->http());
+  } else {
+    ops::AddMetricsRoute(edge_->http(), config_);  // a gateway's own counters, for scraping
+  }
   FH_RETURN_IF_ERROR(edge_->Start());
   spdlog::info("edge listening on http://{}:{} ({} partners)", config_.server.listen_host,
                edge_->port(), config_.partners.size());

@@ -509,17 +509,17 @@ std::string OpsService::StatusJson() const {
   return out;
 }
 
-bool OpsService::Authorized(const HttpRequest& request) const {
-  if (config_.server.ops_token.empty()) return true;
+bool OpsTokenAccepted(const Config& config, const HttpRequest& request) {
+  if (config.server.ops_token.empty()) return true;
   constexpr std::string_view kBearer = "Bearer ";
   const std::string_view header = request.Header("Authorization");
   if (header.size() <= kBearer.size() || !header.starts_with(kBearer)) return false;
-  return ConstantTimeEquals(header.substr(kBearer.size()), config_.server.ops_token.Reveal());
+  return ConstantTimeEquals(header.substr(kBearer.size()), config.server.ops_token.Reveal());
 }
 
-void OpsService::Serve(const HttpRequest& request, const Responder& responder,
-                       const std::function<HttpResponse()>& answer) const {
-  if (!Authorized(request)) {
+void ServeWithOpsToken(const Config& config, const HttpRequest& request,
+                       const Responder& responder, const std::function<HttpResponse()>& answer) {
+  if (!OpsTokenAccepted(config, request)) {
     HttpResponse response = edge::ErrorResponse(
         401, "unauthorized", "this endpoint needs the header 'Authorization: Bearer <ops token>'");
     response.headers.push_back({"WWW-Authenticate", "Bearer"});
@@ -528,6 +528,26 @@ void OpsService::Serve(const HttpRequest& request, const Responder& responder,
   HttpResponse response = answer();
   response.headers.push_back({"Cache-Control", "no-store"});
   responder.Send(std::move(response));
+}
+
+void AddMetricsRoute(edge::HttpServer& server, const Config& config) {
+  server.Handle("GET", "/metrics", [&config](HttpRequest request, Responder responder) {
+    ServeWithOpsToken(config, request, responder, [] {
+      HttpResponse response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = Metrics().Expose();
+      return response;
+    });
+  });
+}
+
+bool OpsService::Authorized(const HttpRequest& request) const {
+  return OpsTokenAccepted(config_, request);
+}
+
+void OpsService::Serve(const HttpRequest& request, const Responder& responder,
+                       const std::function<HttpResponse()>& answer) const {
+  ServeWithOpsToken(config_, request, responder, answer);
 }
 
 void OpsService::Subscribe(const Responder& responder) {
@@ -574,14 +594,7 @@ void OpsService::AddRoutes(edge::HttpServer& server) {
     }
     Subscribe(responder);
   });
-  server.Handle("GET", "/metrics", [this](HttpRequest request, Responder responder) {
-    Serve(request, responder, [] {
-      HttpResponse response;
-      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      response.body = Metrics().Expose();
-      return response;
-    });
-  });
+  AddMetricsRoute(server, config_);
   for (const EmbeddedFile& file : EmbeddedFiles()) {
     server.Handle("GET", std::string(file.path), [&file](HttpRequest, Responder responder) {
       HttpResponse response;

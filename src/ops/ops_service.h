@@ -43,6 +43,17 @@
 
 namespace firehose::ops {
 
+// Whether `request` carries [server] ops_token as "Authorization: Bearer <token>" (compared in
+// constant time); always true when no token is set.
+bool OpsTokenAccepted(const Config& config, const edge::HttpRequest& request);
+// Answers with `answer()` (Cache-Control: no-store) when OpsTokenAccepted, else 401.
+void ServeWithOpsToken(const Config& config, const edge::HttpRequest& request,
+                       const edge::Responder& responder,
+                       const std::function<edge::HttpResponse()>& answer);
+// GET /metrics: the process's metrics in the Prometheus text format, behind the ops token. The ops
+// view adds it with its routes; a gateway without the ops view (`firehose ingest`) adds it alone.
+void AddMetricsRoute(edge::HttpServer& server, const Config& config);
+
 class OpsService {
  public:
   // `config` and `queue` must outlive the service; so must the HttpServer given to AddRoutes

@@ -388,6 +388,14 @@ TEST_F(OpsRelayProcessTest, SignatureAndPollFailuresAtTheGatewayReachTheOpsProce
   EXPECT_EQ(status["ops"].value("unknown_partner_rejections", 0), 1) << status.dump();
 
   // The gateway's last counts go out when it stops; then nothing more arrives.
+  // The gateway serves its own counters for scraping: its refusals and what it relayed.
+  const testing::HttpAnswer metrics = testing::HttpGet(ingest_port, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  for (const char* wanted : {"firehose_rejected_total{", "partner=\"p000\"",
+                             "firehose_ops_relay_messages_total{", "role=\"ingest\""}) {
+    EXPECT_NE(metrics.body.find(wanted), std::string::npos) << wanted << "\n" << metrics.body;
+  }
+
   ingest.Kill(SIGTERM);
   EXPECT_EQ(ingest.Wait(30s), 0) << LogText("ingest");
   std::this_thread::sleep_for(500ms);
